@@ -1,0 +1,200 @@
+//! One open document: its text as a rope, its version, and its syntax tree.
+//!
+//! Every edit is fed to the kept tree as a tree-sitter `InputEdit`; the
+//! re-parse itself waits until something reads the tree, so a burst of
+//! keystrokes costs one incremental re-parse, not one per key.
+
+use lsp_types::TextDocumentContentChangeEvent;
+use ropey::Rope;
+use tree_sitter::{InputEdit, Parser, Point, Tree};
+
+use crate::{
+    language::Language,
+    position::{self, PositionEncoding},
+    Result,
+};
+
+pub struct Document {
+    version: i32,
+    text: Rope,
+    syntax: Option<Syntax>,
+}
+
+struct Syntax {
+    language: &'static Language,
+    parser: Parser,
+    /// The last tree, edited to match `text` but not yet re-parsed when
+    /// `stale` is set. `None` until the first parse or after a full replace.
+    tree: Option<Tree>,
+    stale: bool,
+}
+
+/// A consistent, cheap copy of a document (ropes and trees share their
+/// nodes), for work done without holding the document store.
+#[derive(Clone)]
+pub struct Snapshot {
+    pub version: i32,
+    pub text: Rope,
+    pub language: Option<&'static Language>,
+    pub tree: Option<Tree>,
+    pub encoding: PositionEncoding,
+}
+
+impl Document {
+    pub fn new(text: &str, version: i32, language: Option<&'static Language>) -> Document {
+        let syntax = language.and_then(|language| {
+            let mut parser = Parser::new();
+            // The grammars are compiled in with a matching ABI; a mismatch is
+            // reported once, and the document simply has no syntax features.
+            parser.set_language(&language.grammar()).ok()?;
+            Some(Syntax { language, parser, tree: None, stale: true })
+        });
+        Document { version, text: Rope::from_str(text), syntax }
+    }
+
+    pub fn version(&self) -> i32 {
+        self.version
+    }
+
+    pub fn text(&self) -> &Rope {
+        &self.text
+    }
+
+    pub fn language(&self) -> Option<&'static Language> {
+        self.syntax.as_ref().map(|syntax| syntax.language)
+    }
+
+    /// Applies one `didChange`'s changes in order. Either all of them apply or,
+    /// when one is out of range, none does and the document is unchanged.
+    pub fn apply_changes(
+        &mut self,
+        version: i32,
+        changes: &[TextDocumentContentChangeEvent],
+        enc: PositionEncoding,
+    ) -> Result<()> {
+        // Ropes clone in O(1), which makes the all-or-nothing cheap.
+        let mut text = self.text.clone();
+        let mut edits = Vec::new();
+        let mut replaced = false;
+        for change in changes {
+            let Some(range) = change.range else {
+                text = Rope::from_str(&change.text);
+                edits.clear();
+                replaced = true;
+                continue;
+            };
+            let chars = position::to_char_range(&text, range, enc)?;
+            let start_byte = text.char_to_byte(chars.start);
+            let old_end_byte = text.char_to_byte(chars.end);
+            let start_position = point(&text, start_byte);
+            let old_end_position = point(&text, old_end_byte);
+            text.remove(chars.clone());
+            text.insert(chars.start, &change.text);
+            let new_end_byte = start_byte + change.text.len();
+            edits.push(InputEdit {
+                start_byte,
+                old_end_byte,
+                new_end_byte,
+                start_position,
+                old_end_position,
+                new_end_position: point(&text, new_end_byte),
+            });
+        }
+        self.text = text;
+        self.version = version;
+        if let Some(syntax) = &mut self.syntax {
+            syntax.stale = true;
+            if replaced {
+                syntax.tree = None;
+            }
+            if let Some(tree) = &mut syntax.tree {
+                for edit in &edits {
+                    tree.edit(edit);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The syntax tree for the current text, re-parsing incrementally if edits
+    /// arrived since the last parse.
+    pub fn tree(&mut self) -> Option<&Tree> {
+        let syntax = self.syntax.as_mut()?;
+        if syntax.stale {
+            let text = &self.text;
+            let mut read = |byte: usize, _: Point| -> &[u8] {
+                if byte >= text.len_bytes() {
+                    return &[];
+                }
+                let (chunk, chunk_start, _, _) = text.chunk_at_byte(byte);
+                &chunk.as_bytes()[byte - chunk_start..]
+            };
+            syntax.tree = syntax.parser.parse_with_options(&mut read, syntax.tree.as_ref(), None);
+            syntax.stale = false;
+        }
+        syntax.tree.as_ref()
+    }
+
+    pub fn snapshot(&mut self, encoding: PositionEncoding) -> Snapshot {
+        let tree = self.tree().cloned();
+        Snapshot {
+            version: self.version,
+            text: self.text.clone(),
+            language: self.language(),
+            tree,
+            encoding,
+        }
+    }
+}
+
+/// The tree-sitter point (row, byte column) of a byte offset. Rows follow the
+/// rope's LSP lines; they differ from tree-sitter's own count only for a lone
+/// `\r`, and meshls reads node positions as byte offsets, never as points.
+fn point(text: &Rope, byte: usize) -> Point {
+    let row = text.byte_to_line(byte);
+    Point::new(row, byte - text.line_to_byte(row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsp_types::{Position, Range};
+
+    fn change(sl: u32, sc: u32, el: u32, ec: u32, text: &str) -> TextDocumentContentChangeEvent {
+        TextDocumentContentChangeEvent {
+            range: Some(Range::new(Position::new(sl, sc), Position::new(el, ec))),
+            range_length: None,
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn incremental_reparse_matches_a_fresh_parse() {
+        let rust = Language::for_lsp_id("rust");
+        let mut doc = Document::new("fn main() {\n    let x = 1;\n}\n", 1, rust);
+        assert!(doc.tree().is_some());
+        doc.apply_changes(2, &[change(1, 12, 1, 13, "\"😀 x\"")], PositionEncoding::Utf16)
+            .unwrap();
+        doc.apply_changes(3, &[change(0, 3, 0, 7, "start")], PositionEncoding::Utf16).unwrap();
+        let incremental = doc.tree().unwrap().root_node().to_sexp();
+        let text = doc.text().to_string();
+        assert_eq!(text, "fn start() {\n    let x = \"😀 x\";\n}\n");
+        let mut fresh = Document::new(&text, 3, rust);
+        assert_eq!(incremental, fresh.tree().unwrap().root_node().to_sexp());
+    }
+
+    #[test]
+    fn a_bad_change_leaves_the_document_untouched() {
+        let mut doc = Document::new("abc\n", 1, None);
+        let err = doc
+            .apply_changes(
+                2,
+                &[change(0, 0, 0, 1, "x"), change(7, 0, 7, 0, "y")],
+                PositionEncoding::Utf16,
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), "position 7:0 is past the end of the document, which has 2 lines");
+        assert_eq!(doc.text().to_string(), "abc\n");
+        assert_eq!(doc.version(), 1);
+    }
+}
