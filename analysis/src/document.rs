@@ -47,9 +47,18 @@ impl Document {
             // The grammars are compiled in with a matching ABI; a mismatch is
             // reported once, and the document simply has no syntax features.
             parser.set_language(&language.grammar()).ok()?;
-            Some(Syntax { language, parser, tree: None, stale: true })
+            Some(Syntax {
+                language,
+                parser,
+                tree: None,
+                stale: true,
+            })
         });
-        Document { version, text: Rope::from_str(text), syntax }
+        Document {
+            version,
+            text: Rope::from_str(text),
+            syntax,
+        }
     }
 
     pub fn version(&self) -> i32 {
@@ -129,7 +138,9 @@ impl Document {
                 let (chunk, chunk_start, _, _) = text.chunk_at_byte(byte);
                 &chunk.as_bytes()[byte - chunk_start..]
             };
-            syntax.tree = syntax.parser.parse_with_options(&mut read, syntax.tree.as_ref(), None);
+            syntax.tree = syntax
+                .parser
+                .parse_with_options(&mut read, syntax.tree.as_ref(), None);
             syntax.stale = false;
         }
         syntax.tree.as_ref()
@@ -173,9 +184,14 @@ mod tests {
         let rust = Language::for_lsp_id("rust");
         let mut doc = Document::new("fn main() {\n    let x = 1;\n}\n", 1, rust);
         assert!(doc.tree().is_some());
-        doc.apply_changes(2, &[change(1, 12, 1, 13, "\"😀 x\"")], PositionEncoding::Utf16)
+        doc.apply_changes(
+            2,
+            &[change(1, 12, 1, 13, "\"😀 x\"")],
+            PositionEncoding::Utf16,
+        )
+        .unwrap();
+        doc.apply_changes(3, &[change(0, 3, 0, 7, "start")], PositionEncoding::Utf16)
             .unwrap();
-        doc.apply_changes(3, &[change(0, 3, 0, 7, "start")], PositionEncoding::Utf16).unwrap();
         let incremental = doc.tree().unwrap().root_node().to_sexp();
         let text = doc.text().to_string();
         assert_eq!(text, "fn start() {\n    let x = \"😀 x\";\n}\n");
@@ -193,7 +209,10 @@ mod tests {
                 PositionEncoding::Utf16,
             )
             .unwrap_err();
-        assert_eq!(err.to_string(), "position 7:0 is past the end of the document, which has 2 lines");
+        assert_eq!(
+            err.to_string(),
+            "position 7:0 is past the end of the document, which has 2 lines"
+        );
         assert_eq!(doc.text().to_string(), "abc\n");
         assert_eq!(doc.version(), 1);
     }

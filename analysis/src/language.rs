@@ -96,8 +96,14 @@ mod tests {
 
     #[test]
     fn languages_are_found_by_id_and_extension() {
-        assert_eq!(Language::for_lsp_id("typescriptreact").map(Language::id), Some("typescriptreact"));
-        assert_eq!(Language::for_path("src/a.tsx").map(Language::id), Some("typescriptreact"));
+        assert_eq!(
+            Language::for_lsp_id("typescriptreact").map(Language::id),
+            Some("typescriptreact")
+        );
+        assert_eq!(
+            Language::for_path("src/a.tsx").map(Language::id),
+            Some("typescriptreact")
+        );
         assert_eq!(Language::for_path("lib.rs").map(Language::id), Some("rust"));
         assert!(Language::for_path("README").is_none());
     }

@@ -9,12 +9,14 @@
 //! It does no I/O and knows nothing of JSON-RPC: callers hand it LSP types
 //! and get LSP types back.
 
+mod config;
 mod document;
 mod features;
 mod language;
 mod position;
 mod store;
 
+pub use config::AnalysisConfig;
 pub use document::{Document, Snapshot};
 pub use features::{Enclosing, DIAGNOSTIC_SOURCE};
 pub use language::{Language, LANGUAGES};
@@ -37,7 +39,9 @@ pub enum Error {
     },
     #[error("position {line}:{character} falls inside a character (for example between the two UTF-16 halves of an emoji); positions must fall on character boundaries")]
     InsideCharacter { line: u32, character: u32 },
-    #[error("range {start_line}:{start_character}-{end_line}:{end_character} ends before it starts")]
+    #[error(
+        "range {start_line}:{start_character}-{end_line}:{end_character} ends before it starts"
+    )]
     InvertedRange {
         start_line: u32,
         start_character: u32,

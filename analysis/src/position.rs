@@ -71,7 +71,10 @@ impl PositionEncoding {
 /// Number of chars taken by the line break at the end of `line` (0, 1 or 2).
 fn line_break_len(line: RopeSlice<'_>) -> usize {
     let n = line.len_chars();
-    match (n.checked_sub(2).map(|i| line.char(i)), n.checked_sub(1).map(|i| line.char(i))) {
+    match (
+        n.checked_sub(2).map(|i| line.char(i)),
+        n.checked_sub(1).map(|i| line.char(i)),
+    ) {
         (Some('\r'), Some('\n')) => 2,
         (_, Some('\n' | '\r')) => 1,
         _ => 0,
@@ -94,10 +97,11 @@ pub(crate) fn to_char(rope: &Rope, pos: Position, enc: PositionEncoding) -> Resu
     let col = if unit >= enc.len(content) {
         content.len_chars()
     } else {
-        enc.unit_to_char(content, unit).ok_or(Error::InsideCharacter {
-            line: pos.line,
-            character: pos.character,
-        })?
+        enc.unit_to_char(content, unit)
+            .ok_or(Error::InsideCharacter {
+                line: pos.line,
+                character: pos.character,
+            })?
     };
     Ok(rope.line_to_char(line_idx) + col)
 }
@@ -164,7 +168,10 @@ mod tests {
         let rope = Rope::from_str("a😀b");
         assert_eq!(
             to_char(&rope, pos(0, 2), PositionEncoding::Utf16),
-            Err(Error::InsideCharacter { line: 0, character: 2 })
+            Err(Error::InsideCharacter {
+                line: 0,
+                character: 2
+            })
         );
         assert!(to_char(&rope, pos(0, 3), PositionEncoding::Utf8).is_err());
     }
@@ -173,8 +180,15 @@ mod tests {
     fn columns_past_the_line_end_clamp_before_the_line_break() {
         for text in ["ab\r\ncd", "ab\ncd", "ab\rcd"] {
             let rope = Rope::from_str(text);
-            assert_eq!(to_char(&rope, pos(0, 99), PositionEncoding::Utf16), Ok(2), "{text:?}");
-            assert_eq!(to_char(&rope, pos(1, 1), PositionEncoding::Utf16), Ok(text.len() - 1));
+            assert_eq!(
+                to_char(&rope, pos(0, 99), PositionEncoding::Utf16),
+                Ok(2),
+                "{text:?}"
+            );
+            assert_eq!(
+                to_char(&rope, pos(1, 1), PositionEncoding::Utf16),
+                Ok(text.len() - 1)
+            );
         }
     }
 
@@ -185,7 +199,11 @@ mod tests {
         assert_eq!(to_char(&rope, pos(2, 0), PositionEncoding::Utf16), Ok(8));
         assert_eq!(
             to_char(&rope, pos(3, 0), PositionEncoding::Utf16),
-            Err(Error::LineOutOfRange { line: 3, character: 0, line_count: 3 })
+            Err(Error::LineOutOfRange {
+                line: 3,
+                character: 0,
+                line_count: 3
+            })
         );
     }
 
@@ -199,8 +217,15 @@ mod tests {
     fn text_strategy() -> impl Strategy<Value = String> {
         proptest::collection::vec(
             prop_oneof![
-                Just("a"), Just("é"), Just("中"), Just("😀"), Just("e\u{301}"),
-                Just("\n"), Just("\r\n"), Just("\r"), Just(" "),
+                Just("a"),
+                Just("é"),
+                Just("中"),
+                Just("😀"),
+                Just("e\u{301}"),
+                Just("\n"),
+                Just("\r\n"),
+                Just("\r"),
+                Just(" "),
             ],
             0..40,
         )

@@ -23,7 +23,10 @@ pub struct DocumentStore {
 
 impl DocumentStore {
     pub fn new(encoding: PositionEncoding) -> DocumentStore {
-        DocumentStore { docs: HashMap::new(), encoding }
+        DocumentStore {
+            docs: HashMap::new(),
+            encoding,
+        }
     }
 
     pub fn encoding(&self) -> PositionEncoding {
@@ -39,20 +42,31 @@ impl DocumentStore {
     /// editor's language id, else from the file extension.
     pub fn open(&mut self, params: DidOpenTextDocumentParams) {
         let item = params.text_document;
-        let language = Language::for_lsp_id(&item.language_id)
-            .or_else(|| Language::for_path(item.uri.path()));
-        self.docs.insert(item.uri, Document::new(&item.text, item.version, language));
+        let language =
+            Language::for_lsp_id(&item.language_id).or_else(|| Language::for_path(item.uri.path()));
+        self.docs
+            .insert(item.uri, Document::new(&item.text, item.version, language));
     }
 
     pub fn change(&mut self, params: &DidChangeTextDocumentParams) -> Result<()> {
         let uri = &params.text_document.uri;
-        let doc = self.docs.get_mut(uri).ok_or_else(|| Error::NotOpen(uri.clone()))?;
-        doc.apply_changes(params.text_document.version, &params.content_changes, self.encoding)
+        let doc = self
+            .docs
+            .get_mut(uri)
+            .ok_or_else(|| Error::NotOpen(uri.clone()))?;
+        doc.apply_changes(
+            params.text_document.version,
+            &params.content_changes,
+            self.encoding,
+        )
     }
 
     pub fn close(&mut self, params: &DidCloseTextDocumentParams) -> Result<()> {
         let uri = &params.text_document.uri;
-        self.docs.remove(uri).map(drop).ok_or_else(|| Error::NotOpen(uri.clone()))
+        self.docs
+            .remove(uri)
+            .map(drop)
+            .ok_or_else(|| Error::NotOpen(uri.clone()))
     }
 
     pub fn get(&self, uri: &Url) -> Option<&Document> {
@@ -62,7 +76,10 @@ impl DocumentStore {
     /// A snapshot of an open document, parsed up to date.
     pub fn snapshot(&mut self, uri: &Url) -> Result<Snapshot> {
         let encoding = self.encoding;
-        let doc = self.docs.get_mut(uri).ok_or_else(|| Error::NotOpen(uri.clone()))?;
+        let doc = self
+            .docs
+            .get_mut(uri)
+            .ok_or_else(|| Error::NotOpen(uri.clone()))?;
         Ok(doc.snapshot(encoding))
     }
 

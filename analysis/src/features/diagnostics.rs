@@ -13,7 +13,9 @@ const MAX_SYNTAX_ERRORS: usize = 100;
 
 impl Snapshot {
     pub fn syntax_diagnostics(&self) -> Vec<Diagnostic> {
-        let Some(tree) = &self.tree else { return Vec::new() };
+        let Some(tree) = &self.tree else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         let mut cursor = tree.walk();
         let mut visit = true;
@@ -85,7 +87,11 @@ mod tests {
     #[test]
     fn clean_code_has_no_syntax_errors() {
         check("rust", "fn main() { let x = 1; }\n", expect![""]);
-        check("typescriptreact", "const a = <div>{1}</div>;\n", expect![""]);
+        check(
+            "typescriptreact",
+            "const a = <div>{1}</div>;\n",
+            expect![""],
+        );
     }
 
     #[test]
@@ -98,8 +104,12 @@ mod tests {
                 2:8-2:10 syntax error: unexpected `😀`
             "#]],
         );
-        check("typescript", "function f( {\n  return 1;\n}\n", expect![[r#"
+        check(
+            "typescript",
+            "function f( {\n  return 1;\n}\n",
+            expect![[r#"
             0:0-2:1 syntax error: unexpected `function f( {`
-        "#]]);
+        "#]],
+        );
     }
 }

@@ -86,7 +86,10 @@ impl Snapshot {
     fn bracket_fold(&self, node: Node<'_>) -> Option<FoldingRange> {
         let open = node.child(0)?;
         let close = node.child(node.child_count().checked_sub(1)?)?;
-        let pair = matches!((open.kind(), close.kind()), ("{", "}") | ("(", ")") | ("[", "]"));
+        let pair = matches!(
+            (open.kind(), close.kind()),
+            ("{", "}") | ("(", ")") | ("[", "]")
+        );
         if !pair || close.is_missing() {
             return None;
         }
@@ -125,7 +128,14 @@ mod tests {
         let out: String = snap
             .folding_ranges()
             .iter()
-            .map(|r| format!("{}-{} {:?}\n", r.start_line, r.end_line, r.kind.clone().unwrap()))
+            .map(|r| {
+                format!(
+                    "{}-{} {:?}\n",
+                    r.start_line,
+                    r.end_line,
+                    r.kind.clone().unwrap()
+                )
+            })
             .collect();
         expect.assert_eq(&out);
     }

@@ -9,11 +9,16 @@ impl Snapshot {
     /// One selection range chain per position, innermost first. Documents
     /// without a tree get the whole document as their only range.
     pub fn selection_ranges(&self, positions: &[Position]) -> crate::Result<Vec<SelectionRange>> {
-        positions.iter().map(|&pos| self.selection_range(pos)).collect()
+        positions
+            .iter()
+            .map(|&pos| self.selection_range(pos))
+            .collect()
     }
 
     fn selection_range(&self, pos: Position) -> crate::Result<SelectionRange> {
-        let byte = self.text.char_to_byte(position::to_char(&self.text, pos, self.encoding)?);
+        let byte = self
+            .text
+            .char_to_byte(position::to_char(&self.text, pos, self.encoding)?);
         let whole = 0..self.text.len_bytes();
         let mut chain = Vec::new();
         if let Some(tree) = &self.tree {

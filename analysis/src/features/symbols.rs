@@ -62,7 +62,10 @@ impl Snapshot {
         // open ancestors nests them in one pass.
         let mut stack: Vec<(std::ops::Range<usize>, DocumentSymbol)> = Vec::new();
         for def in defs {
-            while stack.last().is_some_and(|(outer, _)| def.bytes.end > outer.end) {
+            while stack
+                .last()
+                .is_some_and(|(outer, _)| def.bytes.end > outer.end)
+            {
                 pop_into(&mut stack, &mut roots);
             }
             let parent_kind = stack.last().map(|(_, sym)| sym.kind);
@@ -189,7 +192,12 @@ impl Snapshot {
                 name_bytes: name_node.byte_range(),
             });
         }
-        defs.sort_by(|a, b| a.bytes.start.cmp(&b.bytes.start).then(b.bytes.end.cmp(&a.bytes.end)));
+        defs.sort_by(|a, b| {
+            a.bytes
+                .start
+                .cmp(&b.bytes.start)
+                .then(b.bytes.end.cmp(&a.bytes.end))
+        });
         // Two patterns can match one node; keep the first.
         defs.dedup_by(|b, a| a.bytes == b.bytes);
         defs

@@ -1,0 +1,107 @@
+//! `meshls doctor`: what meshls finds on this machine and in this workspace,
+//! printed for a person, with a non-zero exit on a broken configuration.
+
+use std::{io::Write, path::Path};
+
+use crate::{config, storage};
+
+/// Writes the report; returns whether the configuration is valid.
+pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
+    let loaded = config::load(&config::Sources::from_process(Some(root), None));
+    writeln!(out, "meshls {}", env!("CARGO_PKG_VERSION"))?;
+    writeln!(out, "workspace: {}", root.display())?;
+
+    writeln!(
+        out,
+        "\nconfiguration (later entries override earlier ones):"
+    )?;
+    writeln!(out, "  built-in defaults")?;
+    for file in &loaded.files {
+        let status = if file.found { "read" } else { "not found" };
+        writeln!(out, "  {} ({status})", file.path.display())?;
+    }
+    for var in &loaded.env_vars {
+        writeln!(out, "  environment variable {var}")?;
+    }
+
+    writeln!(out, "\nlanguage servers:")?;
+    let width = loaded
+        .config
+        .servers
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
+    for (name, server) in &loaded.config.servers {
+        let status = if !server.enabled {
+            "disabled in config".to_owned()
+        } else {
+            match find_on_path(&server.command) {
+                Some(path) => path.display().to_string(),
+                None => format!("`{}` not on PATH", server.command),
+            }
+        };
+        writeln!(
+            out,
+            "  {name:width$}  {:<28}  {status}",
+            server.languages.join(",")
+        )?;
+    }
+
+    writeln!(out, "\nagent:")?;
+    let agent = &loaded.config.agent;
+    let mut providers = vec![("provider", agent.primary())];
+    providers.extend(agent.fallback.iter().cloned().map(|p| ("fallback", p)));
+    for (role, provider) in providers {
+        let model = provider.model.as_deref().unwrap_or("(no model set)");
+        let key = match &provider.api_key_env {
+            // Only whether the variable is set: the key itself is never shown.
+            Some(var) if std::env::var_os(var).is_some() => format!("key from ${var} (set)"),
+            Some(var) => format!("key from ${var} (NOT set)"),
+            None => "no key".to_owned(),
+        };
+        writeln!(
+            out,
+            "  {role}: {:?} model {model} at {}, {key}",
+            provider.provider,
+            provider.base_url()
+        )?;
+    }
+    writeln!(out, "  max steps: {}", agent.max_steps)?;
+
+    writeln!(out, "\ndatabase:")?;
+    match storage::database_path(root) {
+        Some(path) if path.exists() => writeln!(out, "  {}", path.display())?,
+        Some(path) => writeln!(out, "  {} (created on first use)", path.display())?,
+        None => writeln!(out, "  no data directory: set XDG_DATA_HOME or HOME")?,
+    }
+
+    if loaded.errors.is_empty() {
+        writeln!(out, "\nconfiguration: ok")?;
+    } else {
+        writeln!(
+            out,
+            "\nconfiguration errors (these settings are ignored until fixed):"
+        )?;
+        for err in &loaded.errors {
+            writeln!(out, "  {err}")?;
+        }
+    }
+    Ok(loaded.errors.is_empty())
+}
+
+/// The full path of `command` if it is an executable on PATH (or a path).
+pub fn find_on_path(command: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let is_exe = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if command.contains('/') {
+        let path = Path::new(command);
+        return is_exe(path).then(|| path.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(command))
+        .find(|p| is_exe(p))
+}
