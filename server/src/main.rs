@@ -43,8 +43,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Some(Command::Doctor { .. }) => "warn",
-        _ => "info",
+        Some(Command::Doctor { .. }) => "warn,sled=error",
+        _ => "info,sled=warn",
     };
     if let Err(err) = logging::init(cli.log_file.as_deref(), default_filter) {
         let _ = writeln_stderr(&format!("meshls: {err:#}"));

@@ -516,6 +516,11 @@ impl Server {
         status
     }
 
+    /// Closes the server's stdin, as an editor that dies without `exit` does.
+    pub fn close_stdin(&mut self) {
+        lock(&self.stdin).take();
+    }
+
     /// Waits up to `timeout` for the process to exit.
     pub fn exit_status_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;

@@ -1,0 +1,144 @@
+//! Configuration errors reach the user, naming the file and key, through the
+//! editor and through `meshls doctor`; settings changes apply live.
+
+use std::process::Command;
+
+use meshls_e2e::{meshls_bin, Server, Workspace};
+use serde_json::json;
+
+#[test]
+fn a_broken_workspace_config_is_shown_in_the_editor() {
+    let ws = Workspace::new("//- /meshls.toml\n[agent]\nmax_steps = \"lots\"\n");
+    let (mut server, _) = Server::start_initialized(&ws);
+    let shown = server.wait_notification("window/showMessage", |_| true);
+    assert_eq!(shown["type"], 1, "an error: {shown}");
+    let message = shown["message"].as_str().unwrap();
+    let file = ws.path("meshls.toml");
+    assert!(
+        message.contains(&file.display().to_string()),
+        "names the file: {message}"
+    );
+    assert!(
+        message.contains("`agent.max_steps`") && message.contains("expected u32"),
+        "{message}"
+    );
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn did_change_configuration_applies_settings_and_reports_bad_ones() {
+    let ws = Workspace::new("//- /a.rs\nfn a( {}\n");
+    let (mut server, _) = Server::start_initialized(&ws);
+    let uri = ws.uri("a.rs");
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": 1, "text": ws.read("a.rs")}}),
+    );
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        !p["diagnostics"].as_array().unwrap().is_empty()
+    });
+
+    // Turning syntax diagnostics off clears the published ones.
+    server.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"meshls": {"analysis": {"syntax_diagnostics": false}}}}),
+    );
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["diagnostics"] == json!([])
+    });
+
+    // A wrong key is reported, naming where it came from.
+    server.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"meshls": {"agent": {"modle": "x"}}}}),
+    );
+    let shown = server.wait_notification("window/showMessage", |_| true);
+    let message = shown["message"].as_str().unwrap();
+    assert!(
+        message.contains("editor settings") && message.contains("agent.modle"),
+        "{message}"
+    );
+    assert!(server.shutdown_and_exit().success());
+}
+
+fn doctor(ws: &Workspace, env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(meshls_bin());
+    cmd.args(["doctor", "--root"])
+        .arg(ws.root())
+        .env("XDG_CONFIG_HOME", ws.config_home())
+        .env("XDG_DATA_HOME", ws.data_home())
+        .env("PATH", ws.temp_dir().join("bin"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn doctor_reports_what_it_finds() {
+    let ws = Workspace::new(
+        "//- /meshls.toml\n[agent]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\napi_key_env = \"MESHLS_TEST_KEY\"\n",
+    );
+    // A fake clangd on a PATH of our own, so the result does not depend on the machine.
+    let bin = ws.temp_dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let clangd = bin.join("clangd");
+    std::fs::write(&clangd, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&clangd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let (ok, out) = doctor(&ws, &[("MESHLS_TEST_KEY", "sk-secret-value")]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("{} (read)", ws.path("meshls.toml").display())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{} (not found)",
+            ws.config_home().join("meshls/config.toml").display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&clangd.display().to_string()),
+        "clangd found on PATH: {out}"
+    );
+    assert!(out.contains("`rust-analyzer` not on PATH"), "{out}");
+    assert!(out.contains("Anthropic model claude-sonnet-4-5 at https://api.anthropic.com, key from $MESHLS_TEST_KEY (set)"), "{out}");
+    assert!(
+        !out.contains("sk-secret-value"),
+        "the key itself never appears: {out}"
+    );
+    assert!(
+        out.contains(
+            &ws.data_home()
+                .join("meshls/workspaces")
+                .display()
+                .to_string()
+        ),
+        "database path: {out}"
+    );
+    assert!(out.contains("configuration: ok"), "{out}");
+}
+
+#[test]
+fn doctor_fails_on_a_broken_config_naming_file_and_key() {
+    let ws = Workspace::new("//- /.meshls/config.toml\n[servers.clangd]\ncomand = \"clangd-15\"\n");
+    let (ok, out) = doctor(&ws, &[("MESHLS_AGENT__MAX_STEPS", "-1")]);
+    assert!(!ok, "doctor must exit non-zero: {out}");
+    let file = ws.path(".meshls/config.toml").display().to_string();
+    assert!(
+        out.contains(&format!(
+            "{file}: key `servers.clangd.comand`: unknown field `comand`"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("environment variable MESHLS_AGENT__MAX_STEPS: key `agent.max_steps`: invalid value: integer `-1`, expected u32"),
+        "{out}"
+    );
+}
