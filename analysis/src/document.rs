@@ -4,6 +4,8 @@
 //! re-parse itself waits until something reads the tree, so a burst of
 //! keystrokes costs one incremental re-parse, not one per key.
 
+use std::{cell::RefCell, collections::HashMap};
+
 use lsp_types::TextDocumentContentChangeEvent;
 use ropey::Rope;
 use tree_sitter::{InputEdit, Parser, Point, Tree};
@@ -20,17 +22,27 @@ pub struct Document {
     syntax: Option<Syntax>,
 }
 
+#[derive(Clone)]
 struct Syntax {
     language: &'static Language,
-    parser: Parser,
     /// The last tree, edited to match `text` but not yet re-parsed when
     /// `stale` is set. `None` until the first parse or after a full replace.
     tree: Option<Tree>,
     stale: bool,
 }
 
-/// A consistent, cheap copy of a document (ropes and trees share their
-/// nodes), for work done without holding the document store.
+/// What a document held at one moment, taken in O(1) (ropes and trees share
+/// their nodes) while the store is locked; the re-parse it may still need
+/// happens later, outside the lock, in [`Capture::parse`].
+#[derive(Clone)]
+pub struct Capture {
+    version: i32,
+    text: Rope,
+    syntax: Option<Syntax>,
+    encoding: PositionEncoding,
+}
+
+/// A parsed, consistent copy of a document: what the features work on.
 #[derive(Clone)]
 pub struct Snapshot {
     pub version: i32,
@@ -40,19 +52,17 @@ pub struct Snapshot {
     pub encoding: PositionEncoding,
 }
 
+thread_local! {
+    /// One parser per language and thread: parsers keep buffers worth reusing.
+    static PARSERS: RefCell<HashMap<&'static str, Parser>> = RefCell::new(HashMap::new());
+}
+
 impl Document {
     pub fn new(text: &str, version: i32, language: Option<&'static Language>) -> Document {
-        let syntax = language.and_then(|language| {
-            let mut parser = Parser::new();
-            // The grammars are compiled in with a matching ABI; a mismatch is
-            // reported once, and the document simply has no syntax features.
-            parser.set_language(&language.grammar()).ok()?;
-            Some(Syntax {
-                language,
-                parser,
-                tree: None,
-                stale: true,
-            })
+        let syntax = language.map(|language| Syntax {
+            language,
+            tree: None,
+            stale: true,
         });
         Document {
             version,
@@ -125,37 +135,101 @@ impl Document {
         Ok(())
     }
 
-    /// The syntax tree for the current text, re-parsing incrementally if edits
-    /// arrived since the last parse.
-    pub fn tree(&mut self) -> Option<&Tree> {
-        let syntax = self.syntax.as_mut()?;
-        if syntax.stale {
-            let text = &self.text;
-            let mut read = |byte: usize, _: Point| -> &[u8] {
-                if byte >= text.len_bytes() {
-                    return &[];
-                }
-                let (chunk, chunk_start, _, _) = text.chunk_at_byte(byte);
-                &chunk.as_bytes()[byte - chunk_start..]
-            };
-            syntax.tree = syntax
-                .parser
-                .parse_with_options(&mut read, syntax.tree.as_ref(), None);
-            syntax.stale = false;
-        }
-        syntax.tree.as_ref()
-    }
-
-    pub fn snapshot(&mut self, encoding: PositionEncoding) -> Snapshot {
-        let tree = self.tree().cloned();
-        Snapshot {
+    /// The document as it is now, not yet re-parsed.
+    pub fn capture(&self, encoding: PositionEncoding) -> Capture {
+        Capture {
             version: self.version,
             text: self.text.clone(),
-            language: self.language(),
+            syntax: self.syntax.clone(),
+            encoding,
+        }
+    }
+
+    /// Keeps a tree parsed from a capture of this document, so the next
+    /// reader need not parse again, if no edit came in between.
+    pub fn keep_parsed(&mut self, snapshot: &Snapshot) {
+        if let (Some(syntax), Some(tree)) = (&mut self.syntax, &snapshot.tree) {
+            if syntax.stale && snapshot.version == self.version && snapshot.text == self.text {
+                syntax.tree = Some(tree.clone());
+                syntax.stale = false;
+            }
+        }
+    }
+
+    /// The syntax tree for the current text, re-parsing here if needed.
+    pub fn tree(&mut self) -> Option<&Tree> {
+        let snapshot = self.snapshot(PositionEncoding::default());
+        self.keep_parsed(&snapshot);
+        self.syntax.as_ref()?.tree.as_ref()
+    }
+
+    /// Captures and parses in one step, for callers that own the document.
+    pub fn snapshot(&mut self, encoding: PositionEncoding) -> Snapshot {
+        let snapshot = self.capture(encoding).parse();
+        self.keep_parsed(&snapshot);
+        snapshot
+    }
+}
+
+impl Capture {
+    pub fn version(&self) -> i32 {
+        self.version
+    }
+
+    /// Re-parses incrementally if edits came since the last parse. This is
+    /// the expensive step, meant to run outside any lock.
+    pub fn parse(self) -> Snapshot {
+        let Capture {
+            version,
+            text,
+            syntax,
+            encoding,
+        } = self;
+        let (language, tree) = match syntax {
+            None => (None, None),
+            Some(Syntax {
+                language,
+                tree,
+                stale: false,
+            }) => (Some(language), tree),
+            Some(Syntax {
+                language,
+                tree: old,
+                stale: true,
+            }) => (Some(language), parse(language, &text, old.as_ref())),
+        };
+        Snapshot {
+            version,
+            text,
+            language,
             tree,
             encoding,
         }
     }
+}
+
+fn parse(language: &'static Language, text: &Rope, old: Option<&Tree>) -> Option<Tree> {
+    PARSERS.with(|parsers| {
+        let mut parsers = parsers.borrow_mut();
+        let parser = match parsers.entry(language.id()) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let mut parser = Parser::new();
+                // The grammars are compiled in with an ABI this tree-sitter
+                // accepts (a test checks it); a mismatch means no tree.
+                parser.set_language(&language.grammar()).ok()?;
+                entry.insert(parser)
+            }
+        };
+        let mut read = |byte: usize, _: Point| -> &[u8] {
+            if byte >= text.len_bytes() {
+                return &[];
+            }
+            let (chunk, chunk_start, _, _) = text.chunk_at_byte(byte);
+            &chunk.as_bytes()[byte - chunk_start..]
+        };
+        parser.parse_with_options(&mut read, old, None)
+    })
 }
 
 /// The tree-sitter point (row, byte column) of a byte offset. Rows follow the

@@ -17,7 +17,7 @@ mod position;
 mod store;
 
 pub use config::AnalysisConfig;
-pub use document::{Document, Snapshot};
+pub use document::{Capture, Document, Snapshot};
 pub use features::{Enclosing, DIAGNOSTIC_SOURCE};
 pub use language::{Language, LANGUAGES};
 pub use position::PositionEncoding;

@@ -110,8 +110,11 @@ pub(crate) fn to_char(rope: &Rope, pos: Position, enc: PositionEncoding) -> Resu
 pub(crate) fn to_position(rope: &Rope, char_idx: usize, enc: PositionEncoding) -> Position {
     let line_idx = rope.char_to_line(char_idx);
     let line_start = rope.line_to_char(line_idx);
-    let before = rope.slice(line_start..char_idx);
-    Position::new(line_idx as u32, enc.len(before) as u32)
+    // An offset between the `\r` and `\n` of a line break (tree-sitter ends
+    // comments there) is the end of the line's content.
+    let line = rope.line(line_idx);
+    let col = (char_idx - line_start).min(line.len_chars() - line_break_len(line));
+    Position::new(line_idx as u32, enc.len(line.slice(..col)) as u32)
 }
 
 pub(crate) fn to_char_range(
@@ -190,6 +193,12 @@ mod tests {
                 Ok(text.len() - 1)
             );
         }
+    }
+
+    #[test]
+    fn an_offset_inside_a_crlf_is_the_end_of_its_line() {
+        let rope = Rope::from_str("ab\r\ncd");
+        assert_eq!(to_position(&rope, 3, PositionEncoding::Utf16), pos(0, 2));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use lsp_types::{
 };
 
 use crate::{
-    document::{Document, Snapshot},
+    document::{Capture, Document, Snapshot},
     language::Language,
     position::PositionEncoding,
     Error, Result,
@@ -73,14 +73,21 @@ impl DocumentStore {
         self.docs.get(uri)
     }
 
-    /// A snapshot of an open document, parsed up to date.
-    pub fn snapshot(&mut self, uri: &Url) -> Result<Snapshot> {
-        let encoding = self.encoding;
+    /// An open document as it is now, for parsing outside the store.
+    pub fn capture(&self, uri: &Url) -> Result<Capture> {
         let doc = self
             .docs
-            .get_mut(uri)
+            .get(uri)
             .ok_or_else(|| Error::NotOpen(uri.clone()))?;
-        Ok(doc.snapshot(encoding))
+        Ok(doc.capture(self.encoding))
+    }
+
+    /// Keeps the tree of a snapshot parsed outside the store, when the
+    /// document has not changed since.
+    pub fn keep_parsed(&mut self, uri: &Url, snapshot: &Snapshot) {
+        if let Some(doc) = self.docs.get_mut(uri) {
+            doc.keep_parsed(snapshot);
+        }
     }
 
     pub fn uris(&self) -> impl Iterator<Item = &Url> {

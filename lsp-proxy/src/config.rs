@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// One downstream language server. Every field is optional in a config file,
 /// so a user can change one field of a built-in server.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// The program to run, looked up on PATH.
@@ -25,6 +25,22 @@ pub struct ServerConfig {
     pub enabled: bool,
 }
 
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            command: String::new(),
+            args: Vec::new(),
+            languages: Vec::new(),
+            root_markers: Vec::new(),
+            env: BTreeMap::new(),
+            initialization_options: None,
+            settings: None,
+            // A server the user adds is meant to run.
+            enabled: true,
+        }
+    }
+}
+
 /// The servers meshls runs when their command is on PATH.
 pub fn builtin_servers() -> BTreeMap<String, ServerConfig> {
     let server = |command: &str, args: &[&str], languages: &[&str], root_markers: &[&str]| {
@@ -34,7 +50,6 @@ pub fn builtin_servers() -> BTreeMap<String, ServerConfig> {
             args: strings(args),
             languages: strings(languages),
             root_markers: strings(root_markers),
-            enabled: true,
             ..ServerConfig::default()
         }
     };

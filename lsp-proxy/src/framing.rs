@@ -26,6 +26,8 @@ pub enum Frame {
 pub struct LspCodec {
     /// The length of the body being read, once its header is complete.
     content_len: Option<usize>,
+    /// Bytes of a refused (oversized) body still to be thrown away.
+    skip: usize,
 }
 
 impl Decoder for LspCodec {
@@ -33,6 +35,14 @@ impl Decoder for LspCodec {
     type Error = std::io::Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Self::Error> {
+        if self.skip > 0 {
+            let n = self.skip.min(src.len());
+            src.advance(n);
+            self.skip -= n;
+            if self.skip > 0 {
+                return Ok(None);
+            }
+        }
         if let Some(len) = self.content_len {
             if src.len() < len {
                 src.reserve(len - src.len());
@@ -57,6 +67,15 @@ impl Decoder for LspCodec {
             return Ok(None);
         };
         match parse_headers(&src[..end]) {
+            Ok(len) if len > MAX_MESSAGE_LEN => {
+                // The header is sound, so the body's end is known: drop it
+                // whole, with one error, rather than rescanning it as garbage.
+                src.advance(end + 4);
+                self.skip = len;
+                Ok(Some(Frame::Malformed(format!(
+                    "a message of {len} bytes, over the limit of {MAX_MESSAGE_LEN}"
+                ))))
+            }
             Ok(len) => {
                 src.advance(end + 4);
                 self.content_len = Some(len);
@@ -73,7 +92,9 @@ impl Decoder for LspCodec {
         if let Some(frame) = self.decode(src)? {
             return Ok(Some(frame));
         }
-        if src.iter().all(|b| b.is_ascii_whitespace()) {
+        let inside_body = self.content_len.is_some() || self.skip > 0;
+        self.skip = 0;
+        if !inside_body && src.iter().all(|b| b.is_ascii_whitespace()) {
             src.clear();
             return Ok(None);
         }
@@ -117,11 +138,6 @@ fn parse_headers(block: &[u8]) -> Result<usize, String> {
                     truncate(value)
                 )
             })?;
-            if n > MAX_MESSAGE_LEN {
-                return Err(format!(
-                    "a message of {n} bytes, over the limit of {MAX_MESSAGE_LEN}"
-                ));
-            }
             len = Some(n);
         }
         // Content-Type is optional and only ever utf-8 in practice; other
@@ -130,10 +146,14 @@ fn parse_headers(block: &[u8]) -> Result<usize, String> {
     len.ok_or_else(|| "a header without Content-Length".to_owned())
 }
 
-/// Drops bad bytes: up to the next `Content-Length` if one starts before
-/// `limit`, else up to `limit`.
+/// Drops bad bytes: up to the next `Content-Length` (in any case, as header
+/// names are) if one starts before `limit`, else up to `limit`.
 fn resync(src: &mut BytesMut, limit: usize) {
-    let next = find(&src[1.min(src.len())..], b"Content-Length").map(|i| i + 1);
+    let next = src
+        .windows(b"content-length".len())
+        .skip(1)
+        .position(|w| w.eq_ignore_ascii_case(b"content-length"))
+        .map(|i| i + 1);
     src.advance(next.filter(|&i| i < limit).unwrap_or(limit).min(src.len()));
 }
 
@@ -209,17 +229,42 @@ mod tests {
     }
 
     #[test]
-    fn oversized_and_truncated_messages_are_malformed() {
-        let frames =
-            decode_all(format!("Content-Length: {}\r\n\r\n", MAX_MESSAGE_LEN + 1).as_bytes());
-        assert!(matches!(&frames[0], Frame::Malformed(m) if m.contains("over the limit")));
-        let frames = decode_all(b"Content-Length: 10\r\n\r\n{\"a\"");
-        assert_eq!(
-            frames,
-            vec![Frame::Malformed(
-                "the input ended in the middle of a message".to_owned()
-            )]
+    fn an_oversized_message_is_one_error_and_the_next_message_survives() {
+        let mut codec = LspCodec::default();
+        let header = format!("Content-Length: {}\r\n\r\n", MAX_MESSAGE_LEN + 3);
+        let mut buf = BytesMut::from(header.as_bytes());
+        let first = codec.decode(&mut buf).unwrap();
+        assert!(
+            matches!(&first, Some(Frame::Malformed(m)) if m.contains("over the limit")),
+            "{first:?}"
         );
+        // The body arrives in pieces, "Content-Length" inside it included:
+        // all of it is thrown away quietly.
+        let mut chunk = vec![b'x'; 1 << 20];
+        chunk[..14].copy_from_slice(b"Content-Length");
+        let mut sent = 0;
+        while sent < MAX_MESSAGE_LEN {
+            buf.extend_from_slice(&chunk);
+            sent += chunk.len();
+            assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        }
+        buf.extend_from_slice(b"xxxcontent-length: 2\r\n\r\n{}");
+        assert_eq!(codec.decode(&mut buf).unwrap(), Some(msg("{}")));
+    }
+
+    #[test]
+    fn truncated_messages_are_malformed() {
+        for input in [
+            &b"Content-Length: 10\r\n\r\n{\"a\""[..],
+            b"Content-Length: 10\r\n\r\n   ",
+        ] {
+            assert_eq!(
+                decode_all(input),
+                vec![Frame::Malformed(
+                    "the input ended in the middle of a message".to_owned()
+                )]
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The editor-facing language server: lifecycle, configuration and the
 //! features meshls answers from its own syntax trees.
+//!
+//! Every handler reads what it needs (documents, settings) before its first
+//! `.await`: the transport runs that part in message order, so a request
+//! sees the documents exactly as they were when it arrived.
 
 use std::{
     path::PathBuf,
@@ -18,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_lsp::{jsonrpc, Client, LanguageServer};
 
+use meshls_analysis::Snapshot;
+
 use crate::{
     config::{self, Config, ConfigError, Sources},
     documents::{DocumentError, Documents},
@@ -34,6 +40,10 @@ pub struct Backend {
 struct State {
     root: Option<PathBuf>,
     config: Config,
+    /// The editor's two configuration layers, kept apart so new settings
+    /// never erase the initialization options.
+    initialization_options: Option<Value>,
+    settings: Option<Value>,
     /// Problems found at `initialize`, reported once the client is ready.
     config_errors: Vec<ConfigError>,
     db: Option<sled::Db>,
@@ -66,33 +76,47 @@ impl Backend {
         }
     }
 
-    fn state(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn snapshot(&self, uri: &Url) -> jsonrpc::Result<meshls_analysis::Snapshot> {
-        self.docs.snapshot(uri).map_err(document_error)
+    /// Reads a document as it is now (call before any `.await`), then parses
+    /// and runs `f` on it off the async workers.
+    async fn with_document<T: Send + 'static>(
+        &self,
+        uri: &Url,
+        f: impl FnOnce(&Snapshot) -> T + Send + 'static,
+    ) -> jsonrpc::Result<T> {
+        let capture = self.docs.capture(uri).map_err(document_error)?;
+        self.docs.compute(uri, capture, f).await.map_err(|err| {
+            tracing::error!(%uri, "a request on this document failed: {err}");
+            jsonrpc::Error {
+                code: jsonrpc::ErrorCode::InternalError,
+                message: format!(
+                    "meshls failed while reading {uri}; please report this with the log"
+                )
+                .into(),
+                data: None,
+            }
+        })
     }
 
     /// Loads the configuration layers, applies what is valid and returns the
     /// problems.
-    fn reload_config(&self, client_settings: Option<&Value>) -> Vec<ConfigError> {
-        let root = self.state().root.clone();
-        let loaded = config::load(&Sources::from_process(root.as_deref(), client_settings));
+    fn reload_config(&self) -> Vec<ConfigError> {
+        let mut state = self.state_mut();
+        let mut sources = Sources::from_process(state.root.as_deref());
+        sources.initialization_options = state.initialization_options.as_ref();
+        sources.settings = state.settings.as_ref();
+        let loaded = config::load(&sources);
         for err in &loaded.errors {
             tracing::error!("configuration: {err}");
         }
         self.docs
             .set_syntax_diagnostics(loaded.config.analysis.syntax_diagnostics);
-        self.state_mut().config = loaded.config;
+        state.config = loaded.config;
         loaded.errors
     }
 
@@ -133,19 +157,20 @@ fn document_error(err: DocumentError) -> jsonrpc::Error {
     }
 }
 
-/// The workspace root the editor names: its first workspace folder, else
-/// `rootUri`, else the deprecated `rootPath`.
+/// The workspace root the editor names: its first workspace folder on disk,
+/// else `rootUri`, else the deprecated `rootPath`.
 fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
-    let from_uri = |uri: &Url| uri.to_file_path().ok();
-    if let Some(folder) = params.workspace_folders.as_ref().and_then(|f| f.first()) {
-        return from_uri(&folder.uri);
-    }
+    let folders = params
+        .workspace_folders
+        .iter()
+        .flatten()
+        .map(|folder| &folder.uri);
     #[allow(deprecated)] // Older clients still send only rootPath.
-    params
-        .root_uri
-        .as_ref()
-        .and_then(from_uri)
-        .or_else(|| params.root_path.as_ref().map(PathBuf::from))
+    let root_path = params.root_path.as_ref().map(PathBuf::from);
+    folders
+        .chain(params.root_uri.as_ref())
+        .find_map(|uri| uri.to_file_path().ok())
+        .or(root_path)
 }
 
 #[tower_lsp::async_trait]
@@ -153,19 +178,23 @@ impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> jsonrpc::Result<InitializeResult> {
         let root = workspace_root(&params);
         tracing::info!(root = ?root, client = ?params.client_info.as_ref().map(|c| &c.name), "initialize");
-        self.state_mut().root = root.clone();
-        let errors = self.reload_config(params.initialization_options.as_ref());
+        {
+            let mut state = self.state_mut();
+            state.root = root.clone();
+            state.initialization_options = params.initialization_options;
+        }
+        let errors = self.reload_config();
         self.state_mut().config_errors = errors;
 
         if let Some(path) = root.as_deref().and_then(storage::database_path) {
-            // Opening sled touches the disk; keep it off the initialize path.
+            // sled does file I/O while opening: keep it off the async workers.
             match tokio::task::spawn_blocking(move || storage::open(&path)).await {
                 Ok(Ok(db)) => self.state_mut().db = Some(db),
                 Ok(Err(err)) => {
+                    // Expected when a second editor opens the same workspace.
                     tracing::warn!("{err:#}");
-                    self.client
-                        .log_message(MessageType::WARNING, format!("meshls: {err:#}"))
-                        .await;
+                    let message = format!("meshls: sessions will not be saved: {err:#}");
+                    self.client.log_message(MessageType::WARNING, message).await;
                 }
                 Err(err) => tracing::error!("opening the database panicked: {err}"),
             }
@@ -221,8 +250,12 @@ impl LanguageServer for Backend {
     async fn did_save(&self, _: lsp_types::DidSaveTextDocumentParams) {}
 
     async fn did_change_configuration(&self, params: lsp_types::DidChangeConfigurationParams) {
-        let settings = Some(&params.settings).filter(|s| !s.is_null());
-        let errors = self.reload_config(settings);
+        // `null` settings (clients that expect a pull) change nothing of the
+        // editor's layer; the files are read again all the same.
+        if !params.settings.is_null() {
+            self.state_mut().settings = Some(params.settings);
+        }
+        let errors = self.reload_config();
         self.report_config_errors(&errors).await;
     }
 
@@ -230,28 +263,33 @@ impl LanguageServer for Backend {
         &self,
         params: DocumentSymbolParams,
     ) -> jsonrpc::Result<Option<DocumentSymbolResponse>> {
-        let snap = self.snapshot(&params.text_document.uri)?;
-        Ok(snap
-            .language
-            .map(|_| DocumentSymbolResponse::Nested(snap.document_symbols())))
+        self.with_document(&params.text_document.uri, |snap| {
+            snap.language
+                .map(|_| DocumentSymbolResponse::Nested(snap.document_symbols()))
+        })
+        .await
     }
 
     async fn folding_range(
         &self,
         params: FoldingRangeParams,
     ) -> jsonrpc::Result<Option<Vec<FoldingRange>>> {
-        let snap = self.snapshot(&params.text_document.uri)?;
-        Ok(snap.language.map(|_| snap.folding_ranges()))
+        self.with_document(&params.text_document.uri, |snap| {
+            snap.language.map(|_| snap.folding_ranges())
+        })
+        .await
     }
 
     async fn selection_range(
         &self,
         params: SelectionRangeParams,
     ) -> jsonrpc::Result<Option<Vec<SelectionRange>>> {
-        let snap = self.snapshot(&params.text_document.uri)?;
-        let ranges = snap
-            .selection_ranges(&params.positions)
-            .map_err(|err| jsonrpc::Error::invalid_params(err.to_string()))?;
-        Ok(Some(ranges))
+        let positions = params.positions;
+        self.with_document(&params.text_document.uri, move |snap| {
+            snap.selection_ranges(&positions)
+        })
+        .await?
+        .map(Some)
+        .map_err(|err| jsonrpc::Error::invalid_params(err.to_string()))
     }
 }

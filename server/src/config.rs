@@ -4,12 +4,18 @@
 //! Order, later wins: built-in defaults, the user file
 //! (`$XDG_CONFIG_HOME/meshls/config.toml`), the workspace files
 //! (`.meshls/config.toml`, then `meshls.toml`), `MESHLS_<SECTION>__<KEY>`
-//! environment variables, then the editor's `initializationOptions` or
-//! `workspace/didChangeConfiguration` settings. Tables merge key by key;
-//! any other value replaces the one below it.
+//! environment variables, the editor's `initializationOptions`, then its
+//! latest `workspace/didChangeConfiguration` settings. Tables merge key by
+//! key; any other value replaces the one below it.
+//!
+//! A workspace file comes with the repository, so it may not run programs
+//! or choose where API keys go (server `command`/`args`/`env`,
+//! `agent.base_url`, `agent.api_key_env`, `agent.fallback`) unless the user
+//! lists the workspace in `trusted_workspaces` in their own config.
 
 use std::{
     collections::BTreeMap,
+    ffi::OsString,
     fmt,
     path::{Path, PathBuf},
 };
@@ -28,6 +34,9 @@ pub struct Config {
     pub analysis: AnalysisConfig,
     pub servers: BTreeMap<String, ServerConfig>,
     pub agent: AgentConfig,
+    /// Workspace roots whose own config files may set sensitive keys. Only
+    /// the user's file and environment may set this.
+    pub trusted_workspaces: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -36,6 +45,7 @@ impl Default for Config {
             analysis: AnalysisConfig::default(),
             servers: meshls_proxy::builtin_servers(),
             agent: AgentConfig::default(),
+            trusted_workspaces: Vec::new(),
         }
     }
 }
@@ -78,50 +88,90 @@ pub struct Loaded {
 }
 
 /// Where the configuration comes from, apart from built-in defaults.
+#[derive(Default)]
 pub struct Sources<'a> {
     pub workspace_root: Option<&'a Path>,
     /// The user's config directory (normally `$XDG_CONFIG_HOME`).
     pub user_config_dir: Option<PathBuf>,
-    pub env: Vec<(String, String)>,
-    /// `initializationOptions` or `didChangeConfiguration` settings, either
-    /// the meshls table itself or an object holding it under `meshls`.
-    pub client: Option<&'a Value>,
+    /// `MESHLS_*` variables; a value that is not UTF-8 is an error.
+    pub env: Vec<(String, Result<String, OsString>)>,
+    /// The editor's `initializationOptions`, then its latest
+    /// `didChangeConfiguration` settings: each either the meshls table
+    /// itself or an object holding it under `meshls`.
+    pub initialization_options: Option<&'a Value>,
+    pub settings: Option<&'a Value>,
 }
 
 impl<'a> Sources<'a> {
     /// The process's own environment and the user's config directory.
-    pub fn from_process(workspace_root: Option<&'a Path>, client: Option<&'a Value>) -> Self {
+    pub fn from_process(workspace_root: Option<&'a Path>) -> Self {
+        // `vars()` would panic on any variable that is not UTF-8, ours or not.
+        let env = std::env::vars_os()
+            .filter_map(|(name, value)| {
+                let name = name.into_string().ok()?;
+                name.starts_with("MESHLS_")
+                    .then(|| (name, value.into_string()))
+            })
+            .collect();
         Sources {
             workspace_root,
-            user_config_dir: dirs::config_dir(),
-            env: std::env::vars().collect(),
-            client,
+            user_config_dir: user_config_dir(),
+            env,
+            ..Sources::default()
         }
     }
+}
+
+/// `$XDG_CONFIG_HOME` wherever it is set (macOS included), else the
+/// platform's config directory.
+pub fn user_config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(dirs::config_dir)
+}
+
+/// Who wrote a layer, which decides what it may set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    User,
+    Workspace,
+    Environment,
+    Editor,
+}
+
+struct Layer {
+    origin: Origin,
+    source: String,
+    value: Value,
 }
 
 pub fn load(sources: &Sources<'_>) -> Loaded {
     let mut files = Vec::new();
     let mut errors = Vec::new();
-    let mut merged = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+    let mut layers = Vec::new();
 
     let mut paths = Vec::new();
     if let Some(dir) = &sources.user_config_dir {
-        paths.push(dir.join("meshls").join("config.toml"));
+        paths.push((Origin::User, dir.join("meshls").join("config.toml")));
     }
     if let Some(root) = sources.workspace_root {
-        paths.push(root.join(".meshls").join("config.toml"));
-        paths.push(root.join("meshls.toml"));
+        paths.push((Origin::Workspace, root.join(".meshls").join("config.toml")));
+        paths.push((Origin::Workspace, root.join("meshls.toml")));
     }
-    let mut layers = Vec::new();
-    for path in paths {
+    for (origin, path) in paths {
         let source = path.display().to_string();
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 files.push(ConfigFile { path, found: true });
                 match toml::from_str::<toml::Table>(&text) {
                     Ok(table) => {
-                        layers.push((source, serde_json::to_value(table).unwrap_or_default()))
+                        let value = serde_json::to_value(table).unwrap_or_default();
+                        layers.push(Layer {
+                            origin,
+                            source,
+                            value,
+                        });
                     }
                     Err(err) => errors.push(ConfigError {
                         source,
@@ -143,24 +193,87 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
             }
         }
     }
+
+    let mut env: Vec<_> = sources.env.iter().collect();
+    // A fixed order, whatever order the environment lists them in.
+    env.sort_by(|a, b| a.0.cmp(&b.0));
     let mut env_vars = Vec::new();
-    for (name, value) in &sources.env {
-        if let Some(layer) = env_layer(name, value) {
-            env_vars.push(name.clone());
-            layers.push((format!("environment variable {name}"), layer));
+    for (name, value) in env {
+        let Some(path) = env_path(name) else { continue };
+        env_vars.push(name.clone());
+        let source = format!("environment variable {name}");
+        match value {
+            Ok(value) => layers.push(Layer {
+                origin: Origin::Environment,
+                source,
+                value: env_layer(&path, value),
+            }),
+            Err(_) => errors.push(ConfigError {
+                source,
+                key: path.join("."),
+                message: "the value is not valid UTF-8".to_owned(),
+            }),
         }
     }
-    env_vars.sort();
-    if let Some(client) = sources.client.filter(|v| !v.is_null()) {
-        let table = client.get("meshls").unwrap_or(client);
-        layers.push(("editor settings".to_owned(), table.clone()));
+
+    for (source, value) in [
+        (
+            "editor initializationOptions",
+            sources.initialization_options,
+        ),
+        ("editor settings", sources.settings),
+    ] {
+        if let Some(value) = value.filter(|v| !v.is_null()) {
+            let value = value.get("meshls").unwrap_or(value).clone();
+            layers.push(Layer {
+                origin: Origin::Editor,
+                source: source.to_owned(),
+                value,
+            });
+        }
     }
 
-    for (source, layer) in layers {
-        match check_layer(&layer) {
-            Ok(()) => merge(&mut merged, layer),
+    let trusted = trusted_roots(&layers);
+    let workspace_trusted = sources
+        .workspace_root
+        .is_some_and(|root| trusted.iter().any(|t| same_path(t, root)));
+    let trust_hint = match &sources.user_config_dir {
+        Some(dir) => dir.join("meshls").join("config.toml").display().to_string(),
+        None => "your meshls config.toml".to_owned(),
+    };
+    let mut merged = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+    for mut layer in layers {
+        if layer.origin == Origin::Environment && check_layer(&layer.value).is_err() {
+            // `MESHLS_AGENT__MODEL=42` means the string "42".
+            let mut as_string = layer.value.clone();
+            string_leaves(&mut as_string);
+            if check_layer(&as_string).is_ok() {
+                layer.value = as_string;
+            }
+        }
+        let checked = check_layer(&layer.value).and_then(|()| match layer.origin {
+            Origin::User | Origin::Environment => Ok(()),
+            Origin::Workspace | Origin::Editor if layer.value.get("trusted_workspaces").is_some() => Err((
+                "trusted_workspaces".to_owned(),
+                "only your own config file or environment may say which workspaces you trust"
+                    .to_owned(),
+            )),
+            Origin::Editor => Ok(()),
+            Origin::Workspace if workspace_trusted => Ok(()),
+            Origin::Workspace => match sensitive_key(&layer.value) {
+                None => Ok(()),
+                Some(key) => Err((
+                    key,
+                    format!(
+                        "a workspace file may set this only in a trusted workspace, because it runs a program or decides where API keys are sent; to trust this workspace, add it to `trusted_workspaces` in {trust_hint}"
+                    ),
+                )),
+            },
+        });
+        match checked {
+            Ok(()) => merge(&mut merged, layer.value),
             Err((key, message)) => errors.push(ConfigError {
-                source,
+                source: layer.source,
                 key,
                 message,
             }),
@@ -199,23 +312,79 @@ fn check_layer(layer: &Value) -> Result<(), (String, String)> {
     }
 }
 
-/// `MESHLS_AGENT__MAX_STEPS=30` is `{"agent": {"max_steps": 30}}`. Values that
-/// read as JSON numbers, booleans, arrays or objects are taken as such; any
-/// other value is a string. Variables without `__` (such as `MESHLS_LOG`)
-/// are not configuration.
-fn env_layer(name: &str, value: &str) -> Option<Value> {
+/// The config path a variable sets: `MESHLS_AGENT__MAX_STEPS` is
+/// `agent.max_steps`. Server names use `-` where a variable has `_`
+/// (`MESHLS_SERVERS__RUST_ANALYZER__ARGS`). Variables without `__` (such as
+/// `MESHLS_LOG`) are not configuration.
+fn env_path(name: &str) -> Option<Vec<String>> {
     let path = name.strip_prefix("MESHLS_")?;
     if !path.contains("__") {
         return None;
     }
+    let mut keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+    if keys.len() > 2 && keys[0] == "servers" {
+        keys[1] = keys[1].replace('_', "-");
+    }
+    Some(keys)
+}
+
+/// The layer a variable makes. Values that read as JSON numbers, booleans,
+/// arrays or objects are taken as such; any other value is a string.
+fn env_layer(path: &[String], value: &str) -> Value {
     let mut value = match serde_json::from_str::<Value>(value) {
         Ok(v) if !v.is_string() && !v.is_null() => v,
         _ => Value::String(value.to_owned()),
     };
-    for key in path.rsplit("__") {
-        value = Value::Object([(key.to_lowercase(), value)].into_iter().collect());
+    for key in path.iter().rev() {
+        value = Value::Object([(key.clone(), value)].into_iter().collect());
     }
-    Some(value)
+    value
+}
+
+/// Turns a variable's number or boolean back into the text it was typed as.
+fn string_leaves(value: &mut Value) {
+    match value {
+        Value::Object(map) => map.values_mut().for_each(string_leaves),
+        Value::Number(_) | Value::Bool(_) => *value = Value::String(value.to_string()),
+        _ => {}
+    }
+}
+
+/// Roots trusted by the user's own layers (file and environment).
+fn trusted_roots(layers: &[Layer]) -> Vec<PathBuf> {
+    layers
+        .iter()
+        .filter(|layer| matches!(layer.origin, Origin::User | Origin::Environment))
+        .filter_map(|layer| layer.value.get("trusted_workspaces")?.as_array())
+        .flatten()
+        .filter_map(|v| v.as_str().map(PathBuf::from))
+        .collect()
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    a == b
+        || a.canonicalize()
+            .ok()
+            .is_some_and(|a| b.canonicalize().is_ok_and(|b| a == b))
+}
+
+/// The first key of a workspace layer that could run a program or send an
+/// API key somewhere else.
+fn sensitive_key(layer: &Value) -> Option<String> {
+    if let Some(servers) = layer.get("servers").and_then(Value::as_object) {
+        for (name, server) in servers {
+            for key in ["command", "args", "env"] {
+                if server.get(key).is_some() {
+                    return Some(format!("servers.{name}.{key}"));
+                }
+            }
+        }
+    }
+    let agent = layer.get("agent")?;
+    ["base_url", "api_key_env", "fallback"]
+        .into_iter()
+        .find(|key| agent.get(key).is_some())
+        .map(|key| format!("agent.{key}"))
 }
 
 fn merge(base: &mut Value, layer: Value) {
@@ -243,7 +412,14 @@ mod tests {
     use super::*;
     use expect_test::{expect, Expect};
 
-    fn check(files: &[(&str, &str)], env: &[(&str, &str)], client: Option<Value>, expect: Expect) {
+    /// Files relative to a temporary directory holding `user/` (the user's
+    /// config dir) and `ws/` (the workspace); `$ROOT` in variables is `ws/`.
+    fn check(
+        files: &[(&str, &str)],
+        env: &[(&str, &str)],
+        settings: Option<Value>,
+        expect: Expect,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         for (path, text) in files {
             let path = dir.path().join(path);
@@ -251,14 +427,16 @@ mod tests {
             std::fs::write(path, text).unwrap();
         }
         let root = dir.path().join("ws");
+        let root_text = root.display().to_string();
         let sources = Sources {
             workspace_root: Some(&root),
             user_config_dir: Some(dir.path().join("user")),
             env: env
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (k.to_string(), Ok(v.replace("$ROOT", &root_text))))
                 .collect(),
-            client: client.as_ref(),
+            initialization_options: None,
+            settings: settings.as_ref(),
         };
         let loaded = load(&sources);
         let prefix = format!("{}/", dir.path().display());
@@ -267,16 +445,22 @@ mod tests {
             out.push_str(&format!("error: {err}\n").replace(&prefix, ""));
         }
         let c = &loaded.config;
+        let ra = c.servers.get("rust-analyzer");
         out.push_str(&format!(
-            "agent: {:?} {:?} {} steps={} fallback={}\nsyntax_diagnostics: {}\nservers: {}\nra args: {:?}\n",
+            "agent: {:?} {:?} {} steps={} fallback={}\nsyntax_diagnostics: {}\nservers: {}\nra: {:?} {:?}\n",
             c.agent.provider,
             c.agent.model,
             c.agent.primary().base_url(),
             c.agent.max_steps,
             c.agent.fallback.len(),
             c.analysis.syntax_diagnostics,
-            c.servers.keys().cloned().collect::<Vec<_>>().join(","),
-            c.servers.get("rust-analyzer").map(|s| &s.args),
+            c.servers
+                .iter()
+                .map(|(name, s)| if s.enabled { name.clone() } else { format!("{name}(off)") })
+                .collect::<Vec<_>>()
+                .join(","),
+            ra.map(|s| &s.command),
+            ra.map(|s| &s.args),
         ));
         expect.assert_eq(&out);
     }
@@ -288,11 +472,11 @@ mod tests {
             &[],
             None,
             expect![[r#"
-            agent: OpenAi None http://127.0.0.1:11434/v1 steps=20 fallback=0
-            syntax_diagnostics: true
-            servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
-            ra args: Some([])
-        "#]],
+                agent: OpenAi None http://127.0.0.1:11434/v1 steps=20 fallback=0
+                syntax_diagnostics: true
+                servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
+                ra: Some("rust-analyzer") Some([])
+            "#]],
         );
     }
 
@@ -300,19 +484,26 @@ mod tests {
     fn layers_override_in_order_and_tables_merge() {
         check(
             &[
-                ("user/meshls/config.toml", "[agent]\nmodel = \"user-model\"\nmax_steps = 5\n"),
+                (
+                    "user/meshls/config.toml",
+                    "[agent]\nmodel = \"user-model\"\nmax_steps = 5\napi_key_env = \"KEY\"\n[servers.ruff]\ncommand = \"ruff\"\nlanguages = [\"python\"]\n",
+                ),
                 (
                     "ws/meshls.toml",
-                    "[agent]\nprovider = \"anthropic\"\napi_key_env = \"ANTHROPIC_API_KEY\"\n[[agent.fallback]]\nprovider = \"openai\"\n[servers.rust-analyzer]\nargs = [\"--log\"]\n[servers.ruff]\ncommand = \"ruff\"\nargs = [\"server\"]\nlanguages = [\"python\"]\n",
+                    "[agent]\nprovider = \"anthropic\"\n[servers.rust-analyzer]\nroot_markers = [\"Cargo.toml\"]\n[servers.gopls]\nenabled = false\n",
                 ),
             ],
-            &[("MESHLS_AGENT__MAX_STEPS", "7"), ("MESHLS_LOG", "debug")],
+            &[
+                ("MESHLS_AGENT__MAX_STEPS", "7"),
+                ("MESHLS_LOG", "debug"),
+                ("MESHLS_SERVERS__RUST_ANALYZER__ARGS", "[\"--log\"]"),
+            ],
             Some(serde_json::json!({"meshls": {"analysis": {"syntax_diagnostics": false}}})),
             expect![[r#"
-                agent: Anthropic Some("user-model") https://api.anthropic.com steps=7 fallback=1
+                agent: Anthropic Some("user-model") https://api.anthropic.com steps=7 fallback=0
                 syntax_diagnostics: false
-                servers: clangd,gopls,pyright,ruff,rust-analyzer,typescript-language-server
-                ra args: Some(["--log"])
+                servers: clangd,gopls(off),pyright,ruff,rust-analyzer,typescript-language-server
+                ra: Some("rust-analyzer") Some(["--log"])
             "#]],
         );
     }
@@ -339,8 +530,94 @@ mod tests {
                 agent: OpenAi None http://127.0.0.1:11434/v1 steps=20 fallback=0
                 syntax_diagnostics: true
                 servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
-                ra args: Some([])
+                ra: Some("rust-analyzer") Some([])
             "#]],
+        );
+    }
+
+    #[test]
+    fn environment_values_fall_back_to_strings() {
+        check(
+            &[],
+            &[("MESHLS_AGENT__MODEL", "42")],
+            None,
+            expect![[r#"
+                agent: OpenAi Some("42") http://127.0.0.1:11434/v1 steps=20 fallback=0
+                syntax_diagnostics: true
+                servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
+                ra: Some("rust-analyzer") Some([])
+            "#]],
+        );
+    }
+
+    #[test]
+    fn an_untrusted_workspace_may_not_run_programs_or_redirect_keys() {
+        let files = [(
+            "ws/meshls.toml",
+            "[agent]\nbase_url = \"https://example.invalid/v1\"\napi_key_env = \"OPENAI_API_KEY\"\n",
+        ), ("ws/.meshls/config.toml", "[servers.rust-analyzer]\ncommand = \"sh\"\n")];
+        check(
+            &files,
+            &[],
+            None,
+            expect![[r#"
+                error: ws/.meshls/config.toml: key `servers.rust-analyzer.command`: a workspace file may set this only in a trusted workspace, because it runs a program or decides where API keys are sent; to trust this workspace, add it to `trusted_workspaces` in user/meshls/config.toml
+                error: ws/meshls.toml: key `agent.base_url`: a workspace file may set this only in a trusted workspace, because it runs a program or decides where API keys are sent; to trust this workspace, add it to `trusted_workspaces` in user/meshls/config.toml
+                agent: OpenAi None http://127.0.0.1:11434/v1 steps=20 fallback=0
+                syntax_diagnostics: true
+                servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
+                ra: Some("rust-analyzer") Some([])
+            "#]],
+        );
+        // Trusted by the user, the same files apply.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        std::fs::create_dir_all(dir.path().join("user/meshls")).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("meshls.toml"), files[0].1).unwrap();
+        std::fs::write(
+            dir.path().join("user/meshls/config.toml"),
+            format!("trusted_workspaces = [{:?}]\n", root.display().to_string()),
+        )
+        .unwrap();
+        let loaded = load(&Sources {
+            workspace_root: Some(&root),
+            user_config_dir: Some(dir.path().join("user")),
+            ..Sources::default()
+        });
+        assert_eq!(loaded.errors, vec![]);
+        assert_eq!(
+            loaded.config.agent.base_url.as_deref(),
+            Some("https://example.invalid/v1")
+        );
+    }
+
+    #[test]
+    fn a_workspace_cannot_trust_itself_and_bad_bytes_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            root.join("meshls.toml"),
+            format!("trusted_workspaces = [{:?}]\n", root.display().to_string()),
+        )
+        .unwrap();
+        let loaded = load(&Sources {
+            workspace_root: Some(&root),
+            env: vec![("MESHLS_AGENT__MODEL".to_owned(), Err(OsString::from("x")))],
+            ..Sources::default()
+        });
+        let errors: Vec<String> = loaded
+            .errors
+            .iter()
+            .map(|e| format!("{} {}", e.key, e.message))
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                "agent.model the value is not valid UTF-8".to_owned(),
+                "trusted_workspaces only your own config file or environment may say which workspaces you trust".to_owned(),
+            ]
         );
     }
 }

@@ -7,7 +7,7 @@ use crate::{config, storage};
 
 /// Writes the report; returns whether the configuration is valid.
 pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
-    let loaded = config::load(&config::Sources::from_process(Some(root), None));
+    let loaded = config::load(&config::Sources::from_process(Some(root)));
     writeln!(out, "meshls {}", env!("CARGO_PKG_VERSION"))?;
     writeln!(out, "workspace: {}", root.display())?;
 
@@ -32,19 +32,29 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
         .map(String::len)
         .max()
         .unwrap_or(0);
+    let languages = |server: &meshls_proxy::ServerConfig| server.languages.join(",");
+    let lang_width = loaded
+        .config
+        .servers
+        .values()
+        .map(|s| languages(s).len())
+        .max()
+        .unwrap_or(0);
     for (name, server) in &loaded.config.servers {
         let status = if !server.enabled {
             "disabled in config".to_owned()
+        } else if server.command.is_empty() {
+            "no `command` set".to_owned()
         } else {
-            match find_on_path(&server.command) {
-                Some(path) => path.display().to_string(),
-                None => format!("`{}` not on PATH", server.command),
+            match which::which_in(&server.command, std::env::var_os("PATH"), root) {
+                Ok(path) => path.display().to_string(),
+                Err(_) => format!("`{}` not on PATH", server.command),
             }
         };
         writeln!(
             out,
-            "  {name:width$}  {:<28}  {status}",
-            server.languages.join(",")
+            "  {name:width$}  {:lang_width$}  {status}",
+            languages(server)
         )?;
     }
 
@@ -88,20 +98,4 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
         }
     }
     Ok(loaded.errors.is_empty())
-}
-
-/// The full path of `command` if it is an executable on PATH (or a path).
-pub fn find_on_path(command: &str) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let is_exe = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if command.contains('/') {
-        let path = Path::new(command);
-        return is_exe(path).then(|| path.to_path_buf());
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(command))
-        .find(|p| is_exe(p))
 }

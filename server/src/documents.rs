@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tower_lsp::Client;
 
-use meshls_analysis::{DocumentStore, PositionEncoding, Snapshot};
+use meshls_analysis::{Capture, DocumentStore, PositionEncoding, Snapshot};
 
 pub struct Documents {
     inner: Mutex<Inner>,
@@ -77,10 +77,15 @@ impl Documents {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn send(&self, event: Event) {
+        // The publisher lives as long as the server; a send fails only at exit.
+        let _ = self.events.send(event);
+    }
+
     pub fn set_syntax_diagnostics(&self, on: bool) {
         if self.syntax_diagnostics.swap(on, Ordering::Relaxed) != on {
             for uri in self.lock().store.uris() {
-                let _ = self.events.send(Event::Changed(uri.clone()));
+                self.send(Event::Changed(uri.clone()));
             }
         }
     }
@@ -97,47 +102,9 @@ impl Documents {
                 let mut inner = self.lock();
                 inner.out_of_sync.remove(&uri);
                 inner.store.open(params);
-                let _ = self.events.send(Event::Changed(uri));
+                self.send(Event::Changed(uri));
             }
-            DidChangeTextDocument::METHOD => {
-                let Some(params) = self.parse::<DidChangeTextDocument>(params) else {
-                    return;
-                };
-                let uri = params.text_document.uri.clone();
-                let mut inner = self.lock();
-                if inner.out_of_sync.contains(&uri) {
-                    // Only a full-text change brings a lost document back.
-                    let full = params
-                        .content_changes
-                        .first()
-                        .is_some_and(|c| c.range.is_none());
-                    if !full || inner.store.change(&params).is_err() {
-                        tracing::debug!(%uri, "ignoring an edit to a document out of sync");
-                        return;
-                    }
-                    inner.out_of_sync.remove(&uri);
-                    let _ = self.events.send(Event::Changed(uri));
-                    return;
-                }
-                match inner.store.change(&params) {
-                    Ok(()) => {
-                        let _ = self.events.send(Event::Changed(uri));
-                    }
-                    Err(err) => {
-                        let problem = match err {
-                            meshls_analysis::Error::NotOpen(_) => format!(
-                                "meshls received edits to {uri}, which the editor never opened (no textDocument/didOpen); they were ignored"
-                            ),
-                            err => format!(
-                                "meshls could not apply an edit to {uri} ({err}); its copy is out of sync until you close and reopen the file"
-                            ),
-                        };
-                        tracing::error!("{problem}");
-                        inner.out_of_sync.insert(uri);
-                        let _ = self.events.send(Event::Problem(problem));
-                    }
-                }
-            }
+            DidChangeTextDocument::METHOD => self.change(params),
             DidCloseTextDocument::METHOD => {
                 let Some(params) = self.parse::<DidCloseTextDocument>(params) else {
                     return;
@@ -148,9 +115,52 @@ impl Documents {
                 if inner.store.close(&params).is_err() {
                     tracing::debug!(%uri, "close of a document that was not open");
                 }
-                let _ = self.events.send(Event::Closed(uri));
+                self.send(Event::Closed(uri));
             }
             _ => {}
+        }
+    }
+
+    fn change(&self, raw: Option<&Value>) {
+        let Some(params) = self.parse::<DidChangeTextDocument>(raw) else {
+            // An edit was lost, so the document can no longer be trusted.
+            let uri = raw.and_then(|p| p.pointer("/textDocument/uri")?.as_str());
+            if let Some(uri) = uri.and_then(|uri| Url::parse(uri).ok()) {
+                self.lock().out_of_sync.insert(uri);
+            }
+            return;
+        };
+        let uri = params.text_document.uri.clone();
+        let mut inner = self.lock();
+        if inner.out_of_sync.contains(&uri) {
+            // Only a full-text change brings a lost document back.
+            let full = params
+                .content_changes
+                .first()
+                .is_some_and(|c| c.range.is_none());
+            if full && inner.store.change(&params).is_ok() {
+                inner.out_of_sync.remove(&uri);
+                self.send(Event::Changed(uri));
+            } else {
+                tracing::debug!(%uri, "ignoring an edit to a document out of sync");
+            }
+            return;
+        }
+        match inner.store.change(&params) {
+            Ok(()) => self.send(Event::Changed(uri)),
+            Err(err) => {
+                let problem = match err {
+                    meshls_analysis::Error::NotOpen(_) => format!(
+                        "meshls received edits to {uri}, which the editor never opened (no textDocument/didOpen); they were ignored"
+                    ),
+                    err => format!(
+                        "meshls could not apply an edit to {uri} ({err}); its copy is out of sync until you close and reopen the file"
+                    ),
+                };
+                tracing::error!("{problem}");
+                inner.out_of_sync.insert(uri);
+                self.send(Event::Problem(problem));
+            }
         }
     }
 
@@ -162,23 +172,41 @@ impl Documents {
             Ok(params) => Some(params),
             Err(err) => {
                 let problem = format!(
-                    "meshls ignored a malformed {} notification: {err}",
+                    "meshls ignored a malformed {} notification ({err}); if a file is affected, close and reopen it",
                     N::METHOD
                 );
                 tracing::error!("{problem}");
-                let _ = self.events.send(Event::Problem(problem));
+                self.send(Event::Problem(problem));
                 None
             }
         }
     }
 
-    /// A parsed, consistent copy of an open document.
-    pub fn snapshot(&self, uri: &Url) -> Result<Snapshot, DocumentError> {
-        let mut inner = self.lock();
+    /// An open document as it is now, in O(1). Handlers call this before
+    /// their first `.await`, so they read the document as of their request.
+    pub fn capture(&self, uri: &Url) -> Result<Capture, DocumentError> {
+        let inner = self.lock();
         if inner.out_of_sync.contains(uri) {
             return Err(DocumentError::OutOfSync(uri.clone()));
         }
-        Ok(inner.store.snapshot(uri)?)
+        Ok(inner.store.capture(uri)?)
+    }
+
+    /// Parses a capture (if edits came since the last parse) and runs `f` on
+    /// it, on the blocking pool: neither the reader nor the store waits.
+    pub async fn compute<T: Send + 'static>(
+        self: &Arc<Self>,
+        uri: &Url,
+        capture: Capture,
+        f: impl FnOnce(&Snapshot) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let (docs, uri) = (Arc::clone(self), uri.clone());
+        tokio::task::spawn_blocking(move || {
+            let snapshot = capture.parse();
+            docs.lock().store.keep_parsed(&uri, &snapshot);
+            f(&snapshot)
+        })
+        .await
     }
 
     /// The text and version meshls holds for a document, as the editor should
@@ -205,8 +233,8 @@ impl Documents {
 const QUIET: Duration = Duration::from_millis(40);
 const MAX_DELAY: Duration = Duration::from_millis(300);
 
-/// Publishes syntax diagnostics for changed documents, in order, until the
-/// document owner is dropped.
+/// Publishes syntax diagnostics for changed documents, in order, for the
+/// life of the server.
 pub async fn publish_diagnostics(
     docs: Arc<Documents>,
     client: Client,
@@ -236,17 +264,31 @@ pub async fn publish_diagnostics(
         let enabled = docs.syntax_diagnostics.load(Ordering::Relaxed);
         for uri in std::mem::take(&mut changed) {
             // A document closed or lost since it changed has nothing to publish.
-            let Ok(snap) = docs.snapshot(&uri) else {
+            let Ok(capture) = docs.capture(&uri) else {
                 continue;
             };
-            let diagnostics = if enabled {
-                snap.syntax_diagnostics()
-            } else {
-                Vec::new()
-            };
-            client
-                .publish_diagnostics(uri, diagnostics, Some(snap.version))
+            let found = docs
+                .compute(&uri, capture, move |snap| {
+                    // Without a grammar there is nothing of ours to say, and
+                    // an empty list would only clear other servers' findings.
+                    snap.language?;
+                    let diagnostics = if enabled {
+                        snap.syntax_diagnostics()
+                    } else {
+                        Vec::new()
+                    };
+                    Some((snap.version, diagnostics))
+                })
                 .await;
+            match found {
+                Ok(Some((version, diagnostics))) => {
+                    client
+                        .publish_diagnostics(uri, diagnostics, Some(version))
+                        .await;
+                }
+                Ok(None) => {}
+                Err(err) => tracing::error!(%uri, "computing syntax diagnostics failed: {err}"),
+            }
         }
     }
 }

@@ -8,9 +8,12 @@ use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(log_file: Option<&Path>, default_filter: &str) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_env("MESHLS_LOG")
-        .or_else(|_| EnvFilter::try_new(default_filter))
-        .context("invalid log filter in MESHLS_LOG")?;
+    let filter = match std::env::var("MESHLS_LOG") {
+        Ok(spec) => EnvFilter::try_new(&spec).with_context(|| {
+            format!("MESHLS_LOG={spec:?} is not a log filter; use a level such as `debug` or `meshls=trace,info`")
+        })?,
+        Err(_) => EnvFilter::new(default_filter),
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match log_file {
         Some(path) => {

@@ -55,7 +55,17 @@ fn main() -> ExitCode {
     let _ = (cli.stdio, cli.client_process_id);
     match cli.command {
         Some(Command::Doctor { root }) => {
-            let root = root.canonicalize().unwrap_or(root);
+            let root = match root.canonicalize() {
+                Ok(root) if root.is_dir() => root,
+                _ => {
+                    let message = format!(
+                        "meshls doctor: {} is not a directory: pass the workspace with --root",
+                        root.display()
+                    );
+                    let _ = writeln_stderr(&message);
+                    return ExitCode::from(2);
+                }
+            };
             match doctor::run(&root, &mut std::io::stdout().lock()) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,

@@ -1,27 +1,30 @@
 //! The editor connection: reading frames, dispatching them to tower-lsp's
 //! `LspService`, and writing responses and server-to-client messages.
 //!
-//! This replaces `tower_lsp::Server` for two reasons. Its reader stops at the
-//! first undecodable frame (tokio-util's `FramedRead` ends after a decoder
-//! error), so one malformed message would end the session; here each bad
-//! frame gets the JSON-RPC error the specification names and the loop goes
-//! on. And this loop is the one ordered reader: it hands document
-//! notifications to [`Documents`] before anything else runs, so concurrent
-//! handlers can never apply edits out of order.
+//! This replaces `tower_lsp::Server`. Its reader stops at the first
+//! undecodable frame (tokio-util's `FramedRead` ends after a decoder error),
+//! so one malformed message would end the session; here each bad frame gets
+//! the JSON-RPC error the specification names and the loop goes on. Its
+//! dispatch lets later messages race an unfinished `initialize`. And this
+//! loop is the one ordered reader: it applies document notifications to
+//! [`Documents`] and then runs each handler up to its first `.await` before
+//! reading the next message, so every handler reads the documents and
+//! settings as they were when its message arrived.
 
-use std::{panic::AssertUnwindSafe, sync::Arc};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
-use futures::{FutureExt as _, SinkExt as _, StreamExt as _};
+use futures::{future::BoxFuture, FutureExt as _, SinkExt as _, StreamExt as _};
 use serde_json::Value;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::mpsc,
+    task::JoinSet,
 };
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tower::{Service, ServiceExt as _};
 use tower_lsp::{
     jsonrpc::{self, Id, Request, Response},
-    ClientSocket, LspService,
+    ClientSocket, ExitedError, LspService,
 };
 
 use meshls_proxy::framing::{Frame, LspCodec};
@@ -31,7 +34,7 @@ use crate::{backend::Backend, documents::Documents};
 /// How the session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
-    /// `exit` (or the end of input) after `shutdown`: exit code 0.
+    /// `exit` (or the end of input) after a successful `shutdown`: exit code 0.
     Clean,
     /// The input ended, or `exit` came, without `shutdown`: exit code 1, as
     /// the specification asks.
@@ -43,6 +46,11 @@ enum Outgoing {
     /// Everything queued before this is written; then the writer stops.
     Close,
 }
+
+type Outbox = mpsc::UnboundedSender<Outgoing>;
+
+/// How long requests still running at exit get to answer.
+const DRAIN: Duration = Duration::from_secs(2);
 
 pub async fn serve(
     input: impl AsyncRead + Unpin,
@@ -61,12 +69,6 @@ pub async fn serve(
             }
         }
     });
-    let send = {
-        let out_tx = out_tx.clone();
-        move |response: Response| {
-            let _ = out_tx.send(Outgoing::Message(encode(&response)));
-        }
-    };
 
     let (mut server_requests, mut client_responses) = socket.split();
     let forward = {
@@ -80,20 +82,20 @@ pub async fn serve(
         })
     };
 
-    let mut in_flight = tokio::task::JoinSet::new();
+    let mut in_flight = JoinSet::new();
     let mut reader = FramedRead::new(input, LspCodec::default());
-    let mut shutdown_requested = false;
-    let mut initialize_seen = false;
+    let mut initialized = false;
+    let mut shut_down = false;
     while let Some(frame) = reader.next().await {
         let body = match frame {
             Ok(Frame::Message(body)) => body,
             Ok(Frame::Malformed(why)) => {
                 tracing::warn!("malformed message from the editor: {why}");
-                send(error_response(
-                    Id::Null,
-                    jsonrpc::ErrorCode::ParseError,
-                    format!("malformed message: {why}"),
-                ));
+                let message = format!("malformed message: {why}");
+                send(
+                    &out_tx,
+                    &error_response(Id::Null, jsonrpc::ErrorCode::ParseError, message),
+                );
                 continue;
             }
             Err(err) => {
@@ -105,37 +107,46 @@ pub async fn serve(
             Ok(value) => value,
             Err(err) => {
                 tracing::warn!("invalid JSON from the editor: {err}");
-                send(error_response(
-                    Id::Null,
-                    jsonrpc::ErrorCode::ParseError,
-                    format!("invalid JSON: {err}"),
-                ));
+                let message = format!("invalid JSON: {err}");
+                send(
+                    &out_tx,
+                    &error_response(Id::Null, jsonrpc::ErrorCode::ParseError, message),
+                );
                 continue;
             }
         };
+        let id = id_of(&value);
         if value.get("method").is_none() {
-            match serde_json::from_value::<Response>(value.clone()) {
-                Ok(response) => {
-                    if client_responses.send(response).await.is_err() {
-                        tracing::debug!("response to a request nobody waits for");
+            match serde_json::from_value::<Response>(value) {
+                // tower-lsp panics on a response to a request it stopped
+                // waiting for; that must not take the reader down with it.
+                Ok(response) => match AssertUnwindSafe(client_responses.send(response))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => {
+                        tracing::debug!("a response came for a request nobody waits for")
                     }
+                },
+                Err(_) => {
+                    let message = "not a JSON-RPC 2.0 request, notification or response".to_owned();
+                    send(
+                        &out_tx,
+                        &error_response(id, jsonrpc::ErrorCode::InvalidRequest, message),
+                    );
                 }
-                Err(_) => send(error_response(
-                    id_of(&value),
-                    jsonrpc::ErrorCode::InvalidRequest,
-                    "not a JSON-RPC 2.0 request, notification or response".to_owned(),
-                )),
             }
             continue;
         }
-        let request: Request = match serde_json::from_value(value.clone()) {
+        let request: Request = match serde_json::from_value(value) {
             Ok(request) => request,
             Err(err) => {
-                send(error_response(
-                    id_of(&value),
-                    jsonrpc::ErrorCode::InvalidRequest,
-                    format!("not a valid JSON-RPC 2.0 message: {err}"),
-                ));
+                let message = format!("not a valid JSON-RPC 2.0 message: {err}");
+                send(
+                    &out_tx,
+                    &error_response(id, jsonrpc::ErrorCode::InvalidRequest, message),
+                );
                 continue;
             }
         };
@@ -144,80 +155,97 @@ pub async fn serve(
             break;
         }
         let method = request.method().to_owned();
-        match method.as_str() {
-            "initialize" => initialize_seen = true,
-            "shutdown" => shutdown_requested = true,
-            // Before initialize, notifications are dropped (the spec says so,
-            // and tower-lsp does); the documents must not see them either.
-            _ if initialize_seen => docs.apply_notification(&method, request.params()),
-            _ => {}
+        // Before initialize, notifications are dropped (the specification
+        // says so, and tower-lsp does); the documents must not see them either.
+        if initialized {
+            docs.apply_notification(&method, request.params());
         }
         let id = request.id().cloned();
-        let response = service.call(request);
+        let mut task = Box::pin(respond(
+            service.call(request),
+            id,
+            method.clone(),
+            out_tx.clone(),
+        ));
+        match method.as_str() {
+            // Lifecycle messages are answered before anything after them is
+            // read, and only a successful answer changes the state.
+            "initialize" => initialized |= task.await,
+            "shutdown" => shut_down |= task.await,
+            "exit" => {
+                task.await;
+                break;
+            }
+            _ => {
+                if futures::poll!(task.as_mut()).is_pending() {
+                    in_flight.spawn(task);
+                }
+            }
+        }
         // Finished tasks are reaped here so a long session does not keep them.
         while in_flight.try_join_next().is_some() {}
-        let out_tx = out_tx.clone();
-        // Nothing is read while `initialize` runs: tower-lsp would answer
-        // "not initialized" to a client that sends before the response. After
-        // `exit`, the loop ends once it is handled.
-        let wait = matches!(method.as_str(), "initialize" | "exit");
-        let is_exit = method == "exit";
-        let task = in_flight.spawn(async move {
-            let response = match AssertUnwindSafe(response).catch_unwind().await {
-                Ok(Ok(response)) => response,
-                Ok(Err(exited)) => {
-                    tracing::debug!("{exited}");
-                    None
-                }
-                Err(panic) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    tracing::error!(%method, "handler panicked: {what}");
-                    id.map(|id| {
-                        error_response(
-                            id,
-                            jsonrpc::ErrorCode::InternalError,
-                            format!("meshls failed while handling {method}: {what}; please report this with the log"),
-                        )
-                    })
-                }
-            };
-            if let Some(response) = response {
-                let _ = out_tx.send(Outgoing::Message(encode(&response)));
-            }
-        });
-        if wait {
-            while let Some(done) = in_flight.join_next_with_id().await {
-                if done.map_or_else(|err| err.id(), |(id, ())| id) == task.id() {
-                    break;
-                }
-            }
-        }
-        if is_exit {
-            break;
-        }
     }
 
     // Requests still running get a moment to answer (after `exit` they answer
     // "cancelled" at once), so no response is lost at the end.
     let drain = async { while in_flight.join_next().await.is_some() {} };
-    if tokio::time::timeout(std::time::Duration::from_secs(2), drain)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN, drain).await.is_err() {
         tracing::warn!("{} requests were still running at exit", in_flight.len());
     }
     forward.abort();
     let _ = out_tx.send(Outgoing::Close);
     let _ = writer.await;
-    if shutdown_requested {
+    if shut_down {
         Ending::Clean
     } else {
         Ending::Abrupt
     }
+}
+
+/// Awaits one message's handler and sends its response, if it has one.
+/// Returns whether the handler succeeded.
+async fn respond(
+    response: BoxFuture<'static, Result<Option<Response>, ExitedError>>,
+    id: Option<Id>,
+    method: String,
+    out_tx: Outbox,
+) -> bool {
+    let response = match AssertUnwindSafe(response).catch_unwind().await {
+        Ok(Ok(Some(response))) => Some(response),
+        // tower-lsp answers nothing to unknown `$/` methods, but a request
+        // (one with an id) must always get a response.
+        Ok(Ok(None)) => id.map(|id| {
+            let message = format!("meshls does not handle {method}");
+            error_response(id, jsonrpc::ErrorCode::MethodNotFound, message)
+        }),
+        Ok(Err(exited)) => {
+            tracing::debug!("{exited}");
+            None
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(%method, "handler panicked: {what}");
+            id.map(|id| {
+                let message =
+                    format!("meshls failed while handling {method}: {what}; please report this with the log");
+                error_response(id, jsonrpc::ErrorCode::InternalError, message)
+            })
+        }
+    };
+    let succeeded = response.as_ref().is_some_and(Response::is_ok);
+    if let Some(response) = response {
+        send(&out_tx, &response);
+    }
+    succeeded
+}
+
+fn send(out_tx: &Outbox, response: &Response) {
+    // Fails only once the writer has stopped, at exit.
+    let _ = out_tx.send(Outgoing::Message(encode(response)));
 }
 
 fn error_response(id: Id, code: jsonrpc::ErrorCode, message: String) -> Response {

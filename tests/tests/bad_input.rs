@@ -178,3 +178,91 @@ fn closing_stdin_ends_the_server() {
         .expect("meshls exits when its input ends");
     assert_eq!(status.code(), Some(1), "no shutdown was requested");
 }
+
+#[test]
+fn a_failed_initialize_changes_nothing_and_a_rejected_shutdown_is_not_clean() {
+    let ws = Workspace::new("");
+    let mut server = Server::builder(&ws).start();
+    let failed = server.request("initialize", json!({"capabilities": 5}));
+    assert_eq!(code(&failed.unwrap_err()), -32602);
+    // Dropped: the session has not begun.
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": ws.uri("early.rs"), "languageId": "rust", "version": 1, "text": "fn e() {}"}}),
+    );
+    server.initialize(ws.root_uri(), None);
+    let view = server.request(
+        "meshls/viewDocument",
+        json!({"textDocument": {"uri": ws.uri("early.rs")}}),
+    );
+    assert_eq!(
+        code(&view.unwrap_err()),
+        -32602,
+        "the early didOpen was not applied"
+    );
+    server.notify("exit", Value::Null);
+    let status = server
+        .exit_status_within(std::time::Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+}
+
+#[test]
+fn dollar_requests_get_method_not_found() {
+    let ws = Workspace::new("");
+    let (mut server, _) = Server::start_initialized(&ws);
+    let answer = server.request("$/meshlsUnknown", json!({}));
+    assert_eq!(code(&answer.unwrap_err()), -32601);
+    // `$/` notifications are ignored silently, as the specification allows.
+    server.notify("$/meshlsUnknown", json!({}));
+    still_serving(&mut server, &ws);
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn exit_right_after_shutdown_still_answers_shutdown() {
+    let ws = Workspace::new("");
+    let (mut server, _) = Server::start_initialized(&ws);
+    let id = server.send_request("shutdown", Value::Null);
+    server.notify("exit", Value::Null);
+    assert_eq!(server.wait_response(id), Ok(Value::Null));
+    let status = server
+        .exit_status_within(std::time::Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_malformed_did_change_marks_the_document_out_of_sync() {
+    let ws = Workspace::new("");
+    let (mut server, _) = Server::start_initialized(&ws);
+    let uri = ws.uri("a.rs");
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": 1, "text": "abc\n"}}),
+    );
+    server.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"range": "nonsense", "text": "x"}]}),
+    );
+    let shown = server.wait_notification("window/showMessage", |_| true);
+    assert!(
+        shown["message"]
+            .as_str()
+            .unwrap()
+            .contains("close and reopen"),
+        "{shown}"
+    );
+    let view = server.request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}));
+    assert_eq!(code(&view.unwrap_err()), -32803);
+    // A full-text change brings it back.
+    server.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": "fn b() {}\n"}]}),
+    );
+    let view = server
+        .request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
+        .unwrap();
+    assert_eq!(view["text"], "fn b() {}\n");
+    assert!(server.shutdown_and_exit().success());
+}

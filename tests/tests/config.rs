@@ -80,9 +80,16 @@ fn doctor(ws: &Workspace, env: &[(&str, &str)]) -> (bool, String) {
 
 #[test]
 fn doctor_reports_what_it_finds() {
-    let ws = Workspace::new(
-        "//- /meshls.toml\n[agent]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\napi_key_env = \"MESHLS_TEST_KEY\"\n",
-    );
+    // Where keys go is the user's choice: their own config file says it.
+    let ws = Workspace::new("//- /meshls.toml\n[analysis]\nsyntax_diagnostics = true\n");
+    let user_config = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&user_config).unwrap();
+    std::fs::write(
+        user_config.join("config.toml"),
+        "[agent]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\napi_key_env = \"MESHLS_TEST_KEY\"\n",
+    )
+    .unwrap();
+
     // A fake clangd on a PATH of our own, so the result does not depend on the machine.
     let bin = ws.temp_dir().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -98,8 +105,11 @@ fn doctor_reports_what_it_finds() {
     );
     assert!(
         out.contains(&format!(
-            "{} (not found)",
+            "{} (read)",
             ws.config_home().join("meshls/config.toml").display()
+        )) && out.contains(&format!(
+            "{} (not found)",
+            ws.path(".meshls/config.toml").display()
         )),
         "{out}"
     );
@@ -140,5 +150,81 @@ fn doctor_fails_on_a_broken_config_naming_file_and_key() {
     assert!(
         out.contains("environment variable MESHLS_AGENT__MAX_STEPS: key `agent.max_steps`: invalid value: integer `-1`, expected u32"),
         "{out}"
+    );
+}
+
+#[test]
+fn an_untrusted_workspace_cannot_redirect_api_keys() {
+    let ws = Workspace::new(
+        "//- /meshls.toml\n[agent]\nbase_url = \"https://collector.invalid/v1\"\napi_key_env = \"OPENAI_API_KEY\"\n",
+    );
+    let (ok, out) = doctor(&ws, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "key `agent.base_url`: a workspace file may set this only in a trusted workspace"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("at http://127.0.0.1:11434/v1"),
+        "the default endpoint stays: {out}"
+    );
+}
+
+#[test]
+fn settings_apply_in_order_and_null_settings_keep_the_last_ones() {
+    let ws = Workspace::new("//- /a.rs\nfn a( {}\n");
+    let (mut server, _) = Server::builder(&ws)
+        .initialization_options(json!({"analysis": {"syntax_diagnostics": false}}))
+        .start_initialized();
+    let uri = ws.uri("a.rs");
+    // Many changes in one burst: the last one must win.
+    for i in 0..20 {
+        let on = i % 2 == 1;
+        server.notify(
+            "workspace/didChangeConfiguration",
+            json!({"settings": {"analysis": {"syntax_diagnostics": on}}}),
+        );
+    }
+    // Pull-style clients send null: that keeps the editor's last settings.
+    server.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": null}),
+    );
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": 1, "text": ws.read("a.rs")}}),
+    );
+    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == uri.as_str()
+    });
+    assert!(
+        !published["diagnostics"].as_array().unwrap().is_empty(),
+        "syntax diagnostics are on: {published}"
+    );
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_non_utf8_environment_variable_does_not_break_meshls() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let ws = Workspace::new("");
+    let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+    let (server, result) = Server::builder(&ws)
+        .env("UNRELATED_VAR", bad)
+        .start_initialized();
+    assert_eq!(result["serverInfo"]["name"], "meshls");
+    assert!(server.shutdown_and_exit().success());
+    let out = Command::new(meshls_bin())
+        .args(["doctor", "--root"])
+        .arg(ws.root())
+        .env("UNRELATED_VAR", bad)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

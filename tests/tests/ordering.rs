@@ -111,3 +111,55 @@ fn five_thousand_rapid_edits_end_in_the_clients_text() {
     );
     assert!(server.shutdown_and_exit().success());
 }
+
+#[test]
+fn a_request_answers_for_the_document_as_it_was_when_sent() {
+    // A request followed at once by an edit must see the text before the
+    // edit, however the two handlers are scheduled.
+    let ws = Workspace::new("");
+    let (mut server, _) = Server::start_initialized(&ws);
+    let uri = ws.uri("big.rs");
+    let text: String = (0..2_000).map(|i| format!("fn f{i}() {{}}\n")).collect();
+    server.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": 1, "text": text}}),
+    );
+    for round in 0..10 {
+        let version = 2 + round * 2;
+        let symbols = server.send_request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": uri}}),
+        );
+        let selection = server.send_request(
+            "textDocument/selectionRange",
+            json!({"textDocument": {"uri": uri}, "positions": [{"line": 1500, "character": 4}]}),
+        );
+        // Delete all but the first line, then put the text back.
+        server.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [
+                {"range": {"start": {"line": 1, "character": 0}, "end": {"line": 2000, "character": 0}}, "text": ""}
+            ]}),
+        );
+        server.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version + 1}, "contentChanges": [{"text": text}]}),
+        );
+        let symbols = server
+            .wait_response(symbols)
+            .expect("documentSymbol answers");
+        assert_eq!(
+            symbols.as_array().map(Vec::len),
+            Some(2_000),
+            "round {round}"
+        );
+        let selection = server
+            .wait_response(selection)
+            .expect("selectionRange answers");
+        assert_eq!(
+            selection[0]["range"]["start"]["line"], 1500,
+            "round {round}"
+        );
+    }
+    assert!(server.shutdown_and_exit().success());
+}

@@ -2,7 +2,6 @@
 
 use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString};
 
-use super::node_text;
 use crate::{position::byte_range_to_range, Snapshot};
 
 pub const DIAGNOSTIC_SOURCE: &str = "meshls";
@@ -26,7 +25,10 @@ impl Snapshot {
                 let message = if node.is_missing() {
                     format!("syntax error: missing `{}`", node.kind())
                 } else {
-                    let text = node_text(&self.text, node);
+                    // Only the start of the node: an error node can be the whole file.
+                    let start = self.text.byte_to_char(node.start_byte());
+                    let end = self.text.byte_to_char(node.end_byte()).min(start + 80);
+                    let text = self.text.slice(start..end).to_string();
                     let first = text.lines().next().unwrap_or("").trim();
                     match first.char_indices().nth(30) {
                         Some((cut, _)) => format!("syntax error: unexpected `{}…`", &first[..cut]),

@@ -5,6 +5,9 @@ use lsp_types::{Position, SelectionRange};
 
 use crate::{position, position::byte_range_to_range, Snapshot};
 
+/// Most ranges in one chain.
+const MAX_DEPTH: usize = 200;
+
 impl Snapshot {
     /// One selection range chain per position, innermost first. Documents
     /// without a tree get the whole document as their only range.
@@ -20,27 +23,36 @@ impl Snapshot {
             .text
             .char_to_byte(position::to_char(&self.text, pos, self.encoding)?);
         let whole = 0..self.text.len_bytes();
-        let mut chain = Vec::new();
+        let mut chain = vec![whole.clone()];
         if let Some(tree) = &self.tree {
-            let mut node = tree.root_node().descendant_for_byte_range(byte, byte);
+            // Walk down from the root to the innermost node: `Node::parent`
+            // costs the node's depth, so walking up would be quadratic.
+            let root = tree.root_node();
+            let target = root.descendant_for_byte_range(byte, byte).unwrap_or(root);
+            let mut node = Some(root);
             while let Some(n) = node {
                 if chain.last() != Some(&n.byte_range()) {
                     chain.push(n.byte_range());
                 }
-                node = n.parent();
+                node = n.child_with_descendant(target).filter(|child| *child != n);
             }
         }
-        if chain.last() != Some(&whole) {
-            chain.push(whole);
+        // Editors serialise the chain recursively; past this depth, only the
+        // innermost steps and the whole document are kept.
+        if chain.len() > MAX_DEPTH {
+            chain.drain(1..chain.len() - MAX_DEPTH + 1);
         }
         let mut result: Option<SelectionRange> = None;
-        for bytes in chain.into_iter().rev() {
+        for bytes in chain {
             result = Some(SelectionRange {
                 range: byte_range_to_range(&self.text, bytes, self.encoding),
                 parent: result.map(Box::new),
             });
         }
-        Ok(result.expect("the chain holds at least the whole document"))
+        Ok(result.unwrap_or(SelectionRange {
+            range: byte_range_to_range(&self.text, whole, self.encoding),
+            parent: None,
+        }))
     }
 }
 
@@ -63,6 +75,36 @@ mod tests {
             cur = sel.parent.as_deref();
         }
         expect.assert_eq(&out);
+    }
+
+    #[test]
+    fn deep_nesting_is_capped_and_keeps_the_whole_document() {
+        let depth = 5_000;
+        let fixture = format!(
+            "fn f() {{ {}$01{} }}\n",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        );
+        let (snap, pos) = parse("rust", &fixture);
+        let ranges = snap.selection_ranges(&[pos.unwrap()]).unwrap();
+        let mut chain = vec![];
+        let mut cur = ranges.first();
+        while let Some(sel) = cur {
+            chain.push(sel.range);
+            cur = sel.parent.as_deref();
+        }
+        assert_eq!(chain.len(), super::MAX_DEPTH);
+        // `fn f() { ` is 9 characters, then the parentheses.
+        assert_eq!(
+            chain[0].start.character as usize,
+            9 + depth,
+            "the innermost is the literal"
+        );
+        assert_eq!(
+            chain.last().unwrap().end.line,
+            1,
+            "the outermost is the whole document"
+        );
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct Enclosing {
     pub text: String,
 }
 
+/// Symbols nest at most this deep; deeper ones become siblings at this
+/// depth. Editors walk the tree recursively, and real code is never deeper.
+const MAX_DEPTH: usize = 32;
+
 /// A definition found by the query, before nesting.
 struct Def {
     kind: SymbolKind,
@@ -65,6 +69,7 @@ impl Snapshot {
             while stack
                 .last()
                 .is_some_and(|(outer, _)| def.bytes.end > outer.end)
+                || stack.len() >= MAX_DEPTH
             {
                 pop_into(&mut stack, &mut roots);
             }
@@ -403,6 +408,23 @@ export const Button = () => <button>ok</button>;
                 Struct After 2:0-2:13
             "#]],
         );
+    }
+
+    #[test]
+    fn nesting_is_capped() {
+        let depth = 3_000;
+        let fixture = format!("{}{}", "mod m { ".repeat(depth), "}".repeat(depth));
+        let (snap, _) = parse("rust", &fixture);
+        let mut level = snap.document_symbols();
+        let mut depth_seen = 0;
+        let mut total = 0;
+        while let Some(sym) = level.pop() {
+            depth_seen += 1;
+            total += 1 + level.len();
+            level = sym.children.unwrap_or_default();
+        }
+        assert_eq!(depth_seen, super::MAX_DEPTH);
+        assert_eq!(total, depth, "every module is still listed");
     }
 
     #[test]
