@@ -18,6 +18,9 @@ use crate::{
 
 pub struct Document {
     version: i32,
+    /// Counts applied changes, so a parsed capture can tell in O(1) whether
+    /// the document is still the text it was parsed from.
+    revision: u64,
     text: Rope,
     syntax: Option<Syntax>,
 }
@@ -37,6 +40,7 @@ struct Syntax {
 #[derive(Clone)]
 pub struct Capture {
     version: i32,
+    revision: u64,
     text: Rope,
     syntax: Option<Syntax>,
     encoding: PositionEncoding,
@@ -46,6 +50,7 @@ pub struct Capture {
 #[derive(Clone)]
 pub struct Snapshot {
     pub version: i32,
+    revision: u64,
     pub text: Rope,
     pub language: Option<&'static Language>,
     pub tree: Option<Tree>,
@@ -66,6 +71,7 @@ impl Document {
         });
         Document {
             version,
+            revision: 0,
             text: Rope::from_str(text),
             syntax,
         }
@@ -121,6 +127,7 @@ impl Document {
         }
         self.text = text;
         self.version = version;
+        self.revision += 1;
         if let Some(syntax) = &mut self.syntax {
             syntax.stale = true;
             if replaced {
@@ -139,6 +146,7 @@ impl Document {
     pub fn capture(&self, encoding: PositionEncoding) -> Capture {
         Capture {
             version: self.version,
+            revision: self.revision,
             text: self.text.clone(),
             syntax: self.syntax.clone(),
             encoding,
@@ -149,7 +157,7 @@ impl Document {
     /// reader need not parse again, if no edit came in between.
     pub fn keep_parsed(&mut self, snapshot: &Snapshot) {
         if let (Some(syntax), Some(tree)) = (&mut self.syntax, &snapshot.tree) {
-            if syntax.stale && snapshot.version == self.version && snapshot.text == self.text {
+            if syntax.stale && snapshot.revision == self.revision {
                 syntax.tree = Some(tree.clone());
                 syntax.stale = false;
             }
@@ -181,6 +189,7 @@ impl Capture {
     pub fn parse(self) -> Snapshot {
         let Capture {
             version,
+            revision,
             text,
             syntax,
             encoding,
@@ -200,6 +209,7 @@ impl Capture {
         };
         Snapshot {
             version,
+            revision,
             text,
             language,
             tree,
