@@ -516,6 +516,12 @@ impl Server {
         status
     }
 
+    /// Opens a document at version 1, as an editor does when a file is shown.
+    pub fn open(&mut self, uri: &Url, language_id: &str, text: &str) {
+        let item = json!({"uri": uri, "languageId": language_id, "version": 1, "text": text});
+        self.notify("textDocument/didOpen", json!({ "textDocument": item }));
+    }
+
     /// Closes the server's stdin, as an editor that dies without `exit` does.
     pub fn close_stdin(&mut self) {
         lock(&self.stdin).take();

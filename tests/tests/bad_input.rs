@@ -7,10 +7,7 @@ use serde_json::{json, Value};
 /// Proves the server is still alive and answering.
 fn still_serving(server: &mut Server, ws: &Workspace) {
     let uri = ws.uri("probe.rs");
-    server.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": 1, "text": "fn probe() {}\n"}}),
-    );
+    server.open(&uri, "rust", "fn probe() {}\n");
     let symbols = server
         .request(
             "textDocument/documentSymbol",
@@ -186,10 +183,7 @@ fn a_failed_initialize_changes_nothing_and_a_rejected_shutdown_is_not_clean() {
     let failed = server.request("initialize", json!({"capabilities": 5}));
     assert_eq!(code(&failed.unwrap_err()), -32602);
     // Dropped: the session has not begun.
-    server.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": ws.uri("early.rs"), "languageId": "rust", "version": 1, "text": "fn e() {}"}}),
-    );
+    server.open(&ws.uri("early.rs"), "rust", "fn e() {}");
     server.initialize(ws.root_uri(), None);
     let view = server.request(
         "meshls/viewDocument",
@@ -237,10 +231,7 @@ fn a_malformed_did_change_marks_the_document_out_of_sync() {
     let ws = Workspace::new("");
     let (mut server, _) = Server::start_initialized(&ws);
     let uri = ws.uri("a.rs");
-    server.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": 1, "text": "abc\n"}}),
-    );
+    server.open(&uri, "rust", "abc\n");
     server.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"range": "nonsense", "text": "x"}]}),
@@ -264,5 +255,27 @@ fn a_malformed_did_change_marks_the_document_out_of_sync() {
         .request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
         .unwrap();
     assert_eq!(view["text"], "fn b() {}\n");
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_cancelled_request_answers_request_cancelled_and_serving_goes_on() {
+    let ws = Workspace::new("");
+    let (mut server, _) = Server::start_initialized(&ws);
+    let uri = ws.uri("huge.rs");
+    // A fresh 100,000-line file needs a full parse (hundreds of milliseconds)
+    // before symbols can be listed; the cancel arrives microseconds after the
+    // request, while that work runs.
+    let text: String = (0..100_000)
+        .map(|i| format!("fn f{i}(x: u32) -> u32 {{ x + {i} }}\n"))
+        .collect();
+    server.open(&uri, "rust", &text);
+    let id = server.send_request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    server.notify("$/cancelRequest", json!({"id": id}));
+    assert_eq!(code(&server.wait_response(id).unwrap_err()), -32800);
+    still_serving(&mut server, &ws);
     assert!(server.shutdown_and_exit().success());
 }

@@ -30,10 +30,7 @@ fn did_change_configuration_applies_settings_and_reports_bad_ones() {
     let ws = Workspace::new("//- /a.rs\nfn a( {}\n");
     let (mut server, _) = Server::start_initialized(&ws);
     let uri = ws.uri("a.rs");
-    server.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": 1, "text": ws.read("a.rs")}}),
-    );
+    server.open(&uri, "rust", &ws.read("a.rs"));
     server.wait_notification("textDocument/publishDiagnostics", |p| {
         !p["diagnostics"].as_array().unwrap().is_empty()
     });
@@ -192,10 +189,7 @@ fn settings_apply_in_order_and_null_settings_keep_the_last_ones() {
         "workspace/didChangeConfiguration",
         json!({"settings": null}),
     );
-    server.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": 1, "text": ws.read("a.rs")}}),
-    );
+    server.open(&uri, "rust", &ws.read("a.rs"));
     let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
         p["uri"] == uri.as_str()
     });

@@ -6,10 +6,7 @@ use serde_json::{json, Value};
 
 fn open(server: &mut Server, ws: &Workspace, path: &str, language: &str) -> lsp_types::Url {
     let uri = ws.uri(path);
-    server.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": language, "version": 1, "text": ws.read(path)}}),
-    );
+    server.open(&uri, language, &ws.read(path));
     uri
 }
 

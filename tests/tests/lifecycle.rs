@@ -64,10 +64,7 @@ fn a_second_session_on_the_same_workspace_still_works() {
     let (first, _) = Server::start_initialized(&ws);
     let (mut second, _) = Server::start_initialized(&ws);
     let uri = ws.uri("src/lib.rs");
-    second.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": 1, "text": "fn f() {}\n"}}),
-    );
+    second.open(&uri, "rust", "fn f() {}\n");
     let symbols = second
         .request(
             "textDocument/documentSymbol",

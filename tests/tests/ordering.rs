@@ -120,10 +120,7 @@ fn a_request_answers_for_the_document_as_it_was_when_sent() {
     let (mut server, _) = Server::start_initialized(&ws);
     let uri = ws.uri("big.rs");
     let text: String = (0..2_000).map(|i| format!("fn f{i}() {{}}\n")).collect();
-    server.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "rust", "version": 1, "text": text}}),
-    );
+    server.open(&uri, "rust", &text);
     for round in 0..10 {
         let version = 2 + round * 2;
         let symbols = server.send_request(
