@@ -166,8 +166,7 @@ impl Document {
 
     /// The syntax tree for the current text, re-parsing here if needed.
     pub fn tree(&mut self) -> Option<&Tree> {
-        let snapshot = self.snapshot(PositionEncoding::default());
-        self.keep_parsed(&snapshot);
+        self.snapshot(PositionEncoding::default());
         self.syntax.as_ref()?.tree.as_ref()
     }
 
