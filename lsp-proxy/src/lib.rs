@@ -1,12 +1,55 @@
 //! The workspace's real language servers behind one connection.
 //!
-//! For now this holds what both sides of meshls share: `Content-Length`
-//! framing, and the `[servers.<name>]` configuration with the built-in
-//! defaults. Spawning, routing and merging come with the proxy itself.
+//! So far: `Content-Length` framing (shared with the editor side), the
+//! `[servers.<name>]` configuration with built-in defaults, and the client
+//! for one downstream server (spawn, JSON-RPC, timeouts, cancellation,
+//! crash handling). Routing and merging come next.
 //!
 //! This crate knows nothing of documents' contents, tree-sitter or models.
 
+mod client;
 pub mod config;
 pub mod framing;
+pub mod jsonrpc;
+mod transport;
 
+use std::time::Duration;
+
+pub use client::Client;
 pub use config::{builtin_servers, ServerConfig};
+pub use transport::{spawn, Incoming, SpawnSpec};
+
+/// Why a call to a downstream server failed. Each message names the server
+/// and says what to check.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("could not start {name} (`{command}`): {reason}; install it, or set `command` under [servers.{name}] in meshls.toml")]
+    Spawn {
+        name: String,
+        command: String,
+        reason: String,
+    },
+    #[error("{name} is not running: {reason}")]
+    Gone { name: String, reason: String },
+    #[error("{name} did not answer {method} within {after:?}; it may be busy indexing, or stuck")]
+    Timeout {
+        name: String,
+        method: String,
+        after: Duration,
+    },
+    #[error("{name} answered with error {code}: {message}")]
+    Server {
+        name: String,
+        code: i64,
+        message: String,
+        data: Option<serde_json::Value>,
+    },
+    #[error("{name} answered {method} with a result meshls cannot read: {reason}")]
+    BadResult {
+        name: String,
+        method: String,
+        reason: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

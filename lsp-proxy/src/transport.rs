@@ -1,0 +1,291 @@
+//! A downstream server process and the tasks that speak to it: the writer
+//! (one ordered queue of outgoing frames), the reader (responses to their
+//! pending requests; the server's own requests and notifications to the
+//! caller), the stderr reader (into our log, keeping the last lines for
+//! error messages), and the waiter (reaps the process, kills it when the
+//! last client handle goes).
+
+use std::{
+    collections::{HashMap, VecDeque},
+    path::PathBuf,
+    process::{ExitStatus, Stdio},
+    sync::{atomic::AtomicI64, Arc, Mutex, MutexGuard},
+};
+
+use futures::{SinkExt as _, StreamExt as _};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader},
+    process::Command,
+    sync::{mpsc, oneshot, watch},
+};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::{
+    framing::{Frame, LspCodec},
+    jsonrpc::{Message, RequestId},
+    Client, Error, Result,
+};
+
+/// How to start one server.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    /// The name errors and logs use, e.g. `typescript-language-server`.
+    pub name: String,
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+}
+
+/// What a server sends on its own: requests it wants answered (with
+/// [`Client::respond`]) and notifications.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Request {
+        id: RequestId,
+        method: String,
+        params: Value,
+    },
+    Notification {
+        method: String,
+        params: Value,
+    },
+}
+
+/// How many lines of a server's stderr are kept for error messages.
+const STDERR_TAIL: usize = 20;
+
+pub(crate) type Pending = HashMap<RequestId, oneshot::Sender<Result<Value>>>;
+
+/// What the client handles and the tasks share.
+pub(crate) struct State {
+    pub(crate) name: String,
+    pub(crate) outgoing: mpsc::UnboundedSender<Vec<u8>>,
+    pub(crate) pending: Mutex<Pending>,
+    pub(crate) next_id: AtomicI64,
+    /// Why the server is gone, once it is.
+    pub(crate) gone: Mutex<Option<String>>,
+    stderr_tail: Mutex<VecDeque<String>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here leaves its data consistent, so a panic
+    // elsewhere does not poison anything that matters.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl State {
+    pub(crate) fn pending(&self) -> MutexGuard<'_, Pending> {
+        lock(&self.pending)
+    }
+
+    pub(crate) fn gone_reason(&self) -> Option<String> {
+        lock(&self.gone).clone()
+    }
+
+    pub(crate) fn gone_error(&self, reason: String) -> Error {
+        Error::Gone {
+            name: self.name.clone(),
+            reason,
+        }
+    }
+
+    /// Marks the server gone and fails every pending request at once, so no
+    /// caller waits for an answer that cannot come.
+    fn die(&self, reason: String) {
+        let reason = match lock(&self.stderr_tail).back() {
+            Some(last) => format!("{reason}; its last words on stderr: {last}"),
+            None => reason,
+        };
+        {
+            let mut gone = lock(&self.gone);
+            if gone.is_some() {
+                return;
+            }
+            tracing::warn!(server = %self.name, "{reason}");
+            *gone = Some(reason.clone());
+        }
+        for (_, waiter) in self.pending().drain() {
+            let _ = waiter.send(Err(self.gone_error(reason.clone())));
+        }
+    }
+
+    pub(crate) fn send(&self, message: &Message) -> Result<()> {
+        if let Some(reason) = self.gone_reason() {
+            return Err(self.gone_error(reason));
+        }
+        let bytes = serde_json::to_vec(&message.to_value()).unwrap_or_default();
+        self.outgoing
+            .send(bytes)
+            .map_err(|_| self.gone_error("its input is closed".to_owned()))
+    }
+}
+
+/// The part of a client that owns the process: when the last handle goes,
+/// the kill switch drops and the waiter kills and reaps the server.
+pub(crate) struct Process {
+    pub(crate) pid: Option<u32>,
+    pub(crate) kill: Mutex<Option<oneshot::Sender<()>>>,
+    pub(crate) exited: watch::Receiver<Option<ExitStatus>>,
+}
+
+impl Process {
+    pub(crate) fn kill(&self) {
+        if let Some(kill) = lock(&self.kill).take() {
+            let _ = kill.send(());
+        }
+    }
+}
+
+/// Starts a server. Returns its client and the stream of what it sends on
+/// its own. Must be called within a tokio runtime.
+pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incoming>)> {
+    let mut command = Command::new(&spec.command);
+    command
+        .args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Dropped without being reaped (the runtime going away) still kills it.
+        .kill_on_drop(true);
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    let spawn_error = |reason: String| Error::Spawn {
+        name: spec.name.clone(),
+        command: spec.command.clone(),
+        reason,
+    };
+    let mut child = command
+        .spawn()
+        .map_err(|err| spawn_error(err.to_string()))?;
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(spawn_error(
+            "its standard streams could not be opened".to_owned(),
+        ));
+    };
+    let pid = child.id();
+    tracing::info!(server = %spec.name, pid, command = %spec.command, "started");
+
+    let (outgoing, mut outgoing_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let state = Arc::new(State {
+        name: spec.name.clone(),
+        outgoing,
+        pending: Mutex::new(HashMap::new()),
+        next_id: AtomicI64::new(1),
+        gone: Mutex::new(None),
+        stderr_tail: Mutex::new(VecDeque::new()),
+    });
+
+    tokio::spawn(async move {
+        let mut sink = FramedWrite::new(stdin, LspCodec::default());
+        while let Some(bytes) = outgoing_rx.recv().await {
+            if sink.send(bytes).await.is_err() {
+                // The reader or the waiter will say why the server is gone.
+                break;
+            }
+        }
+    });
+
+    let (incoming_tx, incoming) = mpsc::unbounded_channel();
+    let reader_state = Arc::clone(&state);
+    tokio::spawn(async move {
+        let state = reader_state;
+        let mut frames = FramedRead::new(stdout, LspCodec::default());
+        while let Some(frame) = frames.next().await {
+            let body = match frame {
+                Ok(Frame::Message(body)) => body,
+                Ok(Frame::Malformed(why)) => {
+                    tracing::warn!(server = %state.name, "ignored a malformed message: {why}");
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(server = %state.name, "reading its output failed: {err}");
+                    break;
+                }
+            };
+            let message = serde_json::from_slice(&body)
+                .map_err(|err| err.to_string())
+                .and_then(Message::from_value);
+            match message {
+                Ok(Message::Response {
+                    id: Some(id),
+                    result,
+                }) => {
+                    let waiter = state.pending().remove(&id);
+                    match waiter {
+                        Some(waiter) => {
+                            let _ = waiter.send(result.map_err(|error| Error::Server {
+                                name: state.name.clone(),
+                                code: error.code,
+                                message: error.message,
+                                data: error.data,
+                            }));
+                        }
+                        // Answered after a timeout or cancellation: nobody waits.
+                        None => tracing::debug!(server = %state.name, %id, "late response dropped"),
+                    }
+                }
+                Ok(Message::Response { id: None, result }) => {
+                    tracing::warn!(server = %state.name, ?result, "a response without an id");
+                }
+                Ok(Message::Request { id, method, params }) => {
+                    let _ = incoming_tx.send(Incoming::Request { id, method, params });
+                }
+                Ok(Message::Notification { method, params }) => {
+                    let _ = incoming_tx.send(Incoming::Notification { method, params });
+                }
+                Err(why) => {
+                    tracing::warn!(server = %state.name, "ignored a message that is not JSON-RPC: {why}")
+                }
+            }
+        }
+        state.die("it closed its output".to_owned());
+    });
+
+    let stderr_state = Arc::clone(&state);
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::debug!(server = %stderr_state.name, "stderr: {line}");
+            let mut tail = lock(&stderr_state.stderr_tail);
+            if tail.len() == STDERR_TAIL {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    });
+
+    let (kill, kill_rx) = oneshot::channel::<()>();
+    let (exited_tx, exited) = watch::channel(None);
+    let waiter_state = Arc::clone(&state);
+    tokio::spawn(async move {
+        let status = tokio::select! {
+            status = child.wait() => status,
+            // An explicit kill, or every client handle dropped.
+            _ = kill_rx => {
+                let _ = child.start_kill();
+                child.wait().await
+            }
+        };
+        let reason = match &status {
+            Ok(status) => format!("it exited ({status})"),
+            Err(err) => format!("waiting for it failed: {err}"),
+        };
+        waiter_state.die(reason);
+        let _ = exited_tx.send(status.ok());
+    });
+
+    let process = Process {
+        pid,
+        kill: Mutex::new(Some(kill)),
+        exited,
+    };
+    Ok((Client::new(state, process), incoming))
+}

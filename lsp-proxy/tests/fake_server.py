@@ -1,0 +1,59 @@
+"""A scripted misbehaving language server for meshls-proxy's tests.
+
+Usage: fake_server.py MODE. It reads framed JSON-RPC on stdin and, by MODE:
+  crash     answers nothing; exits with code 3 after the first request, saying "boom" on stderr
+  garbage   answers each request after writing garbage, a bad header and a non-JSON body
+  silent    never answers; reports each $/cancelRequest as a notification "fake/cancelled"
+  asks      before answering a request, asks the client workspace/configuration and answers
+            with what the client said
+"""
+import json
+import sys
+
+MODE = sys.argv[1]
+out = sys.stdout.buffer
+
+
+def read():
+    length = None
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            sys.exit(0)
+        line = line.strip()
+        if not line:
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return json.loads(sys.stdin.buffer.read(length))
+
+
+def write(message):
+    body = json.dumps(message).encode()
+    out.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    out.flush()
+
+
+while True:
+    message = read()
+    method, id = message.get("method"), message.get("id")
+    if method == "$/cancelRequest":
+        if MODE == "silent":
+            write({"jsonrpc": "2.0", "method": "fake/cancelled", "params": message["params"]})
+        continue
+    if id is None or method is None:
+        continue
+    if MODE == "crash":
+        sys.stderr.write("boom\n")
+        sys.stderr.flush()
+        sys.exit(3)
+    if MODE == "garbage":
+        out.write(b"this is not a header\r\n\r\nContent-Length: 5\r\n\r\nnope!")
+        out.flush()
+        write({"jsonrpc": "2.0", "id": id, "result": {"echo": message.get("params")}})
+    if MODE == "asks":
+        write({"jsonrpc": "2.0", "id": "q1", "method": "workspace/configuration",
+               "params": {"items": [{"section": "fake"}]}})
+        answer = read()
+        write({"jsonrpc": "2.0", "id": id, "result": answer.get("result")})
