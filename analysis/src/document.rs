@@ -21,6 +21,8 @@ pub struct Document {
     /// Counts applied changes, so a parsed capture can tell in O(1) whether
     /// the document is still the text it was parsed from.
     revision: u64,
+    /// The editor's language id (`python`, `rust`, ...), known or not.
+    pub(crate) language_id: String,
     text: Rope,
     syntax: Option<Syntax>,
 }
@@ -72,6 +74,7 @@ impl Document {
         Document {
             version,
             revision: 0,
+            language_id: language.map(|l| l.id().to_owned()).unwrap_or_default(),
             text: Rope::from_str(text),
             syntax,
         }
@@ -83,6 +86,11 @@ impl Document {
 
     pub fn text(&self) -> &Rope {
         &self.text
+    }
+
+    /// The language id the editor opened the document with.
+    pub fn language_id(&self) -> &str {
+        &self.language_id
     }
 
     pub fn language(&self) -> Option<&'static Language> {

@@ -44,8 +44,9 @@ impl DocumentStore {
         let item = params.text_document;
         let language =
             Language::for_lsp_id(&item.language_id).or_else(|| Language::for_path(item.uri.path()));
-        self.docs
-            .insert(item.uri, Document::new(&item.text, item.version, language));
+        let mut doc = Document::new(&item.text, item.version, language);
+        doc.language_id = item.language_id;
+        self.docs.insert(item.uri, doc);
     }
 
     pub fn change(&mut self, params: &DidChangeTextDocumentParams) -> Result<()> {

@@ -1,22 +1,26 @@
 //! The workspace's real language servers behind one connection.
 //!
-//! So far: `Content-Length` framing (shared with the editor side), the
-//! `[servers.<name>]` configuration with built-in defaults, and the client
-//! for one downstream server (spawn, JSON-RPC, timeouts, cancellation,
-//! crash handling). Routing and merging come next.
+//! `Content-Length` framing (shared with the editor side), the
+//! `[servers.<name>]` configuration with built-in defaults, the client for
+//! one downstream server (spawn, JSON-RPC, timeouts, cancellation, crash
+//! handling), and the set of a workspace's servers: starting them,
+//! merging their capabilities, routing by language.
 //!
 //! This crate knows nothing of documents' contents, tree-sitter or models.
 
+pub mod capabilities;
 mod client;
 pub mod config;
 pub mod framing;
 pub mod jsonrpc;
+mod servers;
 mod transport;
 
 use std::time::Duration;
 
 pub use client::Client;
 pub use config::{builtin_servers, ServerConfig};
+pub use servers::{FromServer, Server, Servers, StartOptions};
 pub use transport::{spawn, Incoming, SpawnSpec};
 
 /// Why a call to a downstream server failed. Each message names the server

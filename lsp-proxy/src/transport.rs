@@ -151,7 +151,10 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Dropped without being reaped (the runtime going away) still kills it.
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        // Its own process group, so the helpers it starts (tsserver, its
+        // typings installer, ...) can be ended with it.
+        .process_group(0);
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
@@ -274,6 +277,13 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
                 child.wait().await
             }
         };
+        // Whatever it started and left behind goes with it.
+        if let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
         let reason = match &status {
             Ok(status) => format!("it exited ({status})"),
             Err(err) => format!("waiting for it failed: {err}"),

@@ -155,6 +155,32 @@ async fn dropping_the_last_client_kills_and_reaps_the_server() {
 }
 
 #[tokio::test]
+async fn what_a_server_leaves_behind_goes_with_it() {
+    let (client, _incoming) = fake("forks");
+    let helper = client
+        .request_raw("fake/fork", json!({}), WAIT)
+        .await
+        .unwrap();
+    let helper = PathBuf::from(format!("/proc/{helper}"));
+    assert!(helper.exists(), "the helper runs");
+    let status = client.shutdown(WAIT).await.expect("the server exited");
+    assert!(status.success(), "{status}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    // A killed process stays a zombie until its parent (here init) reaps it.
+    let alive = |proc: &PathBuf| {
+        std::fs::read_to_string(proc.join("stat")).is_ok_and(|stat| !stat.contains(") Z "))
+    };
+    while alive(&helper) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} outlived its server",
+            helper.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn a_missing_command_is_a_clear_error() {
     let err = spawn(SpawnSpec {
         name: "nosuch".to_owned(),

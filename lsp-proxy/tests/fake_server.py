@@ -6,8 +6,11 @@ Usage: fake_server.py MODE. It reads framed JSON-RPC on stdin and, by MODE:
   silent    never answers; reports each $/cancelRequest as a notification "fake/cancelled"
   asks      before answering a request, asks the client workspace/configuration and answers
             with what the client said
+  forks     starts a long `sleep` that it never waits for and answers each request with its pid;
+            exits on `exit`, leaving the sleep behind
 """
 import json
+import subprocess
 import sys
 
 MODE = sys.argv[1]
@@ -42,8 +45,16 @@ while True:
         if MODE == "silent":
             write({"jsonrpc": "2.0", "method": "fake/cancelled", "params": message["params"]})
         continue
+    if method == "exit":
+        sys.exit(0)
     if id is None or method is None:
         continue
+    if MODE == "forks":
+        if method == "shutdown":
+            write({"jsonrpc": "2.0", "id": id, "result": None})
+            continue
+        child = subprocess.Popen(["sleep", "600"])
+        write({"jsonrpc": "2.0", "id": id, "result": child.pid})
     if MODE == "crash":
         sys.stderr.write("boom\n")
         sys.stderr.flush()

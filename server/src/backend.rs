@@ -8,8 +8,22 @@
 use std::{
     path::PathBuf,
     sync::{Arc, RwLock},
+    time::Duration,
 };
 
+use lsp_types::{
+    request::{
+        DocumentHighlightRequest, Formatting, GotoDeclaration, GotoDeclarationParams,
+        GotoDeclarationResponse, GotoDefinition, GotoImplementation, GotoImplementationParams,
+        GotoImplementationResponse, GotoTypeDefinition, GotoTypeDefinitionParams,
+        GotoTypeDefinitionResponse, HoverRequest, PrepareRenameRequest, RangeFormatting,
+        References, Rename, Request, SignatureHelpRequest,
+    },
+    DocumentFormattingParams, DocumentHighlight, DocumentHighlightParams,
+    DocumentRangeFormattingParams, GotoDefinitionParams, GotoDefinitionResponse, Hover,
+    HoverParams, Location, PrepareRenameResponse, ReferenceParams, RenameParams, SignatureHelp,
+    SignatureHelpParams, TextDocumentPositionParams, TextEdit, WorkspaceEdit,
+};
 use lsp_types::{
     DocumentSymbolParams, DocumentSymbolResponse, FoldingRange, FoldingRangeParams,
     FoldingRangeProviderCapability, InitializeParams, InitializeResult, InitializedParams,
@@ -18,23 +32,51 @@ use lsp_types::{
     TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
     TextDocumentSyncSaveOptions, Url,
 };
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 use tower_lsp::{jsonrpc, Client, LanguageServer};
 
 use meshls_analysis::Snapshot;
+use meshls_proxy::{Servers, StartOptions};
 
 use crate::{
     config::{self, Config, ConfigError, Sources},
+    diagnostics::DiagnosticsHub,
     documents::{DocumentError, Documents},
+    downstream::{self, Downstream},
     storage,
 };
 
 pub struct Backend {
     client: Client,
     docs: Arc<Documents>,
+    downstream: Arc<Downstream>,
+    hub: Arc<DiagnosticsHub>,
     state: RwLock<State>,
 }
+
+/// How long a language server may take to start and answer `initialize`
+/// before meshls goes on without it.
+const SERVER_START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a forwarded request may take. Generous: servers index.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const SERVER_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The providers meshls forwards to the servers: only these are advertised
+/// from their capabilities.
+const ROUTED: &[&str] = &[
+    "hoverProvider",
+    "definitionProvider",
+    "declarationProvider",
+    "typeDefinitionProvider",
+    "implementationProvider",
+    "referencesProvider",
+    "documentHighlightProvider",
+    "signatureHelpProvider",
+    "documentFormattingProvider",
+    "documentRangeFormattingProvider",
+    "renameProvider",
+];
 
 #[derive(Default)]
 struct State {
@@ -46,6 +88,7 @@ struct State {
     settings: Option<Value>,
     /// Problems found at `initialize`, reported once the client is ready.
     config_errors: Vec<ConfigError>,
+    server_problems: Vec<String>,
     db: Option<sled::Db>,
 }
 
@@ -68,12 +111,60 @@ pub struct ViewDocumentResult {
 }
 
 impl Backend {
-    pub fn new(client: Client, docs: Arc<Documents>) -> Backend {
+    pub fn new(
+        client: Client,
+        docs: Arc<Documents>,
+        downstream: Arc<Downstream>,
+        hub: Arc<DiagnosticsHub>,
+    ) -> Backend {
         Backend {
             client,
             docs,
+            downstream,
+            hub,
             state: RwLock::new(State::default()),
         }
+    }
+
+    /// Forwards a request on a document to the first of its language's
+    /// servers that offers `provider`; with none, the answer is null. The
+    /// server is chosen and the request queued before the first `.await`,
+    /// so it reaches the server after every edit sent before it.
+    async fn forward<R: Request>(
+        &self,
+        uri: &Url,
+        provider: &str,
+        params: R::Params,
+    ) -> jsonrpc::Result<R::Result>
+    where
+        R::Params: Serialize,
+        R::Result: DeserializeOwned,
+    {
+        let servers = self.downstream.get();
+        let target = self.docs.language_id(uri).and_then(|language| {
+            servers
+                .route(&language, provider)
+                .map(|server| server.client.clone())
+        });
+        let Some(server) = target else {
+            return serde_json::from_value(Value::Null)
+                .map_err(|_| jsonrpc::Error::method_not_found());
+        };
+        let params = serde_json::to_value(params).unwrap_or_default();
+        let value = server
+            .request_raw(R::METHOD, params, REQUEST_TIMEOUT)
+            .await
+            .map_err(proxy_error)?;
+        serde_json::from_value(value).map_err(|err| jsonrpc::Error {
+            code: jsonrpc::ErrorCode::ServerError(-32803),
+            message: format!(
+                "{} answered {} with something meshls cannot read: {err}",
+                server.name(),
+                R::METHOD
+            )
+            .into(),
+            data: None,
+        })
     }
 
     fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, State> {
@@ -120,6 +211,30 @@ impl Backend {
         loaded.errors
     }
 
+    /// What meshls answers itself, as JSON to merge the servers' into.
+    fn own_capabilities(&self) -> Value {
+        let own = ServerCapabilities {
+            // UTF-16 is the one encoding every client and server supports,
+            // and the one the downstream servers will speak.
+            position_encoding: Some(PositionEncodingKind::UTF16),
+            text_document_sync: Some(TextDocumentSyncCapability::Options(
+                TextDocumentSyncOptions {
+                    open_close: Some(true),
+                    change: Some(TextDocumentSyncKind::INCREMENTAL),
+                    save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                        include_text: Some(false),
+                    })),
+                    ..TextDocumentSyncOptions::default()
+                },
+            )),
+            document_symbol_provider: Some(OneOf::Left(true)),
+            folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
+            selection_range_provider: Some(SelectionRangeProviderCapability::Simple(true)),
+            ..ServerCapabilities::default()
+        };
+        serde_json::to_value(own).unwrap_or_default()
+    }
+
     async fn report_config_errors(&self, errors: &[ConfigError]) {
         let Some(first) = errors.first() else { return };
         let more = match errors.len() {
@@ -142,6 +257,28 @@ impl Backend {
             language_id,
             text,
         })
+    }
+}
+
+/// A downstream failure as the editor sees it: the server's own error as
+/// it sent it, or RequestFailed with one sentence saying what happened.
+fn proxy_error(err: meshls_proxy::Error) -> jsonrpc::Error {
+    match err {
+        meshls_proxy::Error::Server {
+            code,
+            message,
+            data,
+            ..
+        } => jsonrpc::Error {
+            code: jsonrpc::ErrorCode::from(code),
+            message: message.into(),
+            data,
+        },
+        other => jsonrpc::Error {
+            code: jsonrpc::ErrorCode::ServerError(-32803),
+            message: other.to_string().into(),
+            data: None,
+        },
     }
 }
 
@@ -177,6 +314,7 @@ fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> jsonrpc::Result<InitializeResult> {
         let root = workspace_root(&params);
+        let editor_params = serde_json::to_value(&params).unwrap_or_default();
         tracing::info!(root = ?root, client = ?params.client_info.as_ref().map(|c| &c.name), "initialize");
         {
             let mut state = self.state_mut();
@@ -200,39 +338,58 @@ impl LanguageServer for Backend {
             }
         }
 
+        if let Some(root) = root.as_deref() {
+            let configs = self.state_mut().config.servers.clone();
+            let options = StartOptions {
+                root,
+                editor_params: &editor_params,
+                timeout: SERVER_START_TIMEOUT,
+                path: std::env::var_os("PATH"),
+            };
+            let (servers, problems, incoming) = Servers::start(&configs, options).await;
+            self.downstream.set(servers);
+            self.state_mut().server_problems = problems;
+            let (downstream, hub, client) = (
+                self.downstream.clone(),
+                self.hub.clone(),
+                self.client.clone(),
+            );
+            tokio::spawn(downstream::handle_incoming(
+                downstream, hub, client, incoming,
+            ));
+        }
+
+        let mut capabilities = self.own_capabilities();
+        if let Some(object) = capabilities.as_object_mut() {
+            self.downstream.get().merge_capabilities(object, ROUTED);
+        }
+        let capabilities = serde_json::from_value(capabilities).unwrap_or_else(|err| {
+            tracing::error!(
+                "merged capabilities do not parse, so only meshls's own are advertised: {err}"
+            );
+            serde_json::from_value(self.own_capabilities()).unwrap_or_default()
+        });
         Ok(InitializeResult {
+            capabilities,
             server_info: Some(ServerInfo {
                 name: "meshls".to_owned(),
                 version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             }),
-            capabilities: ServerCapabilities {
-                // UTF-16 is the one encoding every client and server supports,
-                // and the one the downstream servers will speak.
-                position_encoding: Some(PositionEncodingKind::UTF16),
-                text_document_sync: Some(TextDocumentSyncCapability::Options(
-                    TextDocumentSyncOptions {
-                        open_close: Some(true),
-                        change: Some(TextDocumentSyncKind::INCREMENTAL),
-                        save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
-                            include_text: Some(false),
-                        })),
-                        ..TextDocumentSyncOptions::default()
-                    },
-                )),
-                document_symbol_provider: Some(OneOf::Left(true)),
-                folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
-                selection_range_provider: Some(SelectionRangeProviderCapability::Simple(true)),
-                ..ServerCapabilities::default()
-            },
         })
     }
 
     async fn initialized(&self, _: InitializedParams) {
         let errors = std::mem::take(&mut self.state_mut().config_errors);
         self.report_config_errors(&errors).await;
+        let problems = std::mem::take(&mut self.state_mut().server_problems);
+        downstream::report_problems(&self.client, &problems).await;
     }
 
     async fn shutdown(&self) -> jsonrpc::Result<()> {
+        self.downstream
+            .get()
+            .shutdown(SERVER_SHUTDOWN_TIMEOUT)
+            .await;
         let db = self.state_mut().db.take();
         if let Some(db) = db {
             if let Err(err) = db.flush_async().await {
@@ -291,5 +448,131 @@ impl LanguageServer for Backend {
         .await?
         .map(Some)
         .map_err(|err| jsonrpc::Error::invalid_params(err.to_string()))
+    }
+
+    async fn hover(&self, params: HoverParams) -> jsonrpc::Result<Option<Hover>> {
+        let uri = params
+            .text_document_position_params
+            .text_document
+            .uri
+            .clone();
+        self.forward::<HoverRequest>(&uri, "hoverProvider", params)
+            .await
+    }
+
+    async fn goto_definition(
+        &self,
+        params: GotoDefinitionParams,
+    ) -> jsonrpc::Result<Option<GotoDefinitionResponse>> {
+        let uri = params
+            .text_document_position_params
+            .text_document
+            .uri
+            .clone();
+        self.forward::<GotoDefinition>(&uri, "definitionProvider", params)
+            .await
+    }
+
+    async fn goto_declaration(
+        &self,
+        params: GotoDeclarationParams,
+    ) -> jsonrpc::Result<Option<GotoDeclarationResponse>> {
+        let uri = params
+            .text_document_position_params
+            .text_document
+            .uri
+            .clone();
+        self.forward::<GotoDeclaration>(&uri, "declarationProvider", params)
+            .await
+    }
+
+    async fn goto_type_definition(
+        &self,
+        params: GotoTypeDefinitionParams,
+    ) -> jsonrpc::Result<Option<GotoTypeDefinitionResponse>> {
+        let uri = params
+            .text_document_position_params
+            .text_document
+            .uri
+            .clone();
+        self.forward::<GotoTypeDefinition>(&uri, "typeDefinitionProvider", params)
+            .await
+    }
+
+    async fn goto_implementation(
+        &self,
+        params: GotoImplementationParams,
+    ) -> jsonrpc::Result<Option<GotoImplementationResponse>> {
+        let uri = params
+            .text_document_position_params
+            .text_document
+            .uri
+            .clone();
+        self.forward::<GotoImplementation>(&uri, "implementationProvider", params)
+            .await
+    }
+
+    async fn references(&self, params: ReferenceParams) -> jsonrpc::Result<Option<Vec<Location>>> {
+        let uri = params.text_document_position.text_document.uri.clone();
+        self.forward::<References>(&uri, "referencesProvider", params)
+            .await
+    }
+
+    async fn document_highlight(
+        &self,
+        params: DocumentHighlightParams,
+    ) -> jsonrpc::Result<Option<Vec<DocumentHighlight>>> {
+        let uri = params
+            .text_document_position_params
+            .text_document
+            .uri
+            .clone();
+        self.forward::<DocumentHighlightRequest>(&uri, "documentHighlightProvider", params)
+            .await
+    }
+
+    async fn signature_help(
+        &self,
+        params: SignatureHelpParams,
+    ) -> jsonrpc::Result<Option<SignatureHelp>> {
+        let uri = params
+            .text_document_position_params
+            .text_document
+            .uri
+            .clone();
+        self.forward::<SignatureHelpRequest>(&uri, "signatureHelpProvider", params)
+            .await
+    }
+
+    async fn formatting(
+        &self,
+        params: DocumentFormattingParams,
+    ) -> jsonrpc::Result<Option<Vec<TextEdit>>> {
+        let uri = params.text_document.uri.clone();
+        self.forward::<Formatting>(&uri, "documentFormattingProvider", params)
+            .await
+    }
+
+    async fn range_formatting(
+        &self,
+        params: DocumentRangeFormattingParams,
+    ) -> jsonrpc::Result<Option<Vec<TextEdit>>> {
+        let uri = params.text_document.uri.clone();
+        self.forward::<RangeFormatting>(&uri, "documentRangeFormattingProvider", params)
+            .await
+    }
+
+    async fn rename(&self, params: RenameParams) -> jsonrpc::Result<Option<WorkspaceEdit>> {
+        let uri = params.text_document_position.text_document.uri.clone();
+        self.forward::<Rename>(&uri, "renameProvider", params).await
+    }
+
+    async fn prepare_rename(
+        &self,
+        params: TextDocumentPositionParams,
+    ) -> jsonrpc::Result<Option<PrepareRenameResponse>> {
+        let uri = params.text_document.uri.clone();
+        self.forward::<PrepareRenameRequest>(&uri, "renameProvider", params)
+            .await
     }
 }

@@ -23,7 +23,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tower_lsp::Client;
 
-use meshls_analysis::{Capture, DocumentStore, PositionEncoding, Snapshot};
+use meshls_analysis::{Capture, DocumentStore, PositionEncoding, Snapshot, DIAGNOSTIC_SOURCE};
+
+use crate::diagnostics::DiagnosticsHub;
 
 pub struct Documents {
     inner: Mutex<Inner>,
@@ -92,46 +94,71 @@ impl Documents {
 
     /// Applies `method` if it is a document notification; other methods are
     /// left alone. Must be called in message order, before dispatch.
-    pub fn apply_notification(&self, method: &str, params: Option<&Value>) {
+    /// Returns the editor's language id of the document it concerned, for
+    /// passing the notification on to that language's servers.
+    pub fn apply_notification(&self, method: &str, params: Option<&Value>) -> Option<String> {
         match method {
             DidOpenTextDocument::METHOD => {
-                let Some(params) = self.parse::<DidOpenTextDocument>(params) else {
-                    return;
-                };
+                let params = self.parse::<DidOpenTextDocument>(params)?;
                 let uri = params.text_document.uri.clone();
+                let language_id = params.text_document.language_id.clone();
                 let mut inner = self.lock();
                 inner.out_of_sync.remove(&uri);
                 inner.store.open(params);
                 self.send(Event::Changed(uri));
+                Some(language_id)
             }
             DidChangeTextDocument::METHOD => self.change(params),
             DidCloseTextDocument::METHOD => {
-                let Some(params) = self.parse::<DidCloseTextDocument>(params) else {
-                    return;
-                };
+                let params = self.parse::<DidCloseTextDocument>(params)?;
                 let uri = params.text_document.uri.clone();
                 let mut inner = self.lock();
                 inner.out_of_sync.remove(&uri);
+                let language_id = inner
+                    .store
+                    .get(&uri)
+                    .map(|doc| doc.language_id().to_owned());
                 if inner.store.close(&params).is_err() {
                     tracing::debug!(%uri, "close of a document that was not open");
                 }
                 self.send(Event::Closed(uri));
+                language_id
             }
-            _ => {}
+            // Saves go to the servers too; meshls itself has nothing to do.
+            "textDocument/didSave" | "textDocument/willSave" => {
+                let uri = params?.pointer("/textDocument/uri")?.as_str()?;
+                self.language_id(&Url::parse(uri).ok()?)
+            }
+            _ => None,
         }
     }
 
-    fn change(&self, raw: Option<&Value>) {
+    /// The editor's language id of an open document.
+    pub fn language_id(&self, uri: &Url) -> Option<String> {
+        self.lock()
+            .store
+            .get(uri)
+            .map(|doc| doc.language_id().to_owned())
+    }
+
+    /// Applies a `didChange`. The language id is returned even when meshls
+    /// could not apply the edit: the servers hold their own copy, which the
+    /// edit still fits.
+    fn change(&self, raw: Option<&Value>) -> Option<String> {
         let Some(params) = self.parse::<DidChangeTextDocument>(raw) else {
             // An edit was lost, so the document can no longer be trusted.
             let uri = raw.and_then(|p| p.pointer("/textDocument/uri")?.as_str());
             if let Some(uri) = uri.and_then(|uri| Url::parse(uri).ok()) {
                 self.lock().out_of_sync.insert(uri);
             }
-            return;
+            return None;
         };
         let uri = params.text_document.uri.clone();
         let mut inner = self.lock();
+        let language_id = inner
+            .store
+            .get(&uri)
+            .map(|doc| doc.language_id().to_owned());
         if inner.out_of_sync.contains(&uri) {
             // Only a full-text change brings a lost document back.
             let full = params
@@ -144,7 +171,7 @@ impl Documents {
             } else {
                 tracing::debug!(%uri, "ignoring an edit to a document out of sync");
             }
-            return;
+            return language_id;
         }
         match inner.store.change(&params) {
             Ok(()) => self.send(Event::Changed(uri)),
@@ -162,6 +189,7 @@ impl Documents {
                 self.send(Event::Problem(problem));
             }
         }
+        language_id
     }
 
     fn parse<N: Notification>(&self, params: Option<&Value>) -> Option<N::Params>
@@ -233,10 +261,11 @@ impl Documents {
 const QUIET: Duration = Duration::from_millis(40);
 const MAX_DELAY: Duration = Duration::from_millis(300);
 
-/// Publishes syntax diagnostics for changed documents, in order, for the
-/// life of the server.
+/// Publishes syntax diagnostics for changed documents through the hub, in
+/// order, for the life of the server.
 pub async fn publish_diagnostics(
     docs: Arc<Documents>,
+    hub: Arc<DiagnosticsHub>,
     client: Client,
     mut events: mpsc::UnboundedReceiver<Event>,
 ) {
@@ -251,7 +280,7 @@ pub async fn publish_diagnostics(
                 }
                 Event::Closed(uri) => {
                     changed.remove(&uri);
-                    client.publish_diagnostics(uri, Vec::new(), None).await;
+                    hub.clear(uri).await;
                 }
                 Event::Problem(message) => client.show_message(MessageType::WARNING, message).await,
             }
@@ -269,8 +298,7 @@ pub async fn publish_diagnostics(
             };
             let found = docs
                 .compute(&uri, capture, move |snap| {
-                    // Without a grammar there is nothing of ours to say, and
-                    // an empty list would only clear other servers' findings.
+                    // Without a grammar meshls has nothing of its own to say.
                     snap.language?;
                     let diagnostics = if enabled {
                         snap.syntax_diagnostics()
@@ -282,8 +310,7 @@ pub async fn publish_diagnostics(
                 .await;
             match found {
                 Ok(Some((version, diagnostics))) => {
-                    client
-                        .publish_diagnostics(uri, diagnostics, Some(version))
+                    hub.set(uri, DIAGNOSTIC_SOURCE, Some(version), diagnostics)
                         .await;
                 }
                 Ok(None) => {}

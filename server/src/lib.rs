@@ -3,26 +3,36 @@
 
 pub mod backend;
 pub mod config;
+pub mod diagnostics;
 pub mod doctor;
 pub mod documents;
+pub mod downstream;
 pub mod logging;
 pub mod storage;
 pub mod transport;
 
+use std::sync::Arc;
+
 use tower_lsp::LspService;
 
-use crate::{backend::Backend, documents::Documents, transport::Ending};
+use crate::{
+    backend::Backend, diagnostics::DiagnosticsHub, documents::Documents, downstream::Downstream,
+    transport::Ending,
+};
 
 /// Serves LSP on stdin/stdout until the editor exits or closes the pipe.
 pub async fn serve_stdio() -> Ending {
     let (docs, events) = Documents::new();
+    let downstream = Downstream::new();
     let (service, socket) = LspService::build(|client| {
+        let hub = Arc::new(DiagnosticsHub::new(client.clone()));
         tokio::spawn(documents::publish_diagnostics(
             docs.clone(),
+            hub.clone(),
             client.clone(),
             events,
         ));
-        Backend::new(client, docs.clone())
+        Backend::new(client, docs.clone(), downstream.clone(), hub)
     })
     .custom_method("meshls/viewDocument", Backend::view_document)
     .finish();
@@ -32,6 +42,7 @@ pub async fn serve_stdio() -> Ending {
         service,
         socket,
         docs,
+        downstream,
     )
     .await
 }

@@ -7,7 +7,8 @@
 //! the JSON-RPC error the specification names and the loop goes on. Its
 //! dispatch lets later messages race an unfinished `initialize`. And this
 //! loop is the one ordered reader: it applies document notifications to
-//! [`Documents`] and then runs each handler up to its first `.await` before
+//! [`Documents`] and queues them for the document's language servers, then
+//! runs each handler up to its first `.await` before
 //! reading the next message, so every handler reads the documents and
 //! settings as they were when its message arrived.
 
@@ -29,7 +30,7 @@ use tower_lsp::{
 
 use meshls_proxy::framing::{Frame, LspCodec};
 
-use crate::{backend::Backend, documents::Documents};
+use crate::{backend::Backend, documents::Documents, downstream::Downstream};
 
 /// How the session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,7 @@ pub async fn serve(
     mut service: LspService<Backend>,
     socket: ClientSocket,
     docs: Arc<Documents>,
+    downstream: Arc<Downstream>,
 ) -> Ending {
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outgoing>();
     let writer = tokio::spawn(async move {
@@ -158,7 +160,12 @@ pub async fn serve(
         // Before initialize, notifications are dropped (the specification
         // says so, and tower-lsp does); the documents must not see them either.
         if initialized {
-            docs.apply_notification(&method, request.params());
+            if let Some(language_id) = docs.apply_notification(&method, request.params()) {
+                let params = request.params().unwrap_or(&Value::Null);
+                downstream
+                    .get()
+                    .notify_document(&language_id, &method, params);
+            }
         }
         let id = request.id().cloned();
         let mut task = Box::pin(respond(

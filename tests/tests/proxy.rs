@@ -1,0 +1,202 @@
+//! The real language servers behind meshls: typescript-language-server
+//! (from tests/node_modules, installed by tests/run.sh) answers through
+//! meshls, its diagnostics merge with meshls's own, and it goes away with
+//! meshls.
+
+use std::path::PathBuf;
+
+use meshls_e2e::{Server, Workspace};
+use serde_json::{json, Value};
+
+/// PATH with the npm-installed servers first.
+fn path_with_node_servers() -> String {
+    let bin = match std::env::var_os("MESHLS_TEST_NODE_BIN") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin"),
+    };
+    assert!(
+        bin.join("typescript-language-server").exists(),
+        "typescript-language-server not found in {}: run `npm ci` in tests/ (tests/run.sh does)",
+        bin.display()
+    );
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+const PROJECT: &str = r#"
+//- /tsconfig.json
+{"compilerOptions": {"strict": true}}
+//- /src/util.ts
+export function double(n: number): number {
+  return n * 2;
+}
+//- /src/main.ts
+import { double } from "./util";
+const label: string = double(21);
+export const text = label.toUpperCase(;
+"#;
+
+/// Processes whose working directory is `dir`: the servers meshls started there.
+fn processes_in(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd == dir) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    found
+}
+
+#[test]
+fn typescript_answers_through_meshls_and_diagnostics_merge() {
+    let ws = Workspace::new(PROJECT);
+    let (mut server, init) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    let caps = &init["capabilities"];
+    for provider in [
+        "hoverProvider",
+        "definitionProvider",
+        "referencesProvider",
+        "renameProvider",
+    ] {
+        assert!(
+            caps.get(provider).is_some_and(|v| v != &json!(false)),
+            "{provider}: {caps}"
+        );
+    }
+    assert_eq!(
+        caps["textDocumentSync"]["change"], 2,
+        "meshls's own sync stays: {caps}"
+    );
+    assert!(
+        caps.get("completionProvider").is_none(),
+        "not routed yet, so not advertised: {caps}"
+    );
+
+    let main = ws.uri("src/main.ts");
+    let util = ws.uri("src/util.ts");
+    server.open(&util, "typescript", &ws.read("src/util.ts"));
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+
+    // One publication holds both meshls's syntax error and TypeScript's type error.
+    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
+        let sources: Vec<&str> = p["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["source"].as_str())
+            .collect();
+        p["uri"] == main.as_str() && sources.contains(&"meshls") && sources.contains(&"typescript")
+    });
+    let type_error = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == 2322)
+        .unwrap_or_else(|| panic!("a type error: {published}"));
+    assert_eq!(type_error["range"]["start"]["line"], 1);
+
+    let at_double =
+        json!({"textDocument": {"uri": main}, "position": {"line": 1, "character": 24}});
+    let hover = server
+        .request("textDocument/hover", at_double.clone())
+        .unwrap();
+    assert!(
+        hover.to_string().contains("double(n: number): number"),
+        "{hover}"
+    );
+
+    let definition = server
+        .request("textDocument/definition", at_double.clone())
+        .unwrap();
+    let target = if definition.is_array() {
+        definition[0].clone()
+    } else {
+        definition
+    };
+    assert_eq!(target["uri"], util.as_str(), "{target}");
+    assert_eq!(target["range"]["start"]["line"], 0);
+
+    let mut references = at_double.clone();
+    references["context"] = json!({"includeDeclaration": true});
+    let references = server
+        .request("textDocument/references", references)
+        .unwrap();
+    let files: Vec<&str> = references
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["uri"].as_str())
+        .collect();
+    assert!(
+        files.contains(&util.as_str()) && files.contains(&main.as_str()),
+        "{references}"
+    );
+
+    // A request on a document of a language no server handles is null, not an error.
+    server.open(&ws.uri("notes.txt"), "plaintext", "hello");
+    let none = server.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": ws.uri("notes.txt")}, "position": {"line": 0, "character": 1}}),
+    );
+    assert_eq!(none, Ok(Value::Null));
+
+    assert!(
+        !processes_in(ws.root()).is_empty(),
+        "typescript-language-server runs in the workspace"
+    );
+    assert!(server.shutdown_and_exit().success());
+    // Signals take a moment to land; the deadline only guards against a hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = processes_in(ws.root());
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "servers left running after exit: {left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_server_that_fails_to_start_is_reported_and_the_others_still_serve() {
+    let ws = Workspace::new(PROJECT);
+    let user_config = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&user_config).unwrap();
+    std::fs::write(
+        user_config.join("config.toml"),
+        "[servers.broken]\ncommand = \"sh\"\nargs = [\"-c\", \"echo dying >&2; exit 7\"]\nlanguages = [\"typescript\"]\n",
+    )
+    .unwrap();
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    let shown = server.wait_notification("window/showMessage", |p| {
+        p["message"].as_str().unwrap_or("").contains("broken")
+    });
+    let message = shown["message"].as_str().unwrap();
+    assert!(
+        message.contains("broken failed to start") && message.contains("runs without it"),
+        "{message}"
+    );
+    assert_eq!(shown["type"], 2);
+
+    let main = ws.uri("src/main.ts");
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+    let hover = server
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": main}, "position": {"line": 1, "character": 24}}),
+        )
+        .unwrap();
+    assert!(hover.to_string().contains("double"), "{hover}");
+    assert!(server.shutdown_and_exit().success());
+}
