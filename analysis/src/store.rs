@@ -91,6 +91,10 @@ impl DocumentStore {
         }
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = (&Url, &Document)> {
+        self.docs.iter()
+    }
+
     pub fn uris(&self) -> impl Iterator<Item = &Url> {
         self.docs.keys()
     }

@@ -160,6 +160,12 @@ impl Client {
         status
     }
 
+    /// Waits until the process has ended, for whatever reason.
+    pub async fn closed(&self) {
+        let mut exited = self.process.exited.clone();
+        let _ = exited.wait_for(Option::is_some).await;
+    }
+
     /// Ends the process now, without the shutdown handshake.
     pub fn kill(&self) {
         self.process.kill();

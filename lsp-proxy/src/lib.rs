@@ -20,7 +20,7 @@ use std::time::Duration;
 
 pub use client::Client;
 pub use config::{builtin_servers, ServerConfig};
-pub use servers::{FromServer, Server, Servers, StartOptions};
+pub use servers::{FromServer, OpenDocument, OpenDocuments, Servers, StartOptions};
 pub use transport::{spawn, Incoming, SpawnSpec};
 
 /// Why a call to a downstream server failed. Each message names the server

@@ -1,64 +1,149 @@
 //! The workspace's running servers: which ones start, initializing them
 //! concurrently within a bound, routing by language, forwarding document
-//! notifications in order, and shutting them all down.
+//! notifications in order, restarting a server that dies (replaying the
+//! open documents), and shutting them all down.
 
-use std::{collections::BTreeMap, ffi::OsString, path::Path, time::Duration};
+use std::{
+    collections::BTreeMap,
+    ffi::OsString,
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, RwLock, RwLockReadGuard,
+    },
+    time::{Duration, Instant},
+};
 
-use serde_json::{Map, Value};
+use lsp_types::Url;
+use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
 use crate::{capabilities, spawn, Client, Incoming, ServerConfig, SpawnSpec};
 
-/// One running, initialized server.
-pub struct Server {
-    pub name: String,
-    pub languages: Vec<String>,
-    /// Its `ServerCapabilities`, as it sent them.
-    pub capabilities: Value,
-    pub client: Client,
-    settings: Option<Value>,
+/// An open document as the editor holds it, for replaying to a restarted
+/// server.
+#[derive(Debug, Clone)]
+pub struct OpenDocument {
+    pub uri: Url,
+    pub language_id: String,
+    pub version: i32,
+    pub text: String,
 }
 
-/// What a server sends on its own, with the name of the server.
+/// Where the open documents live (the `server` crate's document store).
+pub trait OpenDocuments: Send + Sync + 'static {
+    /// The open documents of these languages, as they are now.
+    fn open_documents(&self, language_ids: &[String]) -> Vec<OpenDocument>;
+}
+
+/// What the servers send on their own, and what happens to them.
 #[derive(Debug)]
-pub struct FromServer {
-    pub server: String,
-    pub incoming: Incoming,
-}
-
-pub struct Servers {
-    servers: Vec<Server>,
+pub enum FromServer {
+    Message {
+        server: String,
+        incoming: Incoming,
+    },
+    /// The server died and runs again, with every open document replayed.
+    Restarted {
+        server: String,
+    },
+    /// The server died too often and is not restarted again.
+    Failed {
+        server: String,
+        reason: String,
+    },
 }
 
 /// Where and how to start the servers.
-pub struct StartOptions<'a> {
-    pub root: &'a Path,
+pub struct StartOptions {
+    pub root: PathBuf,
     /// The editor's `initialize` params, passed on (with each server's own
     /// `initializationOptions`), so each server sees the editor's real
     /// capabilities.
-    pub editor_params: &'a Value,
+    pub editor_params: Value,
     /// How long one server may take to start and answer `initialize`.
     pub timeout: Duration,
     /// The PATH to find commands on.
     pub path: Option<OsString>,
+    pub documents: Arc<dyn OpenDocuments>,
+}
+
+/// A server that lived shorter than this before dying counts as crashing
+/// quickly; this many quick crashes in a row and it is given up.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+const MAX_QUICK_CRASHES: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+pub struct Servers {
+    slots: Vec<Arc<Slot>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    options: Option<StartOptions>,
+    events: mpsc::UnboundedSender<FromServer>,
+    /// Held for reading while a document notification is applied and
+    /// queued, for writing while a restarted server is given the open
+    /// documents: no edit is lost or sent twice across a restart.
+    documents: RwLock<()>,
+    shutting_down: AtomicBool,
+}
+
+struct Slot {
+    name: String,
+    config: ServerConfig,
+    command: PathBuf,
+    live: RwLock<Live>,
+}
+
+#[derive(Clone)]
+struct Live {
+    client: Client,
+    /// Its `ServerCapabilities`, as it sent them.
+    capabilities: Value,
+    started: Instant,
+    failed: bool,
+}
+
+impl Slot {
+    fn live(&self) -> Live {
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Live)) {
+        f(&mut self.live.write().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn serves(&self, language_id: &str) -> bool {
+        self.config.languages.iter().any(|l| l == language_id)
+    }
 }
 
 impl Servers {
     pub fn none() -> Servers {
+        let (events, _) = mpsc::unbounded_channel();
+        let shared = Shared {
+            options: None,
+            events,
+            documents: RwLock::new(()),
+            shutting_down: AtomicBool::new(false),
+        };
         Servers {
-            servers: Vec::new(),
+            slots: Vec::new(),
+            shared: Arc::new(shared),
         }
     }
 
     /// Starts every enabled server whose command is on PATH and whose root
     /// markers (if it has any) are in the workspace root, all at once. A
     /// server that fails or is slow is left out, with one sentence in the
-    /// returned problems; it never holds the others up beyond `timeout`.
+    /// returned problems; it never holds the others up beyond the timeout.
     pub async fn start(
         configs: &BTreeMap<String, ServerConfig>,
-        options: StartOptions<'_>,
+        options: StartOptions,
     ) -> (Servers, Vec<String>, mpsc::UnboundedReceiver<FromServer>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (events, rx) = mpsc::unbounded_channel();
         let wanted: Vec<_> = configs
             .iter()
             .filter(|(_, config)| config.enabled && !config.command.is_empty())
@@ -71,52 +156,66 @@ impl Servers {
             })
             .filter_map(|(name, config)| {
                 let command =
-                    which::which_in(&config.command, options.path.clone(), options.root).ok()?;
+                    which::which_in(&config.command, options.path.clone(), &options.root).ok()?;
                 Some((name.clone(), config.clone(), command))
             })
             .collect();
         let starts = wanted.into_iter().map(|(name, config, command)| {
-            let tx = tx.clone();
-            let options = &options;
+            let (options, events) = (&options, events.clone());
             async move {
-                let started = tokio::time::timeout(
-                    options.timeout,
-                    start_one(&name, &config, &command, options, tx),
-                )
-                .await;
-                match started {
-                    Ok(result) => result,
-                    Err(_) => Err(format!(
-                        "{name} did not answer initialize within {:?}, so meshls runs without it; see `meshls doctor` and the log",
-                        options.timeout
-                    )),
-                }
+                let started = start_one(&name, &config, &command, options, events).await;
+                started.map(|(client, capabilities)| Slot {
+                    name,
+                    config,
+                    command,
+                    live: RwLock::new(Live {
+                        client,
+                        capabilities,
+                        started: Instant::now(),
+                        failed: false,
+                    }),
+                })
             }
         });
-        let mut servers = Vec::new();
+        let mut slots = Vec::new();
         let mut problems = Vec::new();
         for result in futures::future::join_all(starts).await {
             match result {
-                Ok(server) => servers.push(server),
+                Ok(slot) => slots.push(Arc::new(slot)),
                 Err(problem) => {
                     tracing::warn!("{problem}");
                     problems.push(problem);
                 }
             }
         }
-        (Servers { servers }, problems, rx)
+        let shared = Arc::new(Shared {
+            options: Some(options),
+            events,
+            documents: RwLock::new(()),
+            shutting_down: AtomicBool::new(false),
+        });
+        for slot in &slots {
+            tokio::spawn(supervise(Arc::clone(slot), Arc::clone(&shared)));
+        }
+        (Servers { slots, shared }, problems, rx)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Server> {
-        self.servers.iter()
+    /// Hold this while applying a document notification and queueing it
+    /// with [`Servers::notify_document`].
+    pub fn documents_lock(&self) -> RwLockReadGuard<'_, ()> {
+        self.shared
+            .documents
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The union of the servers' capabilities, added to `own`, for the
     /// providers in `routed` only: advertising what is not routed would
     /// bring requests meshls cannot answer.
     pub fn merge_capabilities(&self, own: &mut Map<String, Value>, routed: &[&str]) {
-        for server in &self.servers {
-            let Some(theirs) = server.capabilities.as_object() else {
+        for slot in &self.slots {
+            let live = slot.live();
+            let Some(theirs) = live.capabilities.as_object() else {
                 continue;
             };
             let offered: Map<String, Value> = theirs
@@ -131,41 +230,42 @@ impl Servers {
     /// Sends a document notification to every server of `language_id`,
     /// queued now, so servers see notifications in the editor's order.
     pub fn notify_document(&self, language_id: &str, method: &str, params: &Value) {
-        for server in self
-            .servers
-            .iter()
-            .filter(|s| s.languages.iter().any(|l| l == language_id))
-        {
-            if let Err(err) = server.client.notify_raw(method, params.clone()) {
-                tracing::debug!(server = %server.name, "not forwarded: {err}");
+        for slot in self.slots.iter().filter(|slot| slot.serves(language_id)) {
+            if let Err(err) = slot.live().client.notify_raw(method, params.clone()) {
+                // Restarting: the replay will bring it up to date.
+                tracing::debug!(server = %slot.name, "not forwarded: {err}");
             }
         }
     }
 
     /// The first running server of `language_id` that offers `provider`
     /// (a `ServerCapabilities` field such as `hoverProvider`).
-    pub fn route(&self, language_id: &str, provider: &str) -> Option<&Server> {
-        self.servers.iter().find(|server| {
-            server.languages.iter().any(|l| l == language_id)
-                && capabilities::offers(&server.capabilities, provider)
-                && server.client.gone().is_none()
-        })
+    pub fn route(&self, language_id: &str, provider: &str) -> Option<Client> {
+        self.slots
+            .iter()
+            .filter(|slot| slot.serves(language_id))
+            .find_map(|slot| {
+                let live = slot.live();
+                (!live.failed && capabilities::offers(&live.capabilities, provider))
+                    .then_some(live.client)
+            })
     }
 
-    pub fn get(&self, name: &str) -> Option<&Server> {
-        self.servers.iter().find(|server| server.name == name)
+    pub fn client(&self, name: &str) -> Option<Client> {
+        self.slots
+            .iter()
+            .find(|slot| slot.name == name)
+            .map(|slot| slot.live().client)
     }
 
-    /// Shuts every server down at once, each within `timeout`.
-    pub async fn shutdown(&self, timeout: Duration) {
-        futures::future::join_all(self.servers.iter().map(|s| s.client.shutdown(timeout))).await;
-    }
-}
-
-impl Server {
-    /// The answer to the server's `workspace/configuration` request: for
+    /// The answer to a server's `workspace/configuration` request: for
     /// each item, its section of `[servers.<name>].settings`, or null.
-    pub fn configuration(&self, params: &Value) -> Value {
+    pub fn configuration(&self, name: &str, params: &Value) -> Value {
+        let settings = self
+            .slots
+            .iter()
+            .find(|slot| slot.name == name)
+            .and_then(|slot| slot.config.settings.as_ref());
         let items = params
             .get("items")
             .and_then(Value::as_array)
@@ -173,7 +273,7 @@ impl Server {
             .unwrap_or_default();
         let answers = items.iter().map(|item| {
             let section = item.get("section").and_then(Value::as_str).unwrap_or("");
-            let mut value = self.settings.as_ref();
+            let mut value = settings;
             for key in section.split('.').filter(|k| !k.is_empty()) {
                 value = value.and_then(|v| v.get(key));
             }
@@ -181,15 +281,106 @@ impl Server {
         });
         Value::Array(answers.collect())
     }
+
+    /// Shuts every server down at once, each within `timeout`; none is
+    /// restarted after this.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        let clients: Vec<Client> = self.slots.iter().map(|slot| slot.live().client).collect();
+        futures::future::join_all(clients.iter().map(|client| client.shutdown(timeout))).await;
+    }
 }
 
+/// Watches one server: when it dies, restarts it with backoff and replays
+/// the open documents; after too many quick crashes, gives it up.
+async fn supervise(slot: Arc<Slot>, shared: Arc<Shared>) {
+    let Some(options) = shared.options.as_ref() else {
+        return;
+    };
+    let mut quick_crashes = 0;
+    loop {
+        let live = slot.live();
+        live.client.closed().await;
+        if shared.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        let reason = live
+            .client
+            .gone()
+            .unwrap_or_else(|| "it stopped".to_owned());
+        quick_crashes = if live.started.elapsed() < STABLE_AFTER {
+            quick_crashes + 1
+        } else {
+            1
+        };
+        if quick_crashes > MAX_QUICK_CRASHES {
+            slot.update(|live| live.failed = true);
+            let reason = format!(
+                "{} stopped {MAX_QUICK_CRASHES} times in a row and is not restarted again ({reason}); reopen the workspace to try again",
+                slot.name
+            );
+            let _ = shared.events.send(FromServer::Failed {
+                server: slot.name.clone(),
+                reason,
+            });
+            return;
+        }
+        let backoff = FIRST_BACKOFF
+            .saturating_mul(1 << (quick_crashes - 1))
+            .min(MAX_BACKOFF);
+        tracing::warn!(server = %slot.name, "{reason}; restarting in {backoff:?}");
+        tokio::time::sleep(backoff).await;
+        if shared.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        match start_one(
+            &slot.name,
+            &slot.config,
+            &slot.command,
+            options,
+            shared.events.clone(),
+        )
+        .await
+        {
+            Ok((client, capabilities)) => {
+                // Under the lock, no edit slips between the replay and the
+                // switch to the new client.
+                let _documents = shared.documents.write().unwrap_or_else(|p| p.into_inner());
+                for doc in options.documents.open_documents(&slot.config.languages) {
+                    let item = json!({"uri": doc.uri, "languageId": doc.language_id, "version": doc.version, "text": doc.text});
+                    let _ =
+                        client.notify_raw("textDocument/didOpen", json!({ "textDocument": item }));
+                }
+                slot.update(|live| {
+                    *live = Live {
+                        client,
+                        capabilities,
+                        started: Instant::now(),
+                        failed: false,
+                    }
+                });
+                let _ = shared.events.send(FromServer::Restarted {
+                    server: slot.name.clone(),
+                });
+            }
+            Err(problem) => {
+                tracing::warn!(server = %slot.name, "restart failed: {problem}");
+                // Counts as a quick crash: the old client is closed already.
+                slot.update(|live| live.started = Instant::now());
+            }
+        }
+    }
+}
+
+/// Spawns and initializes one server; returns its client and capabilities.
 async fn start_one(
     name: &str,
     config: &ServerConfig,
     command: &Path,
-    options: &StartOptions<'_>,
-    tx: mpsc::UnboundedSender<FromServer>,
-) -> Result<Server, String> {
+    options: &StartOptions,
+    events: mpsc::UnboundedSender<FromServer>,
+) -> Result<(Client, Value), String> {
+    let failed = |err: String| format!("{name} failed to start, so meshls runs without it: {err}");
     let (client, mut incoming) = spawn(SpawnSpec {
         name: name.to_owned(),
         command: command.display().to_string(),
@@ -199,17 +390,17 @@ async fn start_one(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        cwd: Some(options.root.to_path_buf()),
+        cwd: Some(options.root.clone()),
     })
-    .map_err(|err| err.to_string())?;
+    .map_err(|err| failed(err.to_string()))?;
     // Forward what it sends from the start: servers log and ask for
     // configuration during initialize.
-    let forward_name = name.to_owned();
+    let server = name.to_owned();
     tokio::spawn(async move {
         while let Some(incoming) = incoming.recv().await {
-            if tx
-                .send(FromServer {
-                    server: forward_name.clone(),
+            if events
+                .send(FromServer::Message {
+                    server: server.clone(),
                     incoming,
                 })
                 .is_err()
@@ -227,20 +418,27 @@ async fn start_one(
             None => object.remove("initializationOptions"),
         };
     }
-    let result = client
+    let result = match client
         .request_raw("initialize", params, options.timeout)
         .await
-        .map_err(|err| format!("{name} failed to start, so meshls runs without it: {err}"))?;
+    {
+        Ok(result) => result,
+        Err(crate::Error::Timeout { .. }) => {
+            client.kill();
+            return Err(format!(
+                "{name} did not answer initialize within {:?}, so meshls runs without it; see `meshls doctor` and the log",
+                options.timeout
+            ));
+        }
+        Err(err) => {
+            client.kill();
+            return Err(failed(err.to_string()));
+        }
+    };
     client
         .notify_raw("initialized", Value::Object(Map::new()))
-        .map_err(|err| format!("{name} failed to start, so meshls runs without it: {err}"))?;
+        .map_err(|err| failed(err.to_string()))?;
     let capabilities = result.get("capabilities").cloned().unwrap_or(Value::Null);
     tracing::info!(server = name, pid = client.pid(), "initialized");
-    Ok(Server {
-        name: name.to_owned(),
-        languages: config.languages.clone(),
-        capabilities,
-        client,
-        settings: config.settings.clone(),
-    })
+    Ok((client, capabilities))
 }

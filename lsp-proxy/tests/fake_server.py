@@ -8,6 +8,7 @@ Usage: fake_server.py MODE. It reads framed JSON-RPC on stdin and, by MODE:
             with what the client said
   forks     starts a long `sleep` that it never waits for and answers each request with its pid;
             exits on `exit`, leaving the sleep behind
+  dies      answers initialize (offering hover), then exits with code 1 once initialized
 """
 import json
 import subprocess
@@ -47,6 +48,14 @@ while True:
         continue
     if method == "exit":
         sys.exit(0)
+    if MODE == "dies":
+        if method == "initialize":
+            write({"jsonrpc": "2.0", "id": id, "result": {"capabilities": {"hoverProvider": True}}})
+        if method == "initialized":
+            sys.stderr.write("dying on purpose\n")
+            sys.stderr.flush()
+            sys.exit(1)
+        continue
     if id is None or method is None:
         continue
     if MODE == "forks":

@@ -141,11 +141,10 @@ impl Backend {
         R::Result: DeserializeOwned,
     {
         let servers = self.downstream.get();
-        let target = self.docs.language_id(uri).and_then(|language| {
-            servers
-                .route(&language, provider)
-                .map(|server| server.client.clone())
-        });
+        let target = self
+            .docs
+            .language_id(uri)
+            .and_then(|language| servers.route(&language, provider));
         let Some(server) = target else {
             return serde_json::from_value(Value::Null)
                 .map_err(|_| jsonrpc::Error::method_not_found());
@@ -341,10 +340,11 @@ impl LanguageServer for Backend {
         if let Some(root) = root.as_deref() {
             let configs = self.state_mut().config.servers.clone();
             let options = StartOptions {
-                root,
-                editor_params: &editor_params,
+                root: root.to_path_buf(),
+                editor_params,
                 timeout: SERVER_START_TIMEOUT,
                 path: std::env::var_os("PATH"),
+                documents: self.docs.clone(),
             };
             let (servers, problems, incoming) = Servers::start(&configs, options).await;
             self.downstream.set(servers);

@@ -45,6 +45,24 @@ impl DiagnosticsHub {
         self.client.publish_diagnostics(uri, merged, version).await;
     }
 
+    /// Takes away everything one source said, in every document.
+    pub async fn clear_source(&self, source: &str) {
+        let mut by_document = self.by_document.lock().await;
+        let touched: Vec<Url> = by_document
+            .iter_mut()
+            .filter_map(|(uri, sources)| sources.remove(source).map(|_| uri.clone()))
+            .collect();
+        for uri in touched {
+            let merged: Vec<Diagnostic> = by_document
+                .get(&uri)
+                .into_iter()
+                .flat_map(|s| s.values().flatten())
+                .cloned()
+                .collect();
+            self.client.publish_diagnostics(uri, merged, None).await;
+        }
+    }
+
     /// Forgets every source's diagnostics for a closed document.
     pub async fn clear(&self, uri: Url) {
         let mut by_document = self.by_document.lock().await;

@@ -25,6 +25,8 @@ use tower_lsp::Client;
 
 use meshls_analysis::{Capture, DocumentStore, PositionEncoding, Snapshot, DIAGNOSTIC_SOURCE};
 
+use meshls_proxy::{OpenDocument, OpenDocuments};
+
 use crate::diagnostics::DiagnosticsHub;
 
 pub struct Documents {
@@ -253,6 +255,28 @@ impl Documents {
             doc.text().to_string(),
             doc.language().map(|l| l.id()),
         ))
+    }
+}
+
+impl OpenDocuments for Documents {
+    /// The documents of these languages as the editor holds them. One whose
+    /// copy is out of sync is left out rather than replayed wrong.
+    fn open_documents(&self, language_ids: &[String]) -> Vec<OpenDocument> {
+        let inner = self.lock();
+        inner
+            .store
+            .iter()
+            .filter(|(uri, doc)| {
+                language_ids.iter().any(|l| l == doc.language_id())
+                    && !inner.out_of_sync.contains(*uri)
+            })
+            .map(|(uri, doc)| OpenDocument {
+                uri: uri.clone(),
+                language_id: doc.language_id().to_owned(),
+                version: doc.version(),
+                text: doc.text().to_string(),
+            })
+            .collect()
     }
 }
 

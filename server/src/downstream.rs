@@ -49,7 +49,23 @@ pub async fn handle_incoming(
     client: Client,
     mut incoming: mpsc::UnboundedReceiver<FromServer>,
 ) {
-    while let Some(FromServer { server, incoming }) = incoming.recv().await {
+    while let Some(event) = incoming.recv().await {
+        let (server, incoming) = match event {
+            FromServer::Message { server, incoming } => (server, incoming),
+            FromServer::Restarted { server } => {
+                let message = format!(
+                    "{server} stopped and was restarted; its open documents were sent to it again"
+                );
+                client.log_message(MessageType::WARNING, message).await;
+                continue;
+            }
+            FromServer::Failed { server, reason } => {
+                // Its findings would go stale: take them away with it.
+                hub.clear_source(&server).await;
+                client.show_message(MessageType::ERROR, reason).await;
+                continue;
+            }
+        };
         match incoming {
             Incoming::Notification { method, params } => match method.as_str() {
                 PublishDiagnostics::METHOD => {
@@ -77,8 +93,8 @@ pub async fn handle_incoming(
             },
             Incoming::Request { id, method, params } => {
                 let answer = answer(&downstream, &client, &server, &method, params).await;
-                if let Some(target) = downstream.get().get(&server) {
-                    if let Err(err) = target.client.respond(id, answer) {
+                if let Some(target) = downstream.get().client(&server) {
+                    if let Err(err) = target.respond(id, answer) {
                         tracing::debug!(%server, "could not answer {method}: {err}");
                     }
                 }
@@ -107,12 +123,7 @@ async fn answer(
         })
     };
     match method {
-        "workspace/configuration" => {
-            let servers = downstream.get();
-            Ok(servers
-                .get(server)
-                .map_or(Value::Null, |s| s.configuration(&params)))
-        }
+        "workspace/configuration" => Ok(downstream.get().configuration(server, &params)),
         // Accepted: meshls does not yet relay dynamic registrations or
         // progress to the editor, and servers work without them.
         "client/registerCapability"

@@ -160,11 +160,13 @@ pub async fn serve(
         // Before initialize, notifications are dropped (the specification
         // says so, and tower-lsp does); the documents must not see them either.
         if initialized {
+            let servers = downstream.get();
+            // A server restarting now gets either this notification or a
+            // replay that includes it, never both and never neither.
+            let _documents = servers.documents_lock();
             if let Some(language_id) = docs.apply_notification(&method, request.params()) {
                 let params = request.params().unwrap_or(&Value::Null);
-                downstream
-                    .get()
-                    .notify_document(&language_id, &method, params);
+                servers.notify_document(&language_id, &method, params);
             }
         }
         let id = request.id().cloned();

@@ -200,3 +200,128 @@ fn a_server_that_fails_to_start_is_reported_and_the_others_still_serve() {
     assert!(hover.to_string().contains("double"), "{hover}");
     assert!(server.shutdown_and_exit().success());
 }
+
+/// The pid of the typescript-language-server meshls started in `dir`.
+fn typescript_server_pid(dir: &std::path::Path) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            (cwd == dir && String::from_utf8_lossy(&cmdline).contains("typescript-language-server"))
+                .then_some(pid)
+        })
+}
+
+#[test]
+fn a_killed_server_is_restarted_with_the_current_documents() {
+    let ws = Workspace::new(PROJECT);
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    let main = ws.uri("src/main.ts");
+    let util = ws.uri("src/util.ts");
+    server.open(&util, "typescript", &ws.read("src/util.ts"));
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+    let has_type_error_on = |p: &Value, line: u64| {
+        p["uri"] == main.as_str()
+            && p["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["code"] == 2322 && d["range"]["start"]["line"] == line)
+    };
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        has_type_error_on(p, 1)
+    });
+
+    for round in 0..3u64 {
+        let pid = typescript_server_pid(ws.root()).expect("typescript-language-server runs");
+        let killed = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        // Edited while the server is down or restarting: the type error moves.
+        let line = 2 + round;
+        let mut text = String::from("import { double } from \"./util\";\n");
+        for _ in 1..line {
+            text.push_str("export const ok: number = double(1);\n");
+        }
+        text.push_str(&format!(
+            "export const bad{round}: string = double({round});\n"
+        ));
+        server.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": main, "version": 2 + round}, "contentChanges": [{"text": text}]}),
+        );
+        server.wait_notification("window/logMessage", |p| {
+            p["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("typescript-language-server stopped and was restarted")
+        });
+        server.wait_notification("textDocument/publishDiagnostics", |p| {
+            has_type_error_on(p, line)
+        });
+        assert_ne!(typescript_server_pid(ws.root()), Some(pid), "a new process");
+    }
+
+    let hover = server
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": main}, "position": {"line": 0, "character": 10}}),
+        )
+        .unwrap();
+    assert!(hover.to_string().contains("double"), "{hover}");
+    let view = server
+        .request(
+            "meshls/viewDocument",
+            json!({"textDocument": {"uri": main}}),
+        )
+        .unwrap();
+    assert_eq!(view["version"], 4);
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_server_that_keeps_dying_is_given_up_and_reported_once() {
+    let ws = Workspace::new("//- /a.ts\nexport const a = 1;\n");
+    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
+    let user_config = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&user_config).unwrap();
+    std::fs::write(
+        user_config.join("config.toml"),
+        format!(
+            "[servers.dies]\ncommand = \"python3\"\nargs = [{:?}, \"dies\"]\nlanguages = [\"typescript\"]\n",
+            fake.display().to_string()
+        ),
+    )
+    .unwrap();
+    // Only the dying server: no typescript-language-server on this PATH.
+    let (mut server, init) = Server::builder(&ws).start_initialized();
+    assert_eq!(init["capabilities"]["hoverProvider"], true);
+    let shown = server.wait_notification("window/showMessage", |p| p["type"] == 1);
+    let message = shown["message"].as_str().unwrap();
+    assert!(
+        message.contains("dies stopped 5 times in a row and is not restarted again"),
+        "{message}"
+    );
+    // With its only server gone, hover is simply empty, and meshls serves on.
+    let uri = ws.uri("a.ts");
+    server.open(&uri, "typescript", "export const a = 1;\n");
+    let hover = server.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 14}}),
+    );
+    assert_eq!(hover, Ok(Value::Null));
+    let failures = server
+        .messages()
+        .iter()
+        .filter(|m| m["method"] == "window/showMessage" && m["params"]["type"] == 1)
+        .count();
+    assert_eq!(failures, 1);
+    assert!(server.shutdown_and_exit().success());
+}
