@@ -251,6 +251,44 @@ impl Servers {
             })
     }
 
+    /// Every running server of `language_id` that offers `provider`, for
+    /// requests whose answers are merged.
+    pub fn route_all(&self, language_id: &str, provider: &str) -> Vec<Client> {
+        self.slots
+            .iter()
+            .filter(|slot| slot.serves(language_id))
+            .filter_map(|slot| {
+                let live = slot.live();
+                (!live.failed && capabilities::offers(&live.capabilities, provider))
+                    .then_some(live.client)
+            })
+            .collect()
+    }
+
+    /// Every running server that offers `provider`, whatever its language.
+    pub fn route_any(&self, provider: &str) -> Vec<Client> {
+        self.slots
+            .iter()
+            .filter_map(|slot| {
+                let live = slot.live();
+                (!live.failed && capabilities::offers(&live.capabilities, provider))
+                    .then_some(live.client)
+            })
+            .collect()
+    }
+
+    /// The server that advertised `command` in its `executeCommandProvider`.
+    pub fn route_command(&self, command: &str) -> Option<Client> {
+        self.slots.iter().find_map(|slot| {
+            let live = slot.live();
+            let commands = live
+                .capabilities
+                .pointer("/executeCommandProvider/commands")?
+                .as_array()?;
+            (!live.failed && commands.iter().any(|c| c == command)).then_some(live.client)
+        })
+    }
+
     pub fn client(&self, name: &str) -> Option<Client> {
         self.slots
             .iter()

@@ -13,6 +13,15 @@ use std::{
 
 use lsp_types::{
     request::{
+        CodeActionRequest, CodeActionResolveRequest, Completion, ExecuteCommand,
+        ResolveCompletionItem, WorkspaceSymbolRequest,
+    },
+    CodeAction, CodeActionOrCommand, CodeActionParams, CodeActionResponse, CompletionItem,
+    CompletionList, CompletionParams, CompletionResponse, ExecuteCommandParams, SymbolInformation,
+    WorkspaceSymbolParams, WorkspaceSymbolResponse,
+};
+use lsp_types::{
+    request::{
         DocumentHighlightRequest, Formatting, GotoDeclaration, GotoDeclarationParams,
         GotoDeclarationResponse, GotoDefinition, GotoImplementation, GotoImplementationParams,
         GotoImplementationResponse, GotoTypeDefinition, GotoTypeDefinitionParams,
@@ -37,7 +46,7 @@ use serde_json::Value;
 use tower_lsp::{jsonrpc, Client, LanguageServer};
 
 use meshls_analysis::Snapshot;
-use meshls_proxy::{Servers, StartOptions};
+use meshls_proxy::{Client as ServerClient, Servers, StartOptions};
 
 use crate::{
     config::{self, Config, ConfigError, Sources},
@@ -76,6 +85,10 @@ const ROUTED: &[&str] = &[
     "documentFormattingProvider",
     "documentRangeFormattingProvider",
     "renameProvider",
+    "completionProvider",
+    "codeActionProvider",
+    "executeCommandProvider",
+    "workspaceSymbolProvider",
 ];
 
 #[derive(Default)]
@@ -193,6 +206,110 @@ impl Backend {
         })
     }
 
+    /// Sends a request to every server of the document's language that
+    /// offers `provider`, and gathers the answers that came back, each with
+    /// its server's name. Fails only when every server failed.
+    async fn forward_all<R: Request>(
+        &self,
+        uri: &Url,
+        provider: &str,
+        params: R::Params,
+    ) -> jsonrpc::Result<Vec<(String, R::Result)>>
+    where
+        R::Params: Serialize,
+        R::Result: DeserializeOwned,
+    {
+        let servers = self
+            .docs
+            .language_id(uri)
+            .map(|language| self.downstream.get().route_all(&language, provider));
+        self.gather::<R>(servers.unwrap_or_default(), params).await
+    }
+
+    /// Sends one request to each of `servers` at once and gathers the
+    /// answers; the requests are queued before the first `.await`.
+    async fn gather<R: Request>(
+        &self,
+        servers: Vec<ServerClient>,
+        params: R::Params,
+    ) -> jsonrpc::Result<Vec<(String, R::Result)>>
+    where
+        R::Params: Serialize,
+        R::Result: DeserializeOwned,
+    {
+        let params = serde_json::to_value(params).unwrap_or_default();
+        let calls = servers
+            .iter()
+            .map(|server| server.request_raw(R::METHOD, params.clone(), REQUEST_TIMEOUT));
+        let answers = futures::future::join_all(calls).await;
+        let mut gathered = Vec::new();
+        let mut first_error = None;
+        for (server, answer) in servers.iter().zip(answers) {
+            match answer.map_err(proxy_error).and_then(|value| {
+                serde_json::from_value(value).map_err(|err| jsonrpc::Error {
+                    code: jsonrpc::ErrorCode::ServerError(-32803),
+                    message: format!(
+                        "{} answered {} with something meshls cannot read: {err}",
+                        server.name(),
+                        R::METHOD
+                    )
+                    .into(),
+                    data: None,
+                })
+            }) {
+                Ok(result) => gathered.push((server.name().to_owned(), result)),
+                Err(err) => {
+                    tracing::warn!(
+                        server = server.name(),
+                        method = R::METHOD,
+                        "{}",
+                        err.message
+                    );
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            Some(err) if gathered.is_empty() => Err(err),
+            _ => Ok(gathered),
+        }
+    }
+
+    /// Sends a resolve request back to the server that made the item.
+    async fn resolve<R: Request>(
+        &self,
+        server: Option<String>,
+        item: R::Params,
+    ) -> jsonrpc::Result<R::Result>
+    where
+        R::Params: Serialize,
+        R::Result: DeserializeOwned,
+    {
+        let Some(client) = server.and_then(|name| self.downstream.get().client(&name)) else {
+            return Err(jsonrpc::Error::invalid_params(
+                "this item did not come from a language server meshls runs, so there is nothing to resolve",
+            ));
+        };
+        let value = client
+            .request_raw(
+                R::METHOD,
+                serde_json::to_value(item).unwrap_or_default(),
+                REQUEST_TIMEOUT,
+            )
+            .await
+            .map_err(proxy_error)?;
+        serde_json::from_value(value).map_err(|err| jsonrpc::Error {
+            code: jsonrpc::ErrorCode::ServerError(-32803),
+            message: format!(
+                "{} answered {} with something meshls cannot read: {err}",
+                client.name(),
+                R::METHOD
+            )
+            .into(),
+            data: None,
+        })
+    }
+
     /// Loads the configuration layers, applies what is valid and returns the
     /// problems.
     fn reload_config(&self) -> Vec<ConfigError> {
@@ -256,6 +373,28 @@ impl Backend {
             language_id,
             text,
         })
+    }
+}
+
+/// Marks an item's `data` with the server that made it, so its resolve
+/// request can be sent back there.
+fn tag(data: &mut Option<Value>, server: &str) {
+    let original = data.take();
+    *data = Some(serde_json::json!({ "meshlsServer": server, "data": original }));
+}
+
+/// Takes the mark off an item's `data`; returns the server it names.
+fn untag(data: &mut Option<Value>) -> Option<String> {
+    match data.take() {
+        Some(Value::Object(mut marked)) if marked.contains_key("meshlsServer") => {
+            let server = marked.remove("meshlsServer")?.as_str().map(str::to_owned);
+            *data = marked.remove("data").filter(|d| !d.is_null());
+            server
+        }
+        other => {
+            *data = other;
+            None
+        }
     }
 }
 
@@ -574,5 +713,135 @@ impl LanguageServer for Backend {
         let uri = params.text_document.uri.clone();
         self.forward::<PrepareRenameRequest>(&uri, "renameProvider", params)
             .await
+    }
+
+    async fn completion(
+        &self,
+        params: CompletionParams,
+    ) -> jsonrpc::Result<Option<CompletionResponse>> {
+        let uri = params.text_document_position.text_document.uri.clone();
+        let answers = self
+            .forward_all::<Completion>(&uri, "completionProvider", params)
+            .await?;
+        let mut is_incomplete = false;
+        let mut items = Vec::new();
+        for (server, answer) in answers {
+            let mut list = match answer {
+                None => continue,
+                Some(CompletionResponse::Array(list)) => list,
+                Some(CompletionResponse::List(list)) => {
+                    is_incomplete |= list.is_incomplete;
+                    list.items
+                }
+            };
+            for item in &mut list {
+                tag(&mut item.data, &server);
+            }
+            items.extend(list);
+        }
+        Ok(Some(CompletionResponse::List(CompletionList {
+            is_incomplete,
+            items,
+        })))
+    }
+
+    async fn completion_resolve(
+        &self,
+        mut item: CompletionItem,
+    ) -> jsonrpc::Result<CompletionItem> {
+        let server = untag(&mut item.data);
+        let mut resolved = self
+            .resolve::<ResolveCompletionItem>(server.clone(), item)
+            .await?;
+        if let Some(server) = server {
+            tag(&mut resolved.data, &server);
+        }
+        Ok(resolved)
+    }
+
+    async fn code_action(
+        &self,
+        params: CodeActionParams,
+    ) -> jsonrpc::Result<Option<CodeActionResponse>> {
+        let uri = params.text_document.uri.clone();
+        let answers = self
+            .forward_all::<CodeActionRequest>(&uri, "codeActionProvider", params)
+            .await?;
+        let mut actions = Vec::new();
+        for (server, answer) in answers {
+            for mut action in answer.unwrap_or_default() {
+                if let CodeActionOrCommand::CodeAction(action) = &mut action {
+                    tag(&mut action.data, &server);
+                }
+                actions.push(action);
+            }
+        }
+        Ok(Some(actions))
+    }
+
+    async fn code_action_resolve(&self, mut action: CodeAction) -> jsonrpc::Result<CodeAction> {
+        let server = untag(&mut action.data);
+        let mut resolved = self
+            .resolve::<CodeActionResolveRequest>(server.clone(), action)
+            .await?;
+        if let Some(server) = server {
+            tag(&mut resolved.data, &server);
+        }
+        Ok(resolved)
+    }
+
+    async fn symbol(
+        &self,
+        params: WorkspaceSymbolParams,
+    ) -> jsonrpc::Result<Option<Vec<SymbolInformation>>> {
+        let servers = self.downstream.get().route_any("workspaceSymbolProvider");
+        let answers = self
+            .gather::<WorkspaceSymbolRequest>(servers, params)
+            .await?;
+        let mut symbols = Vec::new();
+        for (_, answer) in answers {
+            match answer {
+                Some(WorkspaceSymbolResponse::Flat(flat)) => symbols.extend(flat),
+                // tower-lsp 0.20 can only answer the flat form. A symbol
+                // given only by its file points at the file's start.
+                Some(WorkspaceSymbolResponse::Nested(nested)) => {
+                    #[allow(deprecated)] // `deprecated` is a required field.
+                    symbols.extend(nested.into_iter().map(|symbol| SymbolInformation {
+                        name: symbol.name,
+                        kind: symbol.kind,
+                        tags: symbol.tags,
+                        deprecated: None,
+                        location: match symbol.location {
+                            OneOf::Left(location) => location,
+                            OneOf::Right(file) => Location::new(file.uri, Default::default()),
+                        },
+                        container_name: symbol.container_name,
+                    }));
+                }
+                None => {}
+            }
+        }
+        Ok(Some(symbols))
+    }
+
+    async fn execute_command(
+        &self,
+        params: ExecuteCommandParams,
+    ) -> jsonrpc::Result<Option<Value>> {
+        let Some(server) = self.downstream.get().route_command(&params.command) else {
+            return Err(jsonrpc::Error::invalid_params(format!(
+                "no language server meshls runs offers the command {}",
+                params.command
+            )));
+        };
+        let value = server
+            .request_raw(
+                ExecuteCommand::METHOD,
+                serde_json::to_value(params).unwrap_or_default(),
+                REQUEST_TIMEOUT,
+            )
+            .await
+            .map_err(proxy_error)?;
+        Ok(Some(value))
     }
 }
