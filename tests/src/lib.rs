@@ -188,12 +188,21 @@ pub struct ServerBuilder {
     root_uri: Url,
     data_home: PathBuf,
     config_home: PathBuf,
+    program: Option<PathBuf>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     initialization_options: Option<Value>,
 }
 
 impl ServerBuilder {
+    /// Starts another language server instead of meshls (with no default
+    /// arguments), to compare meshls with the server it proxies.
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
+        self.args.clear();
+        self
+    }
+
     /// Replaces the default arguments `serve --stdio`.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args = args.iter().map(OsString::from).collect();
@@ -215,7 +224,7 @@ impl ServerBuilder {
 
     /// Spawns the server without initialising it, for tests of the lifecycle itself.
     pub fn start(self) -> Server {
-        let bin = meshls_bin();
+        let bin = self.program.clone().unwrap_or_else(meshls_bin);
         let mut command = Command::new(&bin);
         command
             .args(&self.args)
@@ -351,6 +360,7 @@ impl Server {
             root_uri: workspace.root_uri(),
             data_home: workspace.data_home.clone(),
             config_home: workspace.config_home.clone(),
+            program: None,
             args: vec!["serve".into(), "--stdio".into()],
             env: Vec::new(),
             initialization_options: None,
