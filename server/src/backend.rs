@@ -145,14 +145,14 @@ impl Backend {
     /// so it reaches the server after every edit sent before it.
     async fn forward<R: Request>(
         &self,
-        uri: &Url,
         provider: &str,
         params: R::Params,
     ) -> jsonrpc::Result<R::Result>
     where
-        R::Params: Serialize,
+        R::Params: Serialize + OnDocument,
         R::Result: DeserializeOwned,
     {
+        let uri = params.document();
         let servers = self.downstream.get();
         let target = self
             .docs
@@ -211,14 +211,14 @@ impl Backend {
     /// its server's name. Fails only when every server failed.
     async fn forward_all<R: Request>(
         &self,
-        uri: &Url,
         provider: &str,
         params: R::Params,
     ) -> jsonrpc::Result<Vec<(String, R::Result)>>
     where
-        R::Params: Serialize,
+        R::Params: Serialize + OnDocument,
         R::Result: DeserializeOwned,
     {
+        let uri = params.document();
         let servers = self
             .docs
             .language_id(uri)
@@ -374,6 +374,36 @@ impl Backend {
             text,
         })
     }
+}
+
+/// Request params that name the document they are about, for routing.
+trait OnDocument {
+    fn document(&self) -> &Url;
+}
+
+macro_rules! on_document {
+    ($($params:ty => |$p:ident| $uri:expr;)*) => {
+        $(impl OnDocument for $params {
+            fn document(&self) -> &Url {
+                let $p = self;
+                &$uri
+            }
+        })*
+    };
+}
+
+on_document! {
+    HoverParams => |p| p.text_document_position_params.text_document.uri;
+    GotoDefinitionParams => |p| p.text_document_position_params.text_document.uri;
+    ReferenceParams => |p| p.text_document_position.text_document.uri;
+    DocumentHighlightParams => |p| p.text_document_position_params.text_document.uri;
+    SignatureHelpParams => |p| p.text_document_position_params.text_document.uri;
+    DocumentFormattingParams => |p| p.text_document.uri;
+    DocumentRangeFormattingParams => |p| p.text_document.uri;
+    RenameParams => |p| p.text_document_position.text_document.uri;
+    TextDocumentPositionParams => |p| p.text_document.uri;
+    CompletionParams => |p| p.text_document_position.text_document.uri;
+    CodeActionParams => |p| p.text_document.uri;
 }
 
 /// Marks an item's `data` with the server that made it, so its resolve
@@ -590,25 +620,14 @@ impl LanguageServer for Backend {
     }
 
     async fn hover(&self, params: HoverParams) -> jsonrpc::Result<Option<Hover>> {
-        let uri = params
-            .text_document_position_params
-            .text_document
-            .uri
-            .clone();
-        self.forward::<HoverRequest>(&uri, "hoverProvider", params)
-            .await
+        self.forward::<HoverRequest>("hoverProvider", params).await
     }
 
     async fn goto_definition(
         &self,
         params: GotoDefinitionParams,
     ) -> jsonrpc::Result<Option<GotoDefinitionResponse>> {
-        let uri = params
-            .text_document_position_params
-            .text_document
-            .uri
-            .clone();
-        self.forward::<GotoDefinition>(&uri, "definitionProvider", params)
+        self.forward::<GotoDefinition>("definitionProvider", params)
             .await
     }
 
@@ -616,12 +635,7 @@ impl LanguageServer for Backend {
         &self,
         params: GotoDeclarationParams,
     ) -> jsonrpc::Result<Option<GotoDeclarationResponse>> {
-        let uri = params
-            .text_document_position_params
-            .text_document
-            .uri
-            .clone();
-        self.forward::<GotoDeclaration>(&uri, "declarationProvider", params)
+        self.forward::<GotoDeclaration>("declarationProvider", params)
             .await
     }
 
@@ -629,12 +643,7 @@ impl LanguageServer for Backend {
         &self,
         params: GotoTypeDefinitionParams,
     ) -> jsonrpc::Result<Option<GotoTypeDefinitionResponse>> {
-        let uri = params
-            .text_document_position_params
-            .text_document
-            .uri
-            .clone();
-        self.forward::<GotoTypeDefinition>(&uri, "typeDefinitionProvider", params)
+        self.forward::<GotoTypeDefinition>("typeDefinitionProvider", params)
             .await
     }
 
@@ -642,18 +651,12 @@ impl LanguageServer for Backend {
         &self,
         params: GotoImplementationParams,
     ) -> jsonrpc::Result<Option<GotoImplementationResponse>> {
-        let uri = params
-            .text_document_position_params
-            .text_document
-            .uri
-            .clone();
-        self.forward::<GotoImplementation>(&uri, "implementationProvider", params)
+        self.forward::<GotoImplementation>("implementationProvider", params)
             .await
     }
 
     async fn references(&self, params: ReferenceParams) -> jsonrpc::Result<Option<Vec<Location>>> {
-        let uri = params.text_document_position.text_document.uri.clone();
-        self.forward::<References>(&uri, "referencesProvider", params)
+        self.forward::<References>("referencesProvider", params)
             .await
     }
 
@@ -661,12 +664,7 @@ impl LanguageServer for Backend {
         &self,
         params: DocumentHighlightParams,
     ) -> jsonrpc::Result<Option<Vec<DocumentHighlight>>> {
-        let uri = params
-            .text_document_position_params
-            .text_document
-            .uri
-            .clone();
-        self.forward::<DocumentHighlightRequest>(&uri, "documentHighlightProvider", params)
+        self.forward::<DocumentHighlightRequest>("documentHighlightProvider", params)
             .await
     }
 
@@ -674,12 +672,7 @@ impl LanguageServer for Backend {
         &self,
         params: SignatureHelpParams,
     ) -> jsonrpc::Result<Option<SignatureHelp>> {
-        let uri = params
-            .text_document_position_params
-            .text_document
-            .uri
-            .clone();
-        self.forward::<SignatureHelpRequest>(&uri, "signatureHelpProvider", params)
+        self.forward::<SignatureHelpRequest>("signatureHelpProvider", params)
             .await
     }
 
@@ -687,8 +680,7 @@ impl LanguageServer for Backend {
         &self,
         params: DocumentFormattingParams,
     ) -> jsonrpc::Result<Option<Vec<TextEdit>>> {
-        let uri = params.text_document.uri.clone();
-        self.forward::<Formatting>(&uri, "documentFormattingProvider", params)
+        self.forward::<Formatting>("documentFormattingProvider", params)
             .await
     }
 
@@ -696,22 +688,19 @@ impl LanguageServer for Backend {
         &self,
         params: DocumentRangeFormattingParams,
     ) -> jsonrpc::Result<Option<Vec<TextEdit>>> {
-        let uri = params.text_document.uri.clone();
-        self.forward::<RangeFormatting>(&uri, "documentRangeFormattingProvider", params)
+        self.forward::<RangeFormatting>("documentRangeFormattingProvider", params)
             .await
     }
 
     async fn rename(&self, params: RenameParams) -> jsonrpc::Result<Option<WorkspaceEdit>> {
-        let uri = params.text_document_position.text_document.uri.clone();
-        self.forward::<Rename>(&uri, "renameProvider", params).await
+        self.forward::<Rename>("renameProvider", params).await
     }
 
     async fn prepare_rename(
         &self,
         params: TextDocumentPositionParams,
     ) -> jsonrpc::Result<Option<PrepareRenameResponse>> {
-        let uri = params.text_document.uri.clone();
-        self.forward::<PrepareRenameRequest>(&uri, "renameProvider", params)
+        self.forward::<PrepareRenameRequest>("renameProvider", params)
             .await
     }
 
@@ -719,9 +708,8 @@ impl LanguageServer for Backend {
         &self,
         params: CompletionParams,
     ) -> jsonrpc::Result<Option<CompletionResponse>> {
-        let uri = params.text_document_position.text_document.uri.clone();
         let answers = self
-            .forward_all::<Completion>(&uri, "completionProvider", params)
+            .forward_all::<Completion>("completionProvider", params)
             .await?;
         let mut is_incomplete = false;
         let mut items = Vec::new();
@@ -763,9 +751,8 @@ impl LanguageServer for Backend {
         &self,
         params: CodeActionParams,
     ) -> jsonrpc::Result<Option<CodeActionResponse>> {
-        let uri = params.text_document.uri.clone();
         let answers = self
-            .forward_all::<CodeActionRequest>(&uri, "codeActionProvider", params)
+            .forward_all::<CodeActionRequest>("codeActionProvider", params)
             .await?;
         let mut actions = Vec::new();
         for (server, answer) in answers {
