@@ -36,13 +36,22 @@ pub async fn serve_stdio() -> Ending {
     })
     .custom_method("meshls/viewDocument", Backend::view_document)
     .finish();
-    transport::serve(
+    let ending = transport::serve(
         tokio::io::stdin(),
         tokio::io::stdout(),
         service,
         socket,
         docs,
-        downstream,
+        downstream.clone(),
     )
-    .await
+    .await;
+    // However the session ended (an editor that dies sends no `shutdown`),
+    // the servers and whatever they started go with it. Servers already
+    // shut down return at once.
+    downstream.get().shutdown(SERVER_STOP).await;
+    ending
 }
+
+/// How long each server gets to stop when the session ends without
+/// `shutdown`.
+const SERVER_STOP: std::time::Duration = std::time::Duration::from_secs(2);

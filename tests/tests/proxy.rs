@@ -472,3 +472,49 @@ fn completion_code_actions_rename_symbols_and_commands_go_through() {
     assert_eq!(unknown.unwrap_err()["code"], -32602);
     assert!(server.shutdown_and_exit().success());
 }
+
+#[test]
+fn an_editor_that_dies_takes_the_servers_with_it() {
+    // A scripted server that starts a helper (a long `sleep`) which does not
+    // end when its parent does: only meshls's shutdown of the server's
+    // process group ends it.
+    let ws = Workspace::new("//- /a.ts\nexport const a = 1;\n");
+    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
+    let user_config = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&user_config).unwrap();
+    std::fs::write(
+        user_config.join("config.toml"),
+        format!(
+            "[servers.forks]\ncommand = \"python3\"\nargs = [{:?}, \"forks\"]\nlanguages = [\"typescript\"]\n",
+            fake.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut server = Server::builder(&ws).start();
+    server.initialize(ws.root_uri(), None);
+    let helper_running = || {
+        processes_in(ws.root())
+            .iter()
+            .any(|p| p.starts_with("sleep 600"))
+    };
+    assert!(
+        helper_running(),
+        "the server's helper runs: {:?}",
+        processes_in(ws.root())
+    );
+    // No shutdown, no exit: the pipe just closes.
+    server.close_stdin();
+    let status = server
+        .exit_status_within(std::time::Duration::from_secs(60))
+        .expect("meshls exits");
+    assert_eq!(status.code(), Some(1));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !processes_in(ws.root()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left running: {:?}",
+            processes_in(ws.root())
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
