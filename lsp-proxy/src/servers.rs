@@ -238,43 +238,35 @@ impl Servers {
         }
     }
 
-    /// The first running server of `language_id` that offers `provider`
-    /// (a `ServerCapabilities` field such as `hoverProvider`).
+    /// The running servers that offer `provider` (a `ServerCapabilities`
+    /// field such as `hoverProvider`), in configuration order.
+    fn capable<'a>(&'a self, provider: &'a str) -> impl Iterator<Item = (&'a Slot, Client)> + 'a {
+        self.slots.iter().filter_map(move |slot| {
+            let live = slot.live();
+            (!live.failed && capabilities::offers(&live.capabilities, provider))
+                .then_some((slot.as_ref(), live.client))
+        })
+    }
+
+    /// The first running server of `language_id` that offers `provider`.
     pub fn route(&self, language_id: &str, provider: &str) -> Option<Client> {
-        self.slots
-            .iter()
-            .filter(|slot| slot.serves(language_id))
-            .find_map(|slot| {
-                let live = slot.live();
-                (!live.failed && capabilities::offers(&live.capabilities, provider))
-                    .then_some(live.client)
-            })
+        self.capable(provider)
+            .find(|(slot, _)| slot.serves(language_id))
+            .map(|(_, client)| client)
     }
 
     /// Every running server of `language_id` that offers `provider`, for
     /// requests whose answers are merged.
     pub fn route_all(&self, language_id: &str, provider: &str) -> Vec<Client> {
-        self.slots
-            .iter()
-            .filter(|slot| slot.serves(language_id))
-            .filter_map(|slot| {
-                let live = slot.live();
-                (!live.failed && capabilities::offers(&live.capabilities, provider))
-                    .then_some(live.client)
-            })
+        self.capable(provider)
+            .filter(|(slot, _)| slot.serves(language_id))
+            .map(|(_, client)| client)
             .collect()
     }
 
     /// Every running server that offers `provider`, whatever its language.
     pub fn route_any(&self, provider: &str) -> Vec<Client> {
-        self.slots
-            .iter()
-            .filter_map(|slot| {
-                let live = slot.live();
-                (!live.failed && capabilities::offers(&live.capabilities, provider))
-                    .then_some(live.client)
-            })
-            .collect()
+        self.capable(provider).map(|(_, client)| client).collect()
     }
 
     /// The server that advertised `command` in its `executeCommandProvider`.

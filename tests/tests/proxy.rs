@@ -26,6 +26,22 @@ fn path_with_node_servers() -> String {
     )
 }
 
+/// Configures, in the user's own config, a server run by the scripted
+/// `fake_server.py` in `mode`, for TypeScript documents.
+fn configure_fake_server(ws: &Workspace, name: &str, mode: &str) {
+    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
+    let user_config = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&user_config).unwrap();
+    std::fs::write(
+        user_config.join("config.toml"),
+        format!(
+            "[servers.{name}]\ncommand = \"python3\"\nargs = [{:?}, {mode:?}]\nlanguages = [\"typescript\"]\n",
+            fake.display().to_string()
+        ),
+    )
+    .unwrap();
+}
+
 const PROJECT: &str = r#"
 //- /tsconfig.json
 {"compilerOptions": {"strict": true}}
@@ -291,17 +307,7 @@ fn a_killed_server_is_restarted_with_the_current_documents() {
 #[test]
 fn a_server_that_keeps_dying_is_given_up_and_reported_once() {
     let ws = Workspace::new("//- /a.ts\nexport const a = 1;\n");
-    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(
-        user_config.join("config.toml"),
-        format!(
-            "[servers.dies]\ncommand = \"python3\"\nargs = [{:?}, \"dies\"]\nlanguages = [\"typescript\"]\n",
-            fake.display().to_string()
-        ),
-    )
-    .unwrap();
+    configure_fake_server(&ws, "dies", "dies");
     // Only the dying server: no typescript-language-server on this PATH.
     let (mut server, init) = Server::builder(&ws).start_initialized();
     assert_eq!(init["capabilities"]["hoverProvider"], true);
@@ -479,17 +485,7 @@ fn an_editor_that_dies_takes_the_servers_with_it() {
     // end when its parent does: only meshls's shutdown of the server's
     // process group ends it.
     let ws = Workspace::new("//- /a.ts\nexport const a = 1;\n");
-    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(
-        user_config.join("config.toml"),
-        format!(
-            "[servers.forks]\ncommand = \"python3\"\nargs = [{:?}, \"forks\"]\nlanguages = [\"typescript\"]\n",
-            fake.display().to_string()
-        ),
-    )
-    .unwrap();
+    configure_fake_server(&ws, "forks", "forks");
     let mut server = Server::builder(&ws).start();
     server.initialize(ws.root_uri(), None);
     let helper_running = || {
