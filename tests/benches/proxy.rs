@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use meshls_e2e::{meshls_bin, Server, Workspace};
+use meshls_e2e::{meshls_bin, node_bin, Server, Workspace};
 use serde_json::{json, Value};
 
 struct Case {
@@ -166,16 +166,8 @@ fn typescript_case() -> Case {
     let ws = Box::leak(Box::new(Workspace::new(
         "//- /tsconfig.json\n{\"compilerOptions\": {\"strict\": true}}\n//- /src/util.ts\nexport function double(n: number): number {\n  return n * 2;\n}\n//- /src/main.ts\nimport { double } from \"./util\";\nexport const a = double(21).toFixed(2);\n",
     )));
-    let bin = match std::env::var_os("MESHLS_TEST_NODE_BIN") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin"),
-    };
+    let bin = node_bin();
     let server = bin.join("typescript-language-server");
-    assert!(
-        server.exists(),
-        "{} is missing: run `npm ci` in tests/ (tests/run.sh does)",
-        server.display()
-    );
     let path = format!(
         "{}:{}",
         bin.display(),

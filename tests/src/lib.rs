@@ -60,6 +60,22 @@ pub fn meshls_bin() -> PathBuf {
     path
 }
 
+/// Where `npm ci` in tests/ put the real language servers' commands
+/// (`MESHLS_TEST_NODE_BIN` overrides). Panics, saying what to run, when
+/// typescript-language-server is not there.
+pub fn node_bin() -> PathBuf {
+    let bin = match std::env::var_os("MESHLS_TEST_NODE_BIN") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin"),
+    };
+    assert!(
+        bin.join("typescript-language-server").exists(),
+        "typescript-language-server not found in {}: run `npm ci` in tests/ (tests/run.sh does)",
+        bin.display()
+    );
+    bin
+}
+
 /// A temporary project on disk, plus XDG directories kept outside of it so the
 /// server's database and user configuration never show up among the project's files.
 pub struct Workspace {

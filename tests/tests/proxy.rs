@@ -5,23 +5,14 @@
 
 use std::path::PathBuf;
 
-use meshls_e2e::{Server, Workspace};
+use meshls_e2e::{node_bin, Server, Workspace};
 use serde_json::{json, Value};
 
 /// PATH with the npm-installed servers first.
 fn path_with_node_servers() -> String {
-    let bin = match std::env::var_os("MESHLS_TEST_NODE_BIN") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin"),
-    };
-    assert!(
-        bin.join("typescript-language-server").exists(),
-        "typescript-language-server not found in {}: run `npm ci` in tests/ (tests/run.sh does)",
-        bin.display()
-    );
     format!(
         "{}:{}",
-        bin.display(),
+        node_bin().display(),
         std::env::var("PATH").unwrap_or_default()
     )
 }
