@@ -6,7 +6,7 @@
 use std::{
     process::ExitStatus,
     sync::{atomic::Ordering, Arc},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use lsp_types::{notification::Notification, request::Request};
@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::{
     jsonrpc::{Message, RequestId, ResponseError},
+    stats::RequestStats,
     transport::{Process, State},
     Error, Result,
 };
@@ -35,6 +36,11 @@ impl Client {
 
     pub fn name(&self) -> &str {
         &self.state.name
+    }
+
+    /// Its requests' answers, errors, timeouts and latencies so far.
+    pub fn stats(&self) -> RequestStats {
+        self.state.stats().snapshot()
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -86,9 +92,15 @@ impl Client {
             state: &self.state,
             id: Some(id),
         };
+        let sent = Instant::now();
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => {
                 guard.id = None;
+                let answered = !matches!(result, Err(Error::Gone { .. }));
+                if answered {
+                    let error = result.is_err();
+                    self.state.stats().answered(sent.elapsed(), error);
+                }
                 result
             }
             // The server died and its pending requests were dropped with it.
@@ -99,11 +111,14 @@ impl Client {
                     .unwrap_or_else(|| "it stopped answering".to_owned());
                 Err(self.state.gone_error(reason))
             }
-            Err(_) => Err(Error::Timeout {
-                name: self.state.name.clone(),
-                method: method.to_owned(),
-                after: timeout,
-            }),
+            Err(_) => {
+                self.state.stats().timed_out();
+                Err(Error::Timeout {
+                    name: self.state.name.clone(),
+                    method: method.to_owned(),
+                    after: timeout,
+                })
+            }
         }
     }
 

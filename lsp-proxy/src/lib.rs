@@ -14,13 +14,17 @@ pub mod config;
 pub mod framing;
 pub mod jsonrpc;
 mod servers;
+mod stats;
 mod transport;
 
 use std::time::Duration;
 
 pub use client::Client;
 pub use config::{builtin_servers, ServerConfig};
-pub use servers::{FromServer, OpenDocument, OpenDocuments, Servers, StartOptions};
+pub use servers::{
+    FromServer, OpenDocument, OpenDocuments, ServerState, ServerStatus, Servers, StartOptions,
+};
+pub use stats::RequestStats;
 pub use transport::{spawn, Incoming, SpawnSpec};
 
 /// Why a call to a downstream server failed. Each message names the server

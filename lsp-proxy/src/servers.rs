@@ -18,7 +18,7 @@ use lsp_types::Url;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
-use crate::{capabilities, spawn, Client, Incoming, ServerConfig, SpawnSpec};
+use crate::{capabilities, spawn, Client, Incoming, RequestStats, ServerConfig, SpawnSpec};
 
 /// An open document as the editor holds it, for replaying to a restarted
 /// server.
@@ -68,8 +68,10 @@ pub struct StartOptions {
     pub documents: Arc<dyn OpenDocuments>,
 }
 
-/// A server that lived shorter than this before dying counts as crashing
-/// quickly; this many quick crashes in a row and it is given up.
+/// A server that died before answering any request since it started, and
+/// within this time, crashed quickly; this many quick crashes in a row and
+/// it is given up. One that stays up long enough to answer something is
+/// not in a crash loop, however often it is killed.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 const MAX_QUICK_CRASHES: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -77,7 +79,48 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 pub struct Servers {
     slots: Vec<Arc<Slot>>,
+    /// Servers that were wanted but did not start, with why.
+    not_started: Vec<(String, Vec<String>, String)>,
     shared: Arc<Shared>,
+}
+
+/// One server as `meshls.status` and `meshls doctor` report it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerStatus {
+    pub name: String,
+    pub languages: Vec<String>,
+    pub state: ServerState,
+    pub pid: Option<u32>,
+    /// How often it was restarted after dying.
+    pub restarts: u32,
+    /// Why it last stopped, or failed to start.
+    pub last_error: Option<String>,
+    /// Its requests since it last (re)started.
+    pub requests: RequestStats,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ServerState {
+    Running,
+    /// It died and is being started again.
+    Restarting,
+    /// It crashed too often and is not restarted again.
+    Failed,
+    /// It did not start, or did not answer `initialize` in time.
+    NotStarted,
+}
+
+impl std::fmt::Display for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServerState::Running => "running",
+            ServerState::Restarting => "restarting",
+            ServerState::Failed => "failed",
+            ServerState::NotStarted => "not started",
+        })
+    }
 }
 
 struct Shared {
@@ -103,7 +146,26 @@ struct Live {
     /// Its `ServerCapabilities`, as it sent them.
     capabilities: Value,
     started: Instant,
+    /// Answers counted when it started (its `initialize`): more since then
+    /// means it did some work.
+    answered_at_start: u64,
     failed: bool,
+    restarts: u32,
+    last_error: Option<String>,
+}
+
+impl Live {
+    fn new(client: Client, capabilities: Value) -> Live {
+        Live {
+            answered_at_start: client.stats().answered,
+            client,
+            capabilities,
+            started: Instant::now(),
+            failed: false,
+            restarts: 0,
+            last_error: None,
+        }
+    }
 }
 
 impl Slot {
@@ -131,6 +193,7 @@ impl Servers {
         };
         Servers {
             slots: Vec::new(),
+            not_started: Vec::new(),
             shared: Arc::new(shared),
         }
     }
@@ -164,27 +227,26 @@ impl Servers {
             let (options, events) = (&options, events.clone());
             async move {
                 let started = start_one(&name, &config, &command, options, events).await;
-                started.map(|(client, capabilities)| Slot {
-                    name,
-                    config,
-                    command,
-                    live: RwLock::new(Live {
-                        client,
-                        capabilities,
-                        started: Instant::now(),
-                        failed: false,
-                    }),
-                })
+                started
+                    .map_err(|problem| (name.clone(), config.languages.clone(), problem))
+                    .map(|(client, capabilities)| Slot {
+                        name,
+                        config,
+                        command,
+                        live: RwLock::new(Live::new(client, capabilities)),
+                    })
             }
         });
         let mut slots = Vec::new();
         let mut problems = Vec::new();
+        let mut not_started = Vec::new();
         for result in futures::future::join_all(starts).await {
             match result {
                 Ok(slot) => slots.push(Arc::new(slot)),
-                Err(problem) => {
+                Err((name, languages, problem)) => {
                     tracing::warn!("{problem}");
-                    problems.push(problem);
+                    problems.push(problem.clone());
+                    not_started.push((name, languages, problem));
                 }
             }
         }
@@ -197,7 +259,12 @@ impl Servers {
         for slot in &slots {
             tokio::spawn(supervise(Arc::clone(slot), Arc::clone(&shared)));
         }
-        (Servers { slots, shared }, problems, rx)
+        let servers = Servers {
+            slots,
+            not_started,
+            shared,
+        };
+        (servers, problems, rx)
     }
 
     /// Hold this while applying a document notification and queueing it
@@ -281,6 +348,45 @@ impl Servers {
         })
     }
 
+    /// Every wanted server: the running, restarting and failed ones, in
+    /// configuration order, then those that did not start.
+    pub fn status(&self) -> Vec<ServerStatus> {
+        let running = self.slots.iter().map(|slot| {
+            let live = slot.live();
+            let state = if live.failed {
+                ServerState::Failed
+            } else if live.client.gone().is_some() {
+                ServerState::Restarting
+            } else {
+                ServerState::Running
+            };
+            ServerStatus {
+                name: slot.name.clone(),
+                languages: slot.config.languages.clone(),
+                state,
+                pid: (state == ServerState::Running)
+                    .then(|| live.client.pid())
+                    .flatten(),
+                restarts: live.restarts,
+                last_error: live.client.gone().or(live.last_error),
+                requests: live.client.stats(),
+            }
+        });
+        let not_started = self
+            .not_started
+            .iter()
+            .map(|(name, languages, problem)| ServerStatus {
+                name: name.clone(),
+                languages: languages.clone(),
+                state: ServerState::NotStarted,
+                pid: None,
+                restarts: 0,
+                last_error: Some(problem.clone()),
+                requests: RequestStats::default(),
+            });
+        running.chain(not_started).collect()
+    }
+
     pub fn client(&self, name: &str) -> Option<Client> {
         self.slots
             .iter()
@@ -338,11 +444,13 @@ async fn supervise(slot: Arc<Slot>, shared: Arc<Shared>) {
             .client
             .gone()
             .unwrap_or_else(|| "it stopped".to_owned());
-        quick_crashes = if live.started.elapsed() < STABLE_AFTER {
+        let worked = live.client.stats().answered > live.answered_at_start;
+        quick_crashes = if live.started.elapsed() < STABLE_AFTER && !worked {
             quick_crashes + 1
         } else {
             1
         };
+        slot.update(|live| live.last_error = Some(reason.clone()));
         if quick_crashes > MAX_QUICK_CRASHES {
             slot.update(|live| live.failed = true);
             let reason = format!(
@@ -383,10 +491,9 @@ async fn supervise(slot: Arc<Slot>, shared: Arc<Shared>) {
                 }
                 slot.update(|live| {
                     *live = Live {
-                        client,
-                        capabilities,
-                        started: Instant::now(),
-                        failed: false,
+                        restarts: live.restarts + 1,
+                        last_error: live.last_error.take(),
+                        ..Live::new(client, capabilities)
                     }
                 });
                 let _ = shared.events.send(FromServer::Restarted {
@@ -395,8 +502,13 @@ async fn supervise(slot: Arc<Slot>, shared: Arc<Shared>) {
             }
             Err(problem) => {
                 tracing::warn!(server = %slot.name, "restart failed: {problem}");
-                // Counts as a quick crash: the old client is closed already.
-                slot.update(|live| live.started = Instant::now());
+                // Counts as a quick crash: the old client is closed already
+                // and answers nothing more.
+                slot.update(|live| {
+                    live.started = Instant::now();
+                    live.answered_at_start = live.client.stats().answered;
+                    live.last_error = Some(problem);
+                });
             }
         }
     }

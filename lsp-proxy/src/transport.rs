@@ -24,6 +24,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use crate::{
     framing::{Frame, LspCodec},
     jsonrpc::{Message, RequestId},
+    stats::Recorder,
     Client, Error, Result,
 };
 
@@ -67,6 +68,7 @@ pub(crate) struct State {
     /// Why the server is gone, once it is.
     pub(crate) gone: Mutex<Option<String>>,
     stderr_tail: Mutex<VecDeque<String>>,
+    stats: Mutex<Recorder>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,6 +82,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl State {
     pub(crate) fn pending(&self) -> MutexGuard<'_, Pending> {
         lock(&self.pending)
+    }
+
+    pub(crate) fn stats(&self) -> MutexGuard<'_, Recorder> {
+        lock(&self.stats)
     }
 
     pub(crate) fn gone_reason(&self) -> Option<String> {
@@ -184,6 +190,7 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
         next_id: AtomicI64::new(1),
         gone: Mutex::new(None),
         stderr_tail: Mutex::new(VecDeque::new()),
+        stats: Mutex::new(Recorder::default()),
     });
 
     tokio::spawn(async move {
