@@ -387,6 +387,35 @@ impl Servers {
         running.chain(not_started).collect()
     }
 
+    /// Every server not given up, in configuration order.
+    pub fn all(&self) -> Vec<Client> {
+        self.slots
+            .iter()
+            .map(|slot| slot.live())
+            .filter(|live| !live.failed)
+            .map(|live| live.client)
+            .collect()
+    }
+
+    /// Every server of `language_id` not given up, whatever it offers.
+    pub fn of_language(&self, language_id: &str) -> Vec<Client> {
+        self.slots
+            .iter()
+            .filter(|slot| slot.serves(language_id))
+            .map(|slot| slot.live())
+            .filter(|live| !live.failed)
+            .map(|live| live.client)
+            .collect()
+    }
+
+    /// The capabilities a server sent when it (last) started.
+    pub fn capabilities(&self, name: &str) -> Option<Value> {
+        self.slots
+            .iter()
+            .find(|slot| slot.name == name)
+            .map(|slot| slot.live().capabilities)
+    }
+
     pub fn client(&self, name: &str) -> Option<Client> {
         self.slots
             .iter()

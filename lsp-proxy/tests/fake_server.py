@@ -9,6 +9,10 @@ Usage: fake_server.py MODE. It reads framed JSON-RPC on stdin and, by MODE:
   forks     starts a long `sleep` that it never waits for and answers each request with its pid;
             exits on `exit`, leaving the sleep behind
   dies      answers initialize (offering hover), then exits with code 1 once initialized
+  relays    offers semantic tokens (legend: macro, function / readonly), call hierarchy and
+            document symbols; once initialized, creates progress token 1 (begin, end) and
+            registers file watcher "w1"; logs the file changes it hears of; answers
+            `<anything>/ping` with {"pong": params}
 """
 import json
 import subprocess
@@ -39,6 +43,63 @@ def write(message):
     out.flush()
 
 
+def answer_of(request_id):
+    """Reads until the client's answer to our request `request_id` (relays mode)."""
+    while True:
+        message = read()
+        if message.get("id") == request_id and "method" not in message:
+            return message
+        # What comes meanwhile is handled, not lost.
+        relays(message)
+
+
+def relays(message):
+    method, id = message.get("method"), message.get("id")
+    reply = lambda result: write({"jsonrpc": "2.0", "id": id, "result": result})
+    if method == "initialize":
+        reply({"capabilities": {
+            "semanticTokensProvider": {
+                "legend": {"tokenTypes": ["macro", "function"], "tokenModifiers": ["readonly"]},
+                "full": {"delta": True}},
+            "callHierarchyProvider": True,
+            "documentSymbolProvider": True}})
+    elif method == "initialized":
+        write({"jsonrpc": "2.0", "id": "c1", "method": "window/workDoneProgress/create",
+               "params": {"token": 1}})
+        answer_of("c1")
+        for value in [{"kind": "begin", "title": "Indexing"}, {"kind": "end"}]:
+            write({"jsonrpc": "2.0", "method": "$/progress", "params": {"token": 1, "value": value}})
+        write({"jsonrpc": "2.0", "id": "r1", "method": "client/registerCapability",
+               "params": {"registrations": [
+                   {"id": "w1", "method": "workspace/didChangeWatchedFiles",
+                    "registerOptions": {"watchers": [{"globPattern": "**/*.fake"}]}},
+                   {"id": "f1", "method": "textDocument/formatting"}]}})
+        answer_of("r1")
+    elif method == "workspace/didChangeWatchedFiles":
+        write({"jsonrpc": "2.0", "method": "window/logMessage",
+               "params": {"type": 3, "message": "watched " + json.dumps(message["params"]["changes"])}})
+    elif method == "textDocument/semanticTokens/full":
+        # macro+readonly, then function.
+        reply({"data": [0, 0, 3, 0, 1, 1, 0, 3, 1, 0]})
+    elif method in ("textDocument/prepareCallHierarchy", "textDocument/documentSymbol"):
+        span = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 3}}
+        item = {"name": "fromFake", "kind": 12, "range": span, "selectionRange": span}
+        if method == "textDocument/prepareCallHierarchy":
+            item.update(uri=message["params"]["textDocument"]["uri"], data={"mine": 1})
+        reply([item])
+    elif method == "callHierarchy/incomingCalls":
+        item = dict(message["params"]["item"])
+        if item.get("data") != {"mine": 1}:
+            write({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "not my data: %r" % item.get("data")}})
+            return
+        item["data"] = {"mine": 2}
+        reply([{"from": item, "fromRanges": []}])
+    elif method is not None and method.endswith("/ping"):
+        reply({"pong": message.get("params")})
+    elif id is not None and method is not None:
+        reply(None)
+
+
 while True:
     message = read()
     method, id = message.get("method"), message.get("id")
@@ -55,6 +116,9 @@ while True:
             sys.stderr.write("dying on purpose\n")
             sys.stderr.flush()
             sys.exit(1)
+        continue
+    if MODE == "relays":
+        relays(message)
         continue
     if id is None or method is None:
         continue

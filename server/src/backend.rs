@@ -12,52 +12,32 @@ use std::{
 };
 
 use lsp_types::{
-    request::{
-        CodeActionRequest, CodeActionResolveRequest, Completion, ExecuteCommand,
-        ResolveCompletionItem, WorkspaceSymbolRequest,
-    },
-    CodeAction, CodeActionOrCommand, CodeActionParams, CodeActionResponse, CompletionItem,
-    CompletionList, CompletionParams, CompletionResponse, ExecuteCommandParams, SymbolInformation,
-    WorkspaceSymbolParams, WorkspaceSymbolResponse,
+    DocumentSymbolParams, DocumentSymbolResponse, ExecuteCommandOptions, ExecuteCommandParams,
+    FoldingRange, FoldingRangeParams, FoldingRangeProviderCapability, InitializeParams,
+    InitializeResult, InitializedParams, MessageType, OneOf, PositionEncodingKind, SaveOptions,
+    SelectionRange, SelectionRangeParams, SelectionRangeProviderCapability, ServerCapabilities,
+    ServerInfo, TextDocumentIdentifier, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Url,
 };
-use lsp_types::{
-    request::{
-        DocumentHighlightRequest, Formatting, GotoDeclaration, GotoDeclarationParams,
-        GotoDeclarationResponse, GotoDefinition, GotoImplementation, GotoImplementationParams,
-        GotoImplementationResponse, GotoTypeDefinition, GotoTypeDefinitionParams,
-        GotoTypeDefinitionResponse, HoverRequest, PrepareRenameRequest, RangeFormatting,
-        References, Rename, Request, SignatureHelpRequest,
-    },
-    DocumentFormattingParams, DocumentHighlight, DocumentHighlightParams,
-    DocumentRangeFormattingParams, GotoDefinitionParams, GotoDefinitionResponse, Hover,
-    HoverParams, Location, PrepareRenameResponse, ReferenceParams, RenameParams, SignatureHelp,
-    SignatureHelpParams, TextDocumentPositionParams, TextEdit, WorkspaceEdit,
-};
-use lsp_types::{
-    DocumentSymbolParams, DocumentSymbolResponse, FoldingRange, FoldingRangeParams,
-    FoldingRangeProviderCapability, InitializeParams, InitializeResult, InitializedParams,
-    MessageType, OneOf, PositionEncodingKind, SaveOptions, SelectionRange, SelectionRangeParams,
-    SelectionRangeProviderCapability, ServerCapabilities, ServerInfo, TextDocumentIdentifier,
-    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
-    TextDocumentSyncSaveOptions, Url,
-};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_lsp::{jsonrpc, Client, LanguageServer};
 
 use meshls_analysis::Snapshot;
-use meshls_proxy::{Client as ServerClient, Servers, StartOptions};
+use meshls_proxy::{ServerStatus, Servers, StartOptions};
 
 use crate::{
     config::{self, Config, ConfigError, Sources},
     diagnostics::DiagnosticsHub,
     documents::{DocumentError, Documents},
     downstream::{self, Downstream},
+    editor::Editor,
     storage,
 };
 
 pub struct Backend {
     client: Client,
+    editor: Arc<Editor>,
     docs: Arc<Documents>,
     downstream: Arc<Downstream>,
     hub: Arc<DiagnosticsHub>,
@@ -67,12 +47,13 @@ pub struct Backend {
 /// How long a language server may take to start and answer `initialize`
 /// before meshls goes on without it.
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a forwarded request may take. Generous: servers index.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const SERVER_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The providers meshls forwards to the servers: only these are advertised
-/// from their capabilities.
+/// Reports each language server's state (`meshls.status`).
+pub const STATUS_COMMAND: &str = "meshls.status";
+
+/// The providers meshls forwards to the servers (see `route`): only these
+/// are advertised from their capabilities.
 const ROUTED: &[&str] = &[
     "hoverProvider",
     "definitionProvider",
@@ -84,11 +65,22 @@ const ROUTED: &[&str] = &[
     "signatureHelpProvider",
     "documentFormattingProvider",
     "documentRangeFormattingProvider",
+    "documentOnTypeFormattingProvider",
     "renameProvider",
+    "linkedEditingRangeProvider",
+    "monikerProvider",
+    "colorProvider",
+    "inlineValueProvider",
+    "semanticTokensProvider",
     "completionProvider",
     "codeActionProvider",
+    "codeLensProvider",
+    "inlayHintProvider",
+    "documentLinkProvider",
+    "callHierarchyProvider",
     "executeCommandProvider",
     "workspaceSymbolProvider",
+    "experimental",
 ];
 
 #[derive(Default)]
@@ -126,57 +118,19 @@ pub struct ViewDocumentResult {
 impl Backend {
     pub fn new(
         client: Client,
+        editor: Arc<Editor>,
         docs: Arc<Documents>,
         downstream: Arc<Downstream>,
         hub: Arc<DiagnosticsHub>,
     ) -> Backend {
         Backend {
             client,
+            editor,
             docs,
             downstream,
             hub,
             state: RwLock::new(State::default()),
         }
-    }
-
-    /// Forwards a request on a document to the first of its language's
-    /// servers that offers `provider`; with none, the answer is null. The
-    /// server is chosen and the request queued before the first `.await`,
-    /// so it reaches the server after every edit sent before it.
-    async fn forward<R: Request>(
-        &self,
-        provider: &str,
-        params: R::Params,
-    ) -> jsonrpc::Result<R::Result>
-    where
-        R::Params: Serialize + OnDocument,
-        R::Result: DeserializeOwned,
-    {
-        let uri = params.document();
-        let servers = self.downstream.get();
-        let target = self
-            .docs
-            .language_id(uri)
-            .and_then(|language| servers.route(&language, provider));
-        let Some(server) = target else {
-            return serde_json::from_value(Value::Null)
-                .map_err(|_| jsonrpc::Error::method_not_found());
-        };
-        let params = serde_json::to_value(params).unwrap_or_default();
-        let value = server
-            .request_raw(R::METHOD, params, REQUEST_TIMEOUT)
-            .await
-            .map_err(proxy_error)?;
-        serde_json::from_value(value).map_err(|err| jsonrpc::Error {
-            code: jsonrpc::ErrorCode::ServerError(-32803),
-            message: format!(
-                "{} answered {} with something meshls cannot read: {err}",
-                server.name(),
-                R::METHOD
-            )
-            .into(),
-            data: None,
-        })
     }
 
     fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, State> {
@@ -203,110 +157,6 @@ impl Backend {
                 .into(),
                 data: None,
             }
-        })
-    }
-
-    /// Sends a request to every server of the document's language that
-    /// offers `provider`, and gathers the answers that came back, each with
-    /// its server's name. Fails only when every server failed.
-    async fn forward_all<R: Request>(
-        &self,
-        provider: &str,
-        params: R::Params,
-    ) -> jsonrpc::Result<Vec<(String, R::Result)>>
-    where
-        R::Params: Serialize + OnDocument,
-        R::Result: DeserializeOwned,
-    {
-        let uri = params.document();
-        let servers = self
-            .docs
-            .language_id(uri)
-            .map(|language| self.downstream.get().route_all(&language, provider));
-        self.gather::<R>(servers.unwrap_or_default(), params).await
-    }
-
-    /// Sends one request to each of `servers` at once and gathers the
-    /// answers; the requests are queued before the first `.await`.
-    async fn gather<R: Request>(
-        &self,
-        servers: Vec<ServerClient>,
-        params: R::Params,
-    ) -> jsonrpc::Result<Vec<(String, R::Result)>>
-    where
-        R::Params: Serialize,
-        R::Result: DeserializeOwned,
-    {
-        let params = serde_json::to_value(params).unwrap_or_default();
-        let calls = servers
-            .iter()
-            .map(|server| server.request_raw(R::METHOD, params.clone(), REQUEST_TIMEOUT));
-        let answers = futures::future::join_all(calls).await;
-        let mut gathered = Vec::new();
-        let mut first_error = None;
-        for (server, answer) in servers.iter().zip(answers) {
-            match answer.map_err(proxy_error).and_then(|value| {
-                serde_json::from_value(value).map_err(|err| jsonrpc::Error {
-                    code: jsonrpc::ErrorCode::ServerError(-32803),
-                    message: format!(
-                        "{} answered {} with something meshls cannot read: {err}",
-                        server.name(),
-                        R::METHOD
-                    )
-                    .into(),
-                    data: None,
-                })
-            }) {
-                Ok(result) => gathered.push((server.name().to_owned(), result)),
-                Err(err) => {
-                    tracing::warn!(
-                        server = server.name(),
-                        method = R::METHOD,
-                        "{}",
-                        err.message
-                    );
-                    first_error.get_or_insert(err);
-                }
-            }
-        }
-        match first_error {
-            Some(err) if gathered.is_empty() => Err(err),
-            _ => Ok(gathered),
-        }
-    }
-
-    /// Sends a resolve request back to the server that made the item.
-    async fn resolve<R: Request>(
-        &self,
-        server: Option<String>,
-        item: R::Params,
-    ) -> jsonrpc::Result<R::Result>
-    where
-        R::Params: Serialize,
-        R::Result: DeserializeOwned,
-    {
-        let Some(client) = server.and_then(|name| self.downstream.get().client(&name)) else {
-            return Err(jsonrpc::Error::invalid_params(
-                "this item did not come from a language server meshls runs, so there is nothing to resolve",
-            ));
-        };
-        let value = client
-            .request_raw(
-                R::METHOD,
-                serde_json::to_value(item).unwrap_or_default(),
-                REQUEST_TIMEOUT,
-            )
-            .await
-            .map_err(proxy_error)?;
-        serde_json::from_value(value).map_err(|err| jsonrpc::Error {
-            code: jsonrpc::ErrorCode::ServerError(-32803),
-            message: format!(
-                "{} answered {} with something meshls cannot read: {err}",
-                client.name(),
-                R::METHOD
-            )
-            .into(),
-            data: None,
         })
     }
 
@@ -346,6 +196,10 @@ impl Backend {
             document_symbol_provider: Some(OneOf::Left(true)),
             folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
             selection_range_provider: Some(SelectionRangeProviderCapability::Simple(true)),
+            execute_command_provider: Some(ExecuteCommandOptions {
+                commands: vec![STATUS_COMMAND.to_owned()],
+                ..ExecuteCommandOptions::default()
+            }),
             ..ServerCapabilities::default()
         };
         serde_json::to_value(own).unwrap_or_default()
@@ -373,80 +227,6 @@ impl Backend {
             language_id,
             text,
         })
-    }
-}
-
-/// Request params that name the document they are about, for routing.
-trait OnDocument {
-    fn document(&self) -> &Url;
-}
-
-macro_rules! on_document {
-    ($($params:ty => |$p:ident| $uri:expr;)*) => {
-        $(impl OnDocument for $params {
-            fn document(&self) -> &Url {
-                let $p = self;
-                &$uri
-            }
-        })*
-    };
-}
-
-on_document! {
-    HoverParams => |p| p.text_document_position_params.text_document.uri;
-    GotoDefinitionParams => |p| p.text_document_position_params.text_document.uri;
-    ReferenceParams => |p| p.text_document_position.text_document.uri;
-    DocumentHighlightParams => |p| p.text_document_position_params.text_document.uri;
-    SignatureHelpParams => |p| p.text_document_position_params.text_document.uri;
-    DocumentFormattingParams => |p| p.text_document.uri;
-    DocumentRangeFormattingParams => |p| p.text_document.uri;
-    RenameParams => |p| p.text_document_position.text_document.uri;
-    TextDocumentPositionParams => |p| p.text_document.uri;
-    CompletionParams => |p| p.text_document_position.text_document.uri;
-    CodeActionParams => |p| p.text_document.uri;
-}
-
-/// Marks an item's `data` with the server that made it, so its resolve
-/// request can be sent back there.
-fn tag(data: &mut Option<Value>, server: &str) {
-    let original = data.take();
-    *data = Some(serde_json::json!({ "meshlsServer": server, "data": original }));
-}
-
-/// Takes the mark off an item's `data`; returns the server it names.
-fn untag(data: &mut Option<Value>) -> Option<String> {
-    match data.take() {
-        Some(Value::Object(mut marked)) if marked.contains_key("meshlsServer") => {
-            let server = marked.remove("meshlsServer")?.as_str().map(str::to_owned);
-            *data = marked.remove("data").filter(|d| !d.is_null());
-            server
-        }
-        other => {
-            *data = other;
-            None
-        }
-    }
-}
-
-/// A downstream failure as the editor sees it: the server's own error as
-/// it sent it, or RequestFailed with one sentence saying what happened.
-fn proxy_error(err: meshls_proxy::Error) -> jsonrpc::Error {
-    match err {
-        meshls_proxy::Error::Server {
-            code,
-            message,
-            data,
-            ..
-        } => jsonrpc::Error {
-            code: jsonrpc::ErrorCode::from(code),
-            message: message.into(),
-            data,
-        },
-        other => jsonrpc::Error {
-            code: jsonrpc::ErrorCode::ServerError(-32803),
-            message: other.to_string().into(),
-            data: None,
-        },
     }
 }
 
@@ -478,11 +258,69 @@ fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
         .or(root_path)
 }
 
+/// Clears `dynamicRegistration` from the editor's capabilities before they
+/// go to the servers, except for file watching (which meshls relays to the
+/// editor): a feature a server registers dynamically would never show in
+/// its `ServerCapabilities`, so meshls could neither advertise nor route it.
+fn static_registration_only(params: &mut Value) {
+    let Some(capabilities) = params.get_mut("capabilities") else {
+        return;
+    };
+    for section in ["textDocument", "workspace", "notebookDocument"] {
+        let Some(features) = capabilities.get_mut(section).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, feature) in features.iter_mut() {
+            if name == "didChangeWatchedFiles" {
+                continue;
+            }
+            if let Some(feature) = feature.as_object_mut() {
+                if feature.contains_key("dynamicRegistration") {
+                    feature.insert("dynamicRegistration".to_owned(), Value::Bool(false));
+                }
+            }
+        }
+    }
+}
+
+/// One line per server, for a person.
+fn status_summary(status: &[ServerStatus]) -> String {
+    if status.is_empty() {
+        return "meshls runs no language servers for this workspace (see `meshls doctor`)"
+            .to_owned();
+    }
+    let lines: Vec<String> = status
+        .iter()
+        .map(|server| {
+            let mut line = format!("{}: {}", server.name, server.state);
+            if let Some(pid) = server.pid {
+                line.push_str(&format!(", pid {pid}"));
+            }
+            if server.restarts > 0 {
+                line.push_str(&format!(", {} restarts", server.restarts));
+            }
+            let requests = &server.requests;
+            if let (Some(p50), Some(p99)) = (requests.p50_ms, requests.p99_ms) {
+                line.push_str(&format!(
+                    ", {} answers (p50 {p50:.1} ms, p99 {p99:.1} ms)",
+                    requests.answered
+                ));
+            }
+            if let Some(error) = &server.last_error {
+                line.push_str(&format!("; last error: {error}"));
+            }
+            line
+        })
+        .collect();
+    format!("meshls language servers: {}", lines.join(" | "))
+}
+
 #[tower_lsp::async_trait]
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> jsonrpc::Result<InitializeResult> {
         let root = workspace_root(&params);
-        let editor_params = serde_json::to_value(&params).unwrap_or_default();
+        let mut editor_params = serde_json::to_value(&params).unwrap_or_default();
+        static_registration_only(&mut editor_params);
         tracing::info!(root = ?root, client = ?params.client_info.as_ref().map(|c| &c.name), "initialize");
         {
             let mut state = self.state_mut();
@@ -518,13 +356,13 @@ impl LanguageServer for Backend {
             let (servers, problems, incoming) = Servers::start(&configs, options).await;
             self.downstream.set(servers);
             self.state_mut().server_problems = problems;
-            let (downstream, hub, client) = (
+            let (downstream, hub, editor) = (
                 self.downstream.clone(),
                 self.hub.clone(),
-                self.client.clone(),
+                self.editor.clone(),
             );
             tokio::spawn(downstream::handle_incoming(
-                downstream, hub, client, incoming,
+                downstream, hub, editor, incoming,
             ));
         }
 
@@ -532,6 +370,7 @@ impl LanguageServer for Backend {
         if let Some(object) = capabilities.as_object_mut() {
             self.downstream.get().merge_capabilities(object, ROUTED);
         }
+        self.downstream.unite_legends(&mut capabilities);
         let capabilities = serde_json::from_value(capabilities).unwrap_or_else(|err| {
             tracing::error!(
                 "merged capabilities do not parse, so only meshls's own are advertised: {err}"
@@ -551,7 +390,7 @@ impl LanguageServer for Backend {
         let errors = std::mem::take(&mut self.state_mut().config_errors);
         self.report_config_errors(&errors).await;
         let problems = std::mem::take(&mut self.state_mut().server_problems);
-        downstream::report_problems(&self.client, &problems).await;
+        downstream::report_problems(&self.editor, &problems);
     }
 
     async fn shutdown(&self) -> jsonrpc::Result<()> {
@@ -619,216 +458,23 @@ impl LanguageServer for Backend {
         .map_err(|err| jsonrpc::Error::invalid_params(err.to_string()))
     }
 
-    async fn hover(&self, params: HoverParams) -> jsonrpc::Result<Option<Hover>> {
-        self.forward::<HoverRequest>("hoverProvider", params).await
-    }
-
-    async fn goto_definition(
-        &self,
-        params: GotoDefinitionParams,
-    ) -> jsonrpc::Result<Option<GotoDefinitionResponse>> {
-        self.forward::<GotoDefinition>("definitionProvider", params)
-            .await
-    }
-
-    async fn goto_declaration(
-        &self,
-        params: GotoDeclarationParams,
-    ) -> jsonrpc::Result<Option<GotoDeclarationResponse>> {
-        self.forward::<GotoDeclaration>("declarationProvider", params)
-            .await
-    }
-
-    async fn goto_type_definition(
-        &self,
-        params: GotoTypeDefinitionParams,
-    ) -> jsonrpc::Result<Option<GotoTypeDefinitionResponse>> {
-        self.forward::<GotoTypeDefinition>("typeDefinitionProvider", params)
-            .await
-    }
-
-    async fn goto_implementation(
-        &self,
-        params: GotoImplementationParams,
-    ) -> jsonrpc::Result<Option<GotoImplementationResponse>> {
-        self.forward::<GotoImplementation>("implementationProvider", params)
-            .await
-    }
-
-    async fn references(&self, params: ReferenceParams) -> jsonrpc::Result<Option<Vec<Location>>> {
-        self.forward::<References>("referencesProvider", params)
-            .await
-    }
-
-    async fn document_highlight(
-        &self,
-        params: DocumentHighlightParams,
-    ) -> jsonrpc::Result<Option<Vec<DocumentHighlight>>> {
-        self.forward::<DocumentHighlightRequest>("documentHighlightProvider", params)
-            .await
-    }
-
-    async fn signature_help(
-        &self,
-        params: SignatureHelpParams,
-    ) -> jsonrpc::Result<Option<SignatureHelp>> {
-        self.forward::<SignatureHelpRequest>("signatureHelpProvider", params)
-            .await
-    }
-
-    async fn formatting(
-        &self,
-        params: DocumentFormattingParams,
-    ) -> jsonrpc::Result<Option<Vec<TextEdit>>> {
-        self.forward::<Formatting>("documentFormattingProvider", params)
-            .await
-    }
-
-    async fn range_formatting(
-        &self,
-        params: DocumentRangeFormattingParams,
-    ) -> jsonrpc::Result<Option<Vec<TextEdit>>> {
-        self.forward::<RangeFormatting>("documentRangeFormattingProvider", params)
-            .await
-    }
-
-    async fn rename(&self, params: RenameParams) -> jsonrpc::Result<Option<WorkspaceEdit>> {
-        self.forward::<Rename>("renameProvider", params).await
-    }
-
-    async fn prepare_rename(
-        &self,
-        params: TextDocumentPositionParams,
-    ) -> jsonrpc::Result<Option<PrepareRenameResponse>> {
-        self.forward::<PrepareRenameRequest>("renameProvider", params)
-            .await
-    }
-
-    async fn completion(
-        &self,
-        params: CompletionParams,
-    ) -> jsonrpc::Result<Option<CompletionResponse>> {
-        let answers = self
-            .forward_all::<Completion>("completionProvider", params)
-            .await?;
-        let mut is_incomplete = false;
-        let mut items = Vec::new();
-        for (server, answer) in answers {
-            let mut list = match answer {
-                None => continue,
-                Some(CompletionResponse::Array(list)) => list,
-                Some(CompletionResponse::List(list)) => {
-                    is_incomplete |= list.is_incomplete;
-                    list.items
-                }
-            };
-            for item in &mut list {
-                tag(&mut item.data, &server);
-            }
-            items.extend(list);
-        }
-        Ok(Some(CompletionResponse::List(CompletionList {
-            is_incomplete,
-            items,
-        })))
-    }
-
-    async fn completion_resolve(
-        &self,
-        mut item: CompletionItem,
-    ) -> jsonrpc::Result<CompletionItem> {
-        let server = untag(&mut item.data);
-        let mut resolved = self
-            .resolve::<ResolveCompletionItem>(server.clone(), item)
-            .await?;
-        if let Some(server) = server {
-            tag(&mut resolved.data, &server);
-        }
-        Ok(resolved)
-    }
-
-    async fn code_action(
-        &self,
-        params: CodeActionParams,
-    ) -> jsonrpc::Result<Option<CodeActionResponse>> {
-        let answers = self
-            .forward_all::<CodeActionRequest>("codeActionProvider", params)
-            .await?;
-        let mut actions = Vec::new();
-        for (server, answer) in answers {
-            for mut action in answer.unwrap_or_default() {
-                if let CodeActionOrCommand::CodeAction(action) = &mut action {
-                    tag(&mut action.data, &server);
-                }
-                actions.push(action);
-            }
-        }
-        Ok(Some(actions))
-    }
-
-    async fn code_action_resolve(&self, mut action: CodeAction) -> jsonrpc::Result<CodeAction> {
-        let server = untag(&mut action.data);
-        let mut resolved = self
-            .resolve::<CodeActionResolveRequest>(server.clone(), action)
-            .await?;
-        if let Some(server) = server {
-            tag(&mut resolved.data, &server);
-        }
-        Ok(resolved)
-    }
-
-    async fn symbol(
-        &self,
-        params: WorkspaceSymbolParams,
-    ) -> jsonrpc::Result<Option<Vec<SymbolInformation>>> {
-        let servers = self.downstream.get().route_any("workspaceSymbolProvider");
-        let answers = self
-            .gather::<WorkspaceSymbolRequest>(servers, params)
-            .await?;
-        let mut symbols = Vec::new();
-        for (_, answer) in answers {
-            match answer {
-                Some(WorkspaceSymbolResponse::Flat(flat)) => symbols.extend(flat),
-                // tower-lsp 0.20 can only answer the flat form. A symbol
-                // given only by its file points at the file's start.
-                Some(WorkspaceSymbolResponse::Nested(nested)) => {
-                    #[allow(deprecated)] // `deprecated` is a required field.
-                    symbols.extend(nested.into_iter().map(|symbol| SymbolInformation {
-                        name: symbol.name,
-                        kind: symbol.kind,
-                        tags: symbol.tags,
-                        deprecated: None,
-                        location: match symbol.location {
-                            OneOf::Left(location) => location,
-                            OneOf::Right(file) => Location::new(file.uri, Default::default()),
-                        },
-                        container_name: symbol.container_name,
-                    }));
-                }
-                None => {}
-            }
-        }
-        Ok(Some(symbols))
-    }
-
     async fn execute_command(
         &self,
         params: ExecuteCommandParams,
     ) -> jsonrpc::Result<Option<Value>> {
-        let Some(server) = self.downstream.get().route_command(&params.command) else {
-            return Err(jsonrpc::Error::invalid_params(format!(
-                "no language server meshls runs offers the command {}",
-                params.command
-            )));
-        };
-        let value = server
-            .request_raw(
-                ExecuteCommand::METHOD,
-                serde_json::to_value(params).unwrap_or_default(),
-                REQUEST_TIMEOUT,
-            )
-            .await
-            .map_err(proxy_error)?;
-        Ok(Some(value))
+        match params.command.as_str() {
+            STATUS_COMMAND => {
+                let status = self.downstream.get().status();
+                let summary = status_summary(&status);
+                self.editor.notify(
+                    "window/showMessage",
+                    serde_json::json!({"type": 3, "message": summary}),
+                );
+                Ok(Some(serde_json::to_value(status).unwrap_or_default()))
+            }
+            other => Err(jsonrpc::Error::invalid_params(format!(
+                "meshls has no command {other}"
+            ))),
+        }
     }
 }

@@ -1,31 +1,49 @@
 //! The workspace's real language servers as the rest of `server` sees
-//! them: a slot holding the running set (empty until `initialize`), and the
-//! task that handles what the servers send on their own.
+//! them: a slot holding the running set (empty until `initialize`), what
+//! meshls keeps about them for the editor (the advertised semantic-token
+//! legend, progress tokens and file-watcher registrations it relayed), and
+//! the task that handles what the servers send on their own.
 
-use std::sync::{Arc, RwLock};
-
-use lsp_types::{
-    notification::{LogMessage, Notification, PublishDiagnostics, ShowMessage},
-    request::{ApplyWorkspaceEdit, Request as _, ShowDocument, ShowMessageRequest},
-    LogMessageParams, MessageType, PublishDiagnosticsParams, ShowMessageParams,
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, RwLock},
 };
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use tower_lsp::Client;
 
-use meshls_proxy::{jsonrpc::ResponseError, FromServer, Incoming, Servers};
+use meshls_proxy::{
+    jsonrpc::ResponseError,
+    semantic::{Legend, Remap},
+    Client, FromServer, Incoming, Servers,
+};
 
-use crate::diagnostics::DiagnosticsHub;
+use crate::{diagnostics::DiagnosticsHub, editor::Editor};
 
 pub struct Downstream {
     servers: RwLock<Arc<Servers>>,
+    /// The semantic-token legend advertised to the editor.
+    legend: RwLock<Option<Legend>>,
+    relayed: Mutex<Relayed>,
+}
+
+/// Server requests meshls passed on to the editor, under names of its own
+/// so two servers' ids never collide.
+#[derive(Default)]
+struct Relayed {
+    /// Progress tokens the servers created: the editor's name for each, to
+    /// the server and its own token.
+    progress: HashMap<String, (String, Value)>,
+    /// The file-watcher registrations each server holds in the editor.
+    watchers: HashMap<String, HashSet<String>>,
 }
 
 impl Downstream {
     pub fn new() -> Arc<Downstream> {
         Arc::new(Downstream {
             servers: RwLock::new(Arc::new(Servers::none())),
+            legend: RwLock::new(None),
+            relayed: Mutex::new(Relayed::default()),
         })
     }
 
@@ -37,155 +55,315 @@ impl Downstream {
     pub fn set(&self, servers: Servers) {
         *self.servers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(servers);
     }
+
+    fn relayed(&self) -> std::sync::MutexGuard<'_, Relayed> {
+        self.relayed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the merged `semanticTokensProvider` (in `capabilities`, as
+    /// advertised) carry the union of the servers' legends; deltas stay
+    /// only if no server's tokens need renumbering.
+    pub fn unite_legends(&self, capabilities: &mut Value) {
+        let servers = self.get();
+        let legends: Vec<Legend> = servers
+            .all()
+            .iter()
+            .filter_map(|server| Legend::of(&servers.capabilities(server.name())?))
+            .collect();
+        let Some(provider) = capabilities
+            .get_mut("semanticTokensProvider")
+            .and_then(Value::as_object_mut)
+        else {
+            return;
+        };
+        let mut union = Legend::default();
+        for legend in &legends {
+            union.add(legend);
+        }
+        let renumbered = legends
+            .iter()
+            .any(|legend| union.remap_from(legend).is_some());
+        if renumbered && provider.get("full").is_some_and(Value::is_object) {
+            provider.insert("full".to_owned(), Value::Bool(true));
+        }
+        provider.insert("legend".to_owned(), union.to_json());
+        *self.legend.write().unwrap_or_else(|p| p.into_inner()) = Some(union);
+    }
+
+    /// How to renumber `server`'s semantic tokens for the editor, if needed.
+    pub fn token_remap(&self, servers: &Servers, server: &str) -> Option<Remap> {
+        let theirs = Legend::of(&servers.capabilities(server)?)?;
+        let legend = self.legend.read().unwrap_or_else(|p| p.into_inner());
+        legend.as_ref()?.remap_from(&theirs)
+    }
+
+    /// The servers that asked to hear about file changes.
+    pub fn watchers(&self, servers: &Servers) -> Vec<Client> {
+        let relayed = self.relayed();
+        servers
+            .all()
+            .into_iter()
+            .filter(|server| {
+                relayed
+                    .watchers
+                    .get(server.name())
+                    .is_some_and(|ids| !ids.is_empty())
+            })
+            .collect()
+    }
+
+    /// The server behind a progress token the editor names, and its own token.
+    pub fn progress_owner(&self, token: &Value) -> Option<(String, Value)> {
+        let token = token.as_str()?;
+        self.relayed().progress.get(token).cloned()
+    }
+}
+
+/// The editor's name for a server's progress token or registration id.
+fn relayed_name(server: &str, id: &Value) -> String {
+    match id {
+        Value::String(id) => format!("{server}/{id}"),
+        other => format!("{server}/{other}"),
+    }
 }
 
 /// Handles the servers' own messages until they are all gone: diagnostics
-/// into the hub, logs and messages to the editor (prefixed with the server's
-/// name), edits and documents to show forwarded to the editor, and
-/// configuration answered from `[servers.<name>].settings`.
+/// into the hub; logs and messages to the editor, prefixed with the
+/// server's name; progress, edits, documents to show, refreshes and
+/// file-watcher registrations relayed to the editor under names that keep
+/// servers apart; configuration answered from `[servers.<name>].settings`.
 pub async fn handle_incoming(
     downstream: Arc<Downstream>,
     hub: Arc<DiagnosticsHub>,
-    client: Client,
+    editor: Arc<Editor>,
     mut incoming: mpsc::UnboundedReceiver<FromServer>,
 ) {
     while let Some(event) = incoming.recv().await {
         let (server, incoming) = match event {
             FromServer::Message { server, incoming } => (server, incoming),
             FromServer::Restarted { server } => {
+                downstream.forget(&server, &editor);
                 let message = format!(
                     "{server} stopped and was restarted; its open documents were sent to it again"
                 );
-                client.log_message(MessageType::WARNING, message).await;
+                editor.notify("window/logMessage", json!({"type": 2, "message": message}));
                 continue;
             }
             FromServer::Failed { server, reason } => {
+                downstream.forget(&server, &editor);
                 // Its findings would go stale: take them away with it.
                 hub.clear_source(&server).await;
-                client.show_message(MessageType::ERROR, reason).await;
+                editor.notify("window/showMessage", json!({"type": 1, "message": reason}));
                 continue;
             }
         };
         match incoming {
-            Incoming::Notification { method, params } => match method.as_str() {
-                PublishDiagnostics::METHOD => {
-                    if let Some(p) = parse::<PublishDiagnosticsParams>(&server, &method, params) {
-                        hub.set(p.uri, &server, p.version, p.diagnostics).await;
-                    }
-                }
-                LogMessage::METHOD => {
-                    if let Some(p) = parse::<LogMessageParams>(&server, &method, params) {
-                        client
-                            .log_message(p.typ, format!("{server}: {}", p.message))
-                            .await;
-                    }
-                }
-                ShowMessage::METHOD => {
-                    if let Some(p) = parse::<ShowMessageParams>(&server, &method, params) {
-                        client
-                            .show_message(p.typ, format!("{server}: {}", p.message))
-                            .await;
-                    }
-                }
-                // Progress and telemetry need tokens the editor created; they
-                // are forwarded once server requests are relayed raw.
-                _ => tracing::debug!(%server, %method, "notification not forwarded"),
-            },
+            Incoming::Notification { method, params } => {
+                notification(&downstream, &hub, &editor, &server, &method, params).await
+            }
             Incoming::Request { id, method, params } => {
-                let answer = answer(&downstream, &client, &server, &method, params).await;
-                if let Some(target) = downstream.get().client(&server) {
-                    if let Err(err) = target.respond(id, answer) {
-                        tracing::debug!(%server, "could not answer {method}: {err}");
+                // Relayed requests can wait on the user (showMessageRequest):
+                // they are answered on their own, and the part that must
+                // happen in order (naming tokens) happens here.
+                let answer = request(&downstream, &editor, &server, &method, params);
+                let target = downstream.get().client(&server);
+                tokio::spawn(async move {
+                    let answer = answer.await;
+                    if let Some(target) = target {
+                        if let Err(err) = target.respond(id, answer) {
+                            tracing::debug!(%server, "could not answer {method}: {err}");
+                        }
                     }
-                }
+                });
             }
         }
     }
 }
 
-async fn answer(
+async fn notification(
     downstream: &Downstream,
-    client: &Client,
+    hub: &DiagnosticsHub,
+    editor: &Editor,
     server: &str,
     method: &str,
-    params: Value,
-) -> Result<Value, ResponseError> {
-    let failed = |message: String| ResponseError {
-        code: -32803,
-        message,
-        data: None,
-    };
-    let relayed = |result: tower_lsp::jsonrpc::Result<Value>| {
-        result.map_err(|err| ResponseError {
-            code: err.code.code(),
-            message: err.message.into_owned(),
-            data: err.data,
-        })
-    };
+    mut params: Value,
+) {
     match method {
-        "workspace/configuration" => Ok(downstream.get().configuration(server, &params)),
-        // Accepted: meshls does not yet relay dynamic registrations or
-        // progress to the editor, and servers work without them.
-        "client/registerCapability"
-        | "client/unregisterCapability"
-        | "window/workDoneProgress/create" => Ok(Value::Null),
-        ApplyWorkspaceEdit::METHOD => {
-            let Some(p) = parse::<lsp_types::ApplyWorkspaceEditParams>(server, method, params)
-            else {
-                return Err(failed("invalid workspace/applyEdit params".to_owned()));
-            };
-            relayed(
-                client
-                    .apply_edit(p.edit)
-                    .await
-                    .map(|r| serde_json::to_value(r).unwrap_or_default()),
-            )
+        "textDocument/publishDiagnostics" => {
+            match serde_json::from_value::<lsp_types::PublishDiagnosticsParams>(params) {
+                Ok(p) => hub.set(p.uri, server, p.version, p.diagnostics).await,
+                Err(err) => tracing::warn!(%server, %method, "ignored malformed params: {err}"),
+            }
         }
-        ShowDocument::METHOD => {
-            let Some(p) = parse::<lsp_types::ShowDocumentParams>(server, method, params) else {
-                return Err(failed("invalid window/showDocument params".to_owned()));
-            };
-            relayed(
-                client
-                    .show_document(p)
-                    .await
-                    .map(|ok| serde_json::json!({ "success": ok })),
-            )
+        "window/logMessage" | "window/showMessage" => {
+            prefix_message(&mut params, server);
+            editor.notify(method, params);
         }
-        ShowMessageRequest::METHOD => {
-            let Some(p) = parse::<lsp_types::ShowMessageRequestParams>(server, method, params)
-            else {
-                return Err(failed(
-                    "invalid window/showMessageRequest params".to_owned(),
-                ));
-            };
-            let message = format!("{server}: {}", p.message);
-            relayed(
-                client
-                    .show_message_request(p.typ, message, p.actions)
-                    .await
-                    .map(|r| serde_json::to_value(r).unwrap_or_default()),
-            )
+        "$/progress" => {
+            let token = params.get("token").cloned().unwrap_or_default();
+            let name = relayed_name(server, &token);
+            let mut relayed = downstream.relayed();
+            if relayed.progress.contains_key(&name) {
+                if params.pointer("/value/kind") == Some(&json!("end")) {
+                    relayed.progress.remove(&name);
+                }
+                params["token"] = Value::from(name);
+            }
+            // Otherwise the token is the editor's own, from a request's
+            // `workDoneToken` or `partialResultToken`: it goes back as is.
+            drop(relayed);
+            editor.notify(method, params);
         }
-        _ => Err(ResponseError {
-            code: -32601,
-            message: format!("meshls does not relay {method}"),
-            data: None,
-        }),
+        "telemetry/event" => editor.notify(method, params),
+        _ => tracing::debug!(%server, %method, "notification not forwarded"),
     }
 }
 
-fn parse<T: DeserializeOwned>(server: &str, method: &str, params: Value) -> Option<T> {
-    serde_json::from_value(params)
-        .inspect_err(|err| tracing::warn!(%server, %method, "ignored malformed params: {err}"))
-        .ok()
+/// The answer to a server's request, as a future; what must happen in
+/// order is done before it is returned.
+fn request(
+    downstream: &Arc<Downstream>,
+    editor: &Arc<Editor>,
+    server: &str,
+    method: &str,
+    mut params: Value,
+) -> futures::future::BoxFuture<'static, Result<Value, ResponseError>> {
+    use futures::FutureExt as _;
+    let relay = |method: &str, params: Value| {
+        let (editor, method) = (editor.clone(), method.to_owned());
+        async move { editor.request(&method, params).await }.boxed()
+    };
+    let ready = |answer: Result<Value, ResponseError>| async move { answer }.boxed();
+    match method {
+        "workspace/configuration" => ready(Ok(downstream.get().configuration(server, &params))),
+        "window/workDoneProgress/create" => {
+            let token = params.get("token").cloned().unwrap_or_default();
+            let name = relayed_name(server, &token);
+            downstream
+                .relayed()
+                .progress
+                .insert(name.clone(), (server.to_owned(), token));
+            relay(method, json!({ "token": name }))
+        }
+        "client/registerCapability" => {
+            // Only file watching is relayed: meshls asks servers to
+            // register everything else statically, and routes it itself.
+            let mut relayed = downstream.relayed();
+            let registrations: Vec<Value> = params
+                .get("registrations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|r| r["method"] == "workspace/didChangeWatchedFiles")
+                .map(|r| {
+                    let name = relayed_name(server, &r["id"]);
+                    relayed
+                        .watchers
+                        .entry(server.to_owned())
+                        .or_default()
+                        .insert(name.clone());
+                    let mut r = r.clone();
+                    r["id"] = Value::from(name);
+                    r
+                })
+                .collect();
+            if registrations.is_empty() {
+                return ready(Ok(Value::Null));
+            }
+            relay(method, json!({ "registrations": registrations }))
+        }
+        "client/unregisterCapability" => {
+            let mut relayed = downstream.relayed();
+            let held = relayed.watchers.entry(server.to_owned()).or_default();
+            // The specification spells the field `unregisterations`.
+            let unregistrations: Vec<Value> = params
+                .get("unregisterations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|u| {
+                    let name = relayed_name(server, &u["id"]);
+                    held.remove(&name).then(|| {
+                        let mut u = u.clone();
+                        u["id"] = Value::from(name);
+                        u
+                    })
+                })
+                .collect();
+            if unregistrations.is_empty() {
+                return ready(Ok(Value::Null));
+            }
+            relay(method, json!({ "unregisterations": unregistrations }))
+        }
+        "window/showMessageRequest" => {
+            prefix_message(&mut params, server);
+            relay(method, params)
+        }
+        "workspace/applyEdit"
+        | "window/showDocument"
+        | "workspace/workspaceFolders"
+        | "workspace/codeLens/refresh"
+        | "workspace/semanticTokens/refresh"
+        | "workspace/inlayHint/refresh"
+        | "workspace/inlineValue/refresh"
+        | "workspace/diagnostic/refresh" => relay(method, params),
+        _ => ready(Err(ResponseError {
+            code: -32601,
+            message: format!("meshls does not relay {method} to the editor"),
+            data: None,
+        })),
+    }
 }
 
-/// A warning for the editor that a server could not start.
-pub async fn report_problems(client: &Client, problems: &[String]) {
+impl Downstream {
+    /// A server restarted or was given up: its file watchers are taken out
+    /// of the editor (the new process registers its own) and its progress
+    /// ends.
+    fn forget(&self, server: &str, editor: &Arc<Editor>) {
+        let mut relayed = self.relayed();
+        let watchers = relayed.watchers.remove(server).unwrap_or_default();
+        let mut ended = Vec::new();
+        relayed.progress.retain(|name, (owner, _)| {
+            let keep = owner != server;
+            if !keep {
+                ended.push(name.clone());
+            }
+            keep
+        });
+        drop(relayed);
+        for token in ended {
+            editor.notify(
+                "$/progress",
+                json!({"token": token, "value": {"kind": "end", "message": format!("{server} stopped")}}),
+            );
+        }
+        if !watchers.is_empty() {
+            let unregisterations: Vec<Value> = watchers
+                .into_iter()
+                .map(|id| json!({"id": id, "method": "workspace/didChangeWatchedFiles"}))
+                .collect();
+            let editor = editor.clone();
+            tokio::spawn(async move {
+                let params = json!({ "unregisterations": unregisterations });
+                if let Err(err) = editor.request("client/unregisterCapability", params).await {
+                    tracing::debug!("the editor refused to drop file watchers: {}", err.message);
+                }
+            });
+        }
+    }
+}
+
+/// Puts the server's name in front of a message meant for the user.
+fn prefix_message(params: &mut Value, server: &str) {
+    if let Some(message) = params.get_mut("message") {
+        let text = message.as_str().unwrap_or_default();
+        *message = Value::from(format!("{server}: {text}"));
+    }
+}
+
+/// Warnings for the editor that servers could not start.
+pub fn report_problems(editor: &Editor, problems: &[String]) {
     for problem in problems {
-        client
-            .show_message(MessageType::WARNING, problem.clone())
-            .await;
+        editor.notify("window/showMessage", json!({"type": 2, "message": problem}));
     }
 }

@@ -7,7 +7,9 @@ pub mod diagnostics;
 pub mod doctor;
 pub mod documents;
 pub mod downstream;
+pub mod editor;
 pub mod logging;
+pub mod route;
 pub mod storage;
 pub mod transport;
 
@@ -16,14 +18,19 @@ use std::sync::Arc;
 use tower_lsp::LspService;
 
 use crate::{
-    backend::Backend, diagnostics::DiagnosticsHub, documents::Documents, downstream::Downstream,
-    transport::Ending,
+    backend::Backend,
+    diagnostics::DiagnosticsHub,
+    documents::Documents,
+    downstream::Downstream,
+    editor::Editor,
+    transport::{Ending, Session},
 };
 
 /// Serves LSP on stdin/stdout until the editor exits or closes the pipe.
 pub async fn serve_stdio() -> Ending {
     let (docs, events) = Documents::new();
     let downstream = Downstream::new();
+    let (editor, outgoing) = Editor::new();
     let (service, socket) = LspService::build(|client| {
         let hub = Arc::new(DiagnosticsHub::new(client.clone()));
         tokio::spawn(documents::publish_diagnostics(
@@ -32,19 +39,25 @@ pub async fn serve_stdio() -> Ending {
             client.clone(),
             events,
         ));
-        Backend::new(client, docs.clone(), downstream.clone(), hub)
+        Backend::new(
+            client,
+            editor.clone(),
+            docs.clone(),
+            downstream.clone(),
+            hub,
+        )
     })
     .custom_method("meshls/viewDocument", Backend::view_document)
     .finish();
-    let ending = transport::serve(
-        tokio::io::stdin(),
-        tokio::io::stdout(),
+    let session = Session {
         service,
         socket,
         docs,
-        downstream.clone(),
-    )
-    .await;
+        downstream: downstream.clone(),
+        editor,
+        outgoing,
+    };
+    let ending = transport::serve(tokio::io::stdin(), tokio::io::stdout(), session).await;
     // However the session ended (an editor that dies sends no `shutdown`),
     // the servers and whatever they started go with it. Servers already
     // shut down return at once.

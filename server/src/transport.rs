@@ -1,4 +1,5 @@
-//! The editor connection: reading frames, dispatching them to tower-lsp's
+//! The editor connection: reading frames, forwarding what the servers
+//! answer (see [`Router`]) as JSON, dispatching the rest to tower-lsp's
 //! `LspService`, and writing responses and server-to-client messages.
 //!
 //! This replaces `tower_lsp::Server`. Its reader stops at the first
@@ -12,14 +13,19 @@
 //! reading the next message, so every handler reads the documents and
 //! settings as they were when its message arrived.
 
-use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::{future::BoxFuture, FutureExt as _, SinkExt as _, StreamExt as _};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::mpsc,
-    task::JoinSet,
+    task::{AbortHandle, JoinSet},
 };
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tower::{Service, ServiceExt as _};
@@ -30,7 +36,13 @@ use tower_lsp::{
 
 use meshls_proxy::framing::{Frame, LspCodec};
 
-use crate::{backend::Backend, documents::Documents, downstream::Downstream};
+use crate::{
+    backend::Backend,
+    documents::Documents,
+    downstream::Downstream,
+    editor::{Editor, Outgoing},
+    route::{Answer, Router},
+};
 
 /// How the session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,26 +54,42 @@ pub enum Ending {
     Abrupt,
 }
 
-enum Outgoing {
-    Message(Vec<u8>),
-    /// Everything queued before this is written; then the writer stops.
-    Close,
-}
+/// The forwarded requests still running, by the editor's id (as JSON
+/// text), so `$/cancelRequest` can stop them.
+type Running = Arc<Mutex<HashMap<String, AbortHandle>>>;
 
-type Outbox = mpsc::UnboundedSender<Outgoing>;
+/// JSON-RPC's RequestCancelled.
+const REQUEST_CANCELLED: i64 = -32800;
 
 /// How long requests still running at exit get to answer.
 const DRAIN: Duration = Duration::from_secs(2);
 
+/// The session's parts, as `serve` needs them.
+pub struct Session {
+    pub service: LspService<Backend>,
+    pub socket: ClientSocket,
+    pub docs: Arc<Documents>,
+    pub downstream: Arc<Downstream>,
+    pub editor: Arc<Editor>,
+    /// The editor's queue of frames, drained by the writer.
+    pub outgoing: mpsc::UnboundedReceiver<Outgoing>,
+}
+
 pub async fn serve(
     input: impl AsyncRead + Unpin,
     output: impl AsyncWrite + Send + Unpin + 'static,
-    mut service: LspService<Backend>,
-    socket: ClientSocket,
-    docs: Arc<Documents>,
-    downstream: Arc<Downstream>,
+    session: Session,
 ) -> Ending {
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outgoing>();
+    let Session {
+        mut service,
+        socket,
+        docs,
+        downstream,
+        editor,
+        outgoing: mut out_rx,
+    } = session;
+    let router = Router::new(docs.clone(), downstream.clone());
+    let running: Running = Arc::default();
     let writer = tokio::spawn(async move {
         let mut sink = FramedWrite::new(output, LspCodec::default());
         while let Some(Outgoing::Message(bytes)) = out_rx.recv().await {
@@ -74,12 +102,10 @@ pub async fn serve(
 
     let (mut server_requests, mut client_responses) = socket.split();
     let forward = {
-        let out_tx = out_tx.clone();
+        let editor = editor.clone();
         tokio::spawn(async move {
             while let Some(request) = server_requests.next().await {
-                if out_tx.send(Outgoing::Message(encode(&request))).is_err() {
-                    break;
-                }
+                editor.send(&request);
             }
         })
     };
@@ -94,10 +120,11 @@ pub async fn serve(
             Ok(Frame::Malformed(why)) => {
                 tracing::warn!("malformed message from the editor: {why}");
                 let message = format!("malformed message: {why}");
-                send(
-                    &out_tx,
-                    &error_response(Id::Null, jsonrpc::ErrorCode::ParseError, message),
-                );
+                editor.send(&error_response(
+                    Id::Null,
+                    jsonrpc::ErrorCode::ParseError,
+                    message,
+                ));
                 continue;
             }
             Err(err) => {
@@ -110,15 +137,20 @@ pub async fn serve(
             Err(err) => {
                 tracing::warn!("invalid JSON from the editor: {err}");
                 let message = format!("invalid JSON: {err}");
-                send(
-                    &out_tx,
-                    &error_response(Id::Null, jsonrpc::ErrorCode::ParseError, message),
-                );
+                editor.send(&error_response(
+                    Id::Null,
+                    jsonrpc::ErrorCode::ParseError,
+                    message,
+                ));
                 continue;
             }
         };
         let id = id_of(&value);
         if value.get("method").is_none() {
+            // An answer to one of meshls's raw requests, or else to tower-lsp's.
+            let Some(value) = editor.deliver(value) else {
+                continue;
+            };
             match serde_json::from_value::<Response>(value) {
                 // tower-lsp panics on a response to a request it stopped
                 // waiting for; that must not take the reader down with it.
@@ -133,22 +165,62 @@ pub async fn serve(
                 },
                 Err(_) => {
                     let message = "not a JSON-RPC 2.0 request, notification or response".to_owned();
-                    send(
-                        &out_tx,
-                        &error_response(id, jsonrpc::ErrorCode::InvalidRequest, message),
-                    );
+                    editor.send(&error_response(
+                        id,
+                        jsonrpc::ErrorCode::InvalidRequest,
+                        message,
+                    ));
                 }
             }
             continue;
+        }
+        // Forwarded requests and notifications, once the session is up.
+        if initialized && !shut_down {
+            if value.get("method") == Some(&json!("$/cancelRequest")) {
+                let target = value.pointer("/params/id").map(Value::to_string);
+                let handle = target.and_then(|id| {
+                    running
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&id)
+                });
+                if let Some(handle) = handle {
+                    // Dropping the forwarded request cancels it downstream.
+                    handle.abort();
+                    let id = value.pointer("/params/id").cloned().unwrap_or_default();
+                    editor.send(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": REQUEST_CANCELLED, "message": "cancelled"}}));
+                    continue;
+                }
+            }
+            if let Some(routed) = route_raw(&router, &value) {
+                if let Some((id, answer)) = routed {
+                    let mut task = Box::pin(respond_raw(
+                        answer,
+                        id.clone(),
+                        editor.clone(),
+                        running.clone(),
+                    ));
+                    if futures::poll!(task.as_mut()).is_pending() {
+                        // Registered under the lock the task removes itself
+                        // with, so a fast answer cannot leave a stale entry.
+                        let mut running = running.lock().unwrap_or_else(|p| p.into_inner());
+                        let handle = in_flight.spawn(task);
+                        running.insert(id.to_string(), handle);
+                    }
+                }
+                while in_flight.try_join_next().is_some() {}
+                continue;
+            }
         }
         let request: Request = match serde_json::from_value(value) {
             Ok(request) => request,
             Err(err) => {
                 let message = format!("not a valid JSON-RPC 2.0 message: {err}");
-                send(
-                    &out_tx,
-                    &error_response(id, jsonrpc::ErrorCode::InvalidRequest, message),
-                );
+                editor.send(&error_response(
+                    id,
+                    jsonrpc::ErrorCode::InvalidRequest,
+                    message,
+                ));
                 continue;
             }
         };
@@ -174,7 +246,7 @@ pub async fn serve(
             service.call(request),
             id,
             method.clone(),
-            out_tx.clone(),
+            editor.clone(),
         ));
         match method.as_str() {
             // Lifecycle messages are answered before anything after them is
@@ -202,7 +274,8 @@ pub async fn serve(
         tracing::warn!("{} requests were still running at exit", in_flight.len());
     }
     forward.abort();
-    let _ = out_tx.send(Outgoing::Close);
+    editor.disconnect();
+    editor.close();
     let _ = writer.await;
     if shut_down {
         Ending::Clean
@@ -217,7 +290,7 @@ async fn respond(
     response: BoxFuture<'static, Result<Option<Response>, ExitedError>>,
     id: Option<Id>,
     method: String,
-    out_tx: Outbox,
+    editor: Arc<Editor>,
 ) -> bool {
     let response = match AssertUnwindSafe(response).catch_unwind().await {
         Ok(Ok(Some(response))) => Some(response),
@@ -247,14 +320,53 @@ async fn respond(
     };
     let succeeded = response.as_ref().is_some_and(Response::is_ok);
     if let Some(response) = response {
-        send(&out_tx, &response);
+        editor.send(&response);
     }
     succeeded
 }
 
-fn send(out_tx: &Outbox, response: &Response) {
-    // Fails only once the writer has stopped, at exit.
-    let _ = out_tx.send(Outgoing::Message(encode(response)));
+/// Hands a message to the router: `None` when meshls handles it itself;
+/// for a forwarded request its id and answer; for a forwarded notification
+/// nothing more to do.
+fn route_raw(router: &Router, message: &Value) -> Option<Option<(Value, Answer)>> {
+    // Anything short of valid JSON-RPC 2.0 is left for the typed path,
+    // which answers InvalidRequest.
+    if message.get("jsonrpc") != Some(&json!("2.0")) {
+        return None;
+    }
+    if let Some(id) = message.get("id") {
+        if !(id.is_string() || id.is_i64() || id.is_u64()) {
+            return None;
+        }
+    }
+    let method = message.get("method")?.as_str()?;
+    let params = message.get("params").cloned().unwrap_or(Value::Null);
+    match message.get("id") {
+        Some(id) => {
+            let answer = router.request(method, params)?;
+            Some(Some((id.clone(), answer)))
+        }
+        None => router.notification(method, &params).then_some(None),
+    }
+}
+
+/// Awaits a forwarded request's answer and sends it to the editor.
+async fn respond_raw(answer: Answer, id: Value, editor: Arc<Editor>, running: Running) -> bool {
+    let answer = AssertUnwindSafe(answer).catch_unwind().await;
+    running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id.to_string());
+    let message = match answer {
+        Ok(Ok(result)) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Ok(Err(error)) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+        Err(_) => {
+            tracing::error!("a forwarded request panicked");
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": "meshls failed while forwarding this request; please report this with the log"}})
+        }
+    };
+    editor.send(&message);
+    true
 }
 
 fn error_response(id: Id, code: jsonrpc::ErrorCode, message: String) -> Response {
@@ -275,9 +387,4 @@ fn id_of(value: &Value) -> Id {
         Some(Value::String(s)) => Id::String(s.clone()),
         _ => Id::Null,
     }
-}
-
-fn encode(message: &impl serde::Serialize) -> Vec<u8> {
-    // Serializing our own JSON-RPC types cannot fail: they hold only JSON values.
-    serde_json::to_vec(message).unwrap_or_default()
 }

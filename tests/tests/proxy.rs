@@ -80,11 +80,9 @@ fn typescript_answers_through_meshls_and_diagnostics_merge() {
         caps["textDocumentSync"]["change"], 2,
         "meshls's own sync stays: {caps}"
     );
-    // typescript-language-server offers semantic tokens; meshls does not route
-    // them yet, so it must not advertise them.
-    assert!(
-        caps.get("semanticTokensProvider").is_none(),
-        "not routed, so not advertised: {caps}"
+    assert_eq!(
+        caps["semanticTokensProvider"]["legend"]["tokenTypes"][10], "function",
+        "typescript-language-server's legend, as it sent it: {caps}"
     );
 
     let main = ws.uri("src/main.ts");
@@ -504,4 +502,159 @@ fn an_editor_that_dies_takes_the_servers_with_it() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Configures the scripted server in `relays` mode as `zz-fake`, for the
+/// made-up language `fakelang`, after typescript-language-server.
+fn configure_relaying_server(ws: &Workspace) {
+    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
+    let user_config = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&user_config).unwrap();
+    std::fs::write(
+        user_config.join("config.toml"),
+        format!(
+            "[servers.zz-fake]\ncommand = \"python3\"\nargs = [{:?}, \"relays\"]\nlanguages = [\"fakelang\"]\n",
+            fake.display().to_string()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn progress_watchers_tokens_hierarchies_and_server_methods_are_relayed() {
+    let ws = Workspace::new(&format!("{PROJECT}//- /notes.fake\nabc\n"));
+    configure_relaying_server(&ws);
+    let (mut server, init) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+
+    // One legend for both servers: TypeScript's first, then what the fake adds.
+    let legend = &init["capabilities"]["semanticTokensProvider"]["legend"];
+    assert_eq!(legend["tokenTypes"][10], "function", "{legend}");
+    assert_eq!(legend["tokenTypes"][12], "macro", "{legend}");
+    assert_eq!(legend["tokenModifiers"][3], "readonly", "{legend}");
+    assert!(init["capabilities"]["callHierarchyProvider"].is_boolean());
+
+    // Progress and file watching reach the editor under names that say whose they are.
+    let created = server.wait_server_request("window/workDoneProgress/create");
+    assert_eq!(created["token"], "zz-fake/1");
+    for kind in ["begin", "end"] {
+        server.wait_notification("$/progress", |p| {
+            p["token"] == "zz-fake/1" && p["value"]["kind"] == kind
+        });
+    }
+    let registered = server.wait_server_request("client/registerCapability");
+    let registrations = registered["registrations"].as_array().unwrap();
+    assert_eq!(
+        registrations.len(),
+        1,
+        "only file watching is relayed: {registered}"
+    );
+    assert_eq!(registrations[0]["id"], "zz-fake/w1");
+    assert_eq!(
+        registrations[0]["method"],
+        "workspace/didChangeWatchedFiles"
+    );
+
+    let changed = ws.uri("notes.fake");
+    server.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": changed, "type": 2}]}),
+    );
+    server.wait_notification("window/logMessage", |p| {
+        let message = p["message"].as_str().unwrap_or("");
+        message.starts_with("zz-fake: watched") && message.contains("notes.fake")
+    });
+
+    // Semantic tokens: TypeScript's as they are, the fake's renumbered into the legend.
+    let main = ws.uri("src/main.ts");
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+    let tokens = server
+        .request(
+            "textDocument/semanticTokens/full",
+            json!({"textDocument": {"uri": main}}),
+        )
+        .unwrap();
+    let data = tokens["data"].as_array().unwrap();
+    assert!(!data.is_empty() && data.len() % 5 == 0, "{tokens}");
+    server.open(&changed, "fakelang", "abc\n");
+    let tokens = server
+        .request(
+            "textDocument/semanticTokens/full",
+            json!({"textDocument": {"uri": changed}}),
+        )
+        .unwrap();
+    assert_eq!(tokens["data"], json!([0, 0, 3, 12, 8, 1, 0, 3, 10, 0]));
+
+    // Document symbols for a language meshls does not parse come from the server.
+    let symbols = server
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": changed}}),
+        )
+        .unwrap();
+    assert_eq!(symbols[0]["name"], "fromFake", "{symbols}");
+
+    // A call hierarchy item goes back to its server with its own data.
+    let position =
+        json!({"textDocument": {"uri": changed}, "position": {"line": 0, "character": 1}});
+    let items = server
+        .request("textDocument/prepareCallHierarchy", position)
+        .unwrap();
+    assert_eq!(items[0]["data"]["meshlsServer"], "zz-fake", "{items}");
+    let calls = server
+        .request(
+            "callHierarchy/incomingCalls",
+            json!({"item": items[0].clone()}),
+        )
+        .unwrap();
+    assert_eq!(calls[0]["from"]["name"], "fromFake", "{calls}");
+    assert_eq!(
+        calls[0]["from"]["data"]["data"],
+        json!({"mine": 2}),
+        "{calls}"
+    );
+
+    // Methods of a server's own go to the server they name; others are refused.
+    let pong = server.request("zz-fake/ping", json!({"n": 1})).unwrap();
+    assert_eq!(pong, json!({"pong": {"n": 1}}));
+    let nobody = server.request("nobody/ping", json!({})).unwrap_err();
+    assert_eq!(nobody["code"], -32601, "{nobody}");
+
+    // meshls.status reports both servers.
+    let status = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.status", "arguments": []}),
+        )
+        .unwrap();
+    let status = status.as_array().unwrap();
+    let names: Vec<&str> = status.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["typescript-language-server", "zz-fake"],
+        "{status:?}"
+    );
+    for entry in status {
+        assert_eq!(entry["state"], "running", "{entry}");
+        assert!(entry["pid"].as_u64().is_some(), "{entry}");
+        assert!(
+            entry["requests"]["answered"].as_u64().unwrap() >= 2,
+            "{entry}"
+        );
+    }
+    let shown = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("meshls language servers:")
+    });
+    assert!(
+        shown["message"]
+            .as_str()
+            .unwrap()
+            .contains("zz-fake: running, pid"),
+        "{shown}"
+    );
+    assert!(server.shutdown_and_exit().success());
 }

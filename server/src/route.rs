@@ -1,0 +1,524 @@
+//! Editor requests and notifications that meshls forwards to the servers,
+//! kept as JSON from end to end: chosen by method, routed by the document's
+//! language and the servers' capabilities, merged when several servers
+//! answer, and tagged so a resolve goes back to the server that made the
+//! item. Typing them would cost two conversions each way and lose every
+//! field lsp-types does not know.
+//!
+//! The transport calls [`Router::request`] and [`Router::notification`] in
+//! message order; each picks its server and queues the message before the
+//! transport reads the next one.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use futures::{future::BoxFuture, FutureExt as _};
+use lsp_types::Url;
+use serde_json::{json, Map, Value};
+
+use meshls_proxy::{jsonrpc::ResponseError, Client, Servers};
+
+use crate::{documents::Documents, downstream::Downstream};
+
+/// How long a forwarded request may take. Generous: servers index.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// LSP's RequestFailed: the request was valid, the answer could not be had.
+const REQUEST_FAILED: i64 = -32803;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+
+pub type Answer = BoxFuture<'static, Result<Value, ResponseError>>;
+
+/// The mark meshls puts in an item's `data` to know which server made it.
+const TAG: &str = "meshlsServer";
+
+#[derive(Clone, Copy)]
+enum Route {
+    /// The first server of the document's language that offers the
+    /// provider; null when there is none.
+    First(&'static str),
+    /// Every such server; the answers are concatenated, items tagged.
+    Merge(&'static str, Items),
+    /// meshls answers itself for the languages it parses; otherwise First.
+    OwnElseFirst(&'static str),
+    /// Back to the server named in the tag of the item at this pointer of
+    /// the params (the params themselves when empty); items in the answer
+    /// are tagged again.
+    Resolve(&'static str, Items),
+}
+
+/// Where the items to tag are in an answer.
+#[derive(Clone, Copy)]
+enum Items {
+    /// The answer is one item.
+    One,
+    /// A list of items (or `{items: [...]}` for completion).
+    List,
+    /// A list of code actions and commands: only the actions have `data`.
+    Actions,
+    /// A list of `{from: item}` or `{to: item}` (call hierarchy calls).
+    Field(&'static str),
+    /// Locations: concatenated without duplicates, nothing tagged.
+    Locations,
+}
+
+/// Which route a standard method takes; `None` for the methods meshls
+/// handles itself and those it does not know.
+fn route_of(method: &str) -> Option<Route> {
+    use Items::*;
+    use Route::*;
+    Some(match method {
+        "textDocument/hover" => First("hoverProvider"),
+        "textDocument/definition" => First("definitionProvider"),
+        "textDocument/declaration" => First("declarationProvider"),
+        "textDocument/typeDefinition" => First("typeDefinitionProvider"),
+        "textDocument/implementation" => First("implementationProvider"),
+        "textDocument/documentHighlight" => First("documentHighlightProvider"),
+        "textDocument/signatureHelp" => First("signatureHelpProvider"),
+        "textDocument/formatting" => First("documentFormattingProvider"),
+        "textDocument/rangeFormatting" => First("documentRangeFormattingProvider"),
+        "textDocument/onTypeFormatting" => First("documentOnTypeFormattingProvider"),
+        "textDocument/rename" | "textDocument/prepareRename" => First("renameProvider"),
+        "textDocument/linkedEditingRange" => First("linkedEditingRangeProvider"),
+        "textDocument/moniker" => First("monikerProvider"),
+        "textDocument/documentColor" | "textDocument/colorPresentation" => First("colorProvider"),
+        "textDocument/inlineValue" => First("inlineValueProvider"),
+        "textDocument/semanticTokens/full"
+        | "textDocument/semanticTokens/full/delta"
+        | "textDocument/semanticTokens/range" => First("semanticTokensProvider"),
+        "textDocument/references" => Merge("referencesProvider", Locations),
+        "textDocument/completion" => Merge("completionProvider", List),
+        "textDocument/codeAction" => Merge("codeActionProvider", Actions),
+        "textDocument/codeLens" => Merge("codeLensProvider", List),
+        "textDocument/inlayHint" => Merge("inlayHintProvider", List),
+        "textDocument/documentLink" => Merge("documentLinkProvider", List),
+        "textDocument/prepareCallHierarchy" => Merge("callHierarchyProvider", List),
+        "textDocument/prepareTypeHierarchy" => Merge("typeHierarchyProvider", List),
+        "workspace/symbol" => Merge("workspaceSymbolProvider", List),
+        "textDocument/documentSymbol" => OwnElseFirst("documentSymbolProvider"),
+        "textDocument/foldingRange" => OwnElseFirst("foldingRangeProvider"),
+        "textDocument/selectionRange" => OwnElseFirst("selectionRangeProvider"),
+        "completionItem/resolve"
+        | "codeAction/resolve"
+        | "codeLens/resolve"
+        | "inlayHint/resolve"
+        | "documentLink/resolve"
+        | "workspaceSymbol/resolve" => Resolve("", One),
+        "callHierarchy/incomingCalls" => Resolve("/item", Field("from")),
+        "callHierarchy/outgoingCalls" => Resolve("/item", Field("to")),
+        "typeHierarchy/supertypes" | "typeHierarchy/subtypes" => Resolve("/item", List),
+        _ => return None,
+    })
+}
+
+/// Methods meshls itself answers (through tower-lsp), whatever the servers do.
+fn is_own(method: &str) -> bool {
+    matches!(
+        method,
+        "initialize"
+            | "initialized"
+            | "shutdown"
+            | "exit"
+            | "textDocument/didOpen"
+            | "textDocument/didChange"
+            | "textDocument/didClose"
+            | "textDocument/didSave"
+            | "textDocument/willSave"
+            | "workspace/didChangeConfiguration"
+    ) || method.starts_with("meshls/")
+        || method.starts_with("$/")
+}
+
+pub struct Router {
+    docs: Arc<Documents>,
+    downstream: Arc<Downstream>,
+}
+
+impl Router {
+    pub fn new(docs: Arc<Documents>, downstream: Arc<Downstream>) -> Router {
+        Router { docs, downstream }
+    }
+
+    /// The answer to a request meshls forwards, or `None` for one meshls
+    /// answers itself. The server is chosen now, and the request is queued
+    /// to it when the answer is first polled.
+    pub fn request(&self, method: &str, params: Value) -> Option<Answer> {
+        let servers = self.downstream.get();
+        if method == "workspace/executeCommand" {
+            let command = params.get("command").and_then(Value::as_str).unwrap_or("");
+            if command.starts_with("meshls.") {
+                return None;
+            }
+            let Some(server) = servers.route_command(command) else {
+                return Some(fail(
+                    INVALID_PARAMS,
+                    format!("no language server meshls runs offers the command {command}"),
+                ));
+            };
+            return Some(forward(server, method, params));
+        }
+        let Some(route) = route_of(method) else {
+            if is_own(method) {
+                return None;
+            }
+            return Some(match self.owner(&servers, method, &params) {
+                Some(server) => forward(server, method, params),
+                None => fail(
+                    METHOD_NOT_FOUND,
+                    format!(
+                        "meshls does not handle {method}, and no language server it runs claims it"
+                    ),
+                ),
+            });
+        };
+        let language = self.language(&params);
+        match route {
+            Route::OwnElseFirst(_)
+                if language
+                    .as_deref()
+                    .is_some_and(|id| meshls_analysis::Language::for_lsp_id(id).is_some()) =>
+            {
+                None
+            }
+            // Unknown documents: meshls's own handler says why.
+            Route::OwnElseFirst(_) if language.is_none() => None,
+            Route::First(provider) | Route::OwnElseFirst(provider) => {
+                let target = language.and_then(|language| servers.route(&language, provider));
+                Some(match target {
+                    None => async { Ok(Value::Null) }.boxed(),
+                    Some(server) if provider == "semanticTokensProvider" => {
+                        let remap = self.downstream.token_remap(&servers, server.name());
+                        let answer = forward(server, method, params);
+                        async move {
+                            let mut value = answer.await?;
+                            if let Some(remap) = remap {
+                                remap.apply(&mut value);
+                            }
+                            Ok(value)
+                        }
+                        .boxed()
+                    }
+                    Some(server) => forward(server, method, params),
+                })
+            }
+            Route::Merge(provider, items) => {
+                let targets = if method == "workspace/symbol" {
+                    servers.route_any(provider)
+                } else {
+                    language
+                        .map(|language| servers.route_all(&language, provider))
+                        .unwrap_or_default()
+                };
+                Some(merge(targets, method, params, items))
+            }
+            Route::Resolve(pointer, items) => {
+                let mut params = params;
+                let server = params
+                    .pointer_mut(pointer)
+                    .and_then(untag)
+                    .and_then(|name| servers.client(&name));
+                let Some(server) = server else {
+                    return Some(fail(
+                        INVALID_PARAMS,
+                        "this item did not come from a language server meshls runs, so there is nothing to resolve".to_owned(),
+                    ));
+                };
+                let name = server.name().to_owned();
+                let answer = forward(server, method, params);
+                Some(
+                    async move {
+                        let mut value = answer.await?;
+                        tag_items(&mut value, items, &name);
+                        Ok(value)
+                    }
+                    .boxed(),
+                )
+            }
+        }
+    }
+
+    /// Forwards a notification meshls does not handle itself; returns
+    /// whether it was one of those.
+    pub fn notification(&self, method: &str, params: &Value) -> bool {
+        if is_own(method) {
+            return false;
+        }
+        let servers = self.downstream.get();
+        match method {
+            "workspace/didChangeWatchedFiles" => {
+                for server in self.downstream.watchers(&servers) {
+                    let _ = server.notify_raw(method, params.clone());
+                }
+            }
+            "workspace/didChangeWorkspaceFolders" => {
+                for server in servers.all() {
+                    let _ = server.notify_raw(method, params.clone());
+                }
+            }
+            "window/workDoneProgress/cancel" => {
+                let token = params.get("token").cloned().unwrap_or_default();
+                if let Some((server, token)) = self.downstream.progress_owner(&token) {
+                    if let Some(server) = servers.client(&server) {
+                        let _ = server.notify_raw(method, json!({ "token": token }));
+                    }
+                }
+            }
+            _ => match self.owner(&servers, method, params) {
+                Some(server) => {
+                    let _ = server.notify_raw(method, params.clone());
+                }
+                None => tracing::debug!(%method, "a notification no server claims"),
+            },
+        }
+        true
+    }
+
+    /// The language of the document the params name, if it is open.
+    fn language(&self, params: &Value) -> Option<String> {
+        let uri = document_of(params)?;
+        self.docs.language_id(&Url::parse(uri).ok()?)
+    }
+
+    /// The server that owns a method meshls does not know, such as
+    /// `rust-analyzer/expandMacro` or clangd's `textDocument/switchSourceHeader`:
+    /// the one named by its prefix, else the first of the document's language,
+    /// else the only server running.
+    fn owner(&self, servers: &Servers, method: &str, params: &Value) -> Option<Client> {
+        let prefix = method.split('/').next().unwrap_or("");
+        let all = servers.all();
+        let named = all.iter().find(|server| {
+            let name = server.name();
+            !prefix.is_empty() && (name.starts_with(prefix) || prefix.starts_with(name))
+        });
+        if let Some(server) = named {
+            return Some(server.clone());
+        }
+        if let Some(language) = self.language(params) {
+            return servers.of_language(&language).into_iter().next();
+        }
+        match all.as_slice() {
+            [only] => Some(only.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The URI of the document a request is about.
+fn document_of(params: &Value) -> Option<&str> {
+    params
+        .pointer("/textDocument/uri")
+        .or_else(|| params.pointer("/item/uri"))
+        .and_then(Value::as_str)
+}
+
+fn fail(code: i64, message: String) -> Answer {
+    async move {
+        Err(ResponseError {
+            code,
+            message,
+            data: None,
+        })
+    }
+    .boxed()
+}
+
+/// Sends one request to `server`; the answer, or its error as the editor
+/// should see it.
+fn forward(server: Client, method: &str, params: Value) -> Answer {
+    let method = method.to_owned();
+    async move {
+        server
+            .request_raw(&method, params, REQUEST_TIMEOUT)
+            .await
+            .map_err(proxy_error)
+    }
+    .boxed()
+}
+
+/// Asks every server at once and merges their answers. Fails only when every
+/// server failed; a server that answers null adds nothing.
+fn merge(servers: Vec<Client>, method: &str, params: Value, items: Items) -> Answer {
+    let calls: Vec<_> = servers
+        .iter()
+        .map(|server| {
+            let name = server.name().to_owned();
+            forward(server.clone(), method, params.clone()).map(move |answer| (name, answer))
+        })
+        .collect();
+    let method = method.to_owned();
+    async move {
+        let answers = futures::future::join_all(calls).await;
+        if answers.is_empty() {
+            return Ok(Value::Null);
+        }
+        let mut merged = Vec::new();
+        let mut incomplete = false;
+        let mut first_error = None;
+        let mut any = false;
+        for (name, answer) in answers {
+            let mut value = match answer {
+                Ok(value) => value,
+                Err(err) => {
+                    tracing::warn!(server = %name, %method, "{}", err.message);
+                    first_error.get_or_insert(err);
+                    continue;
+                }
+            };
+            any = true;
+            // Completion may answer `{isIncomplete, items}`.
+            if let Some(object) = value.as_object_mut() {
+                incomplete |= object.get("isIncomplete") == Some(&Value::Bool(true));
+                value = object.remove("items").unwrap_or(Value::Null);
+            }
+            tag_items(&mut value, items, &name);
+            if let Value::Array(list) = value {
+                merged.extend(list);
+            }
+        }
+        if !any {
+            return Err(first_error.unwrap_or_else(|| ResponseError {
+                code: REQUEST_FAILED,
+                message: format!("no language server answered {method}"),
+                data: None,
+            }));
+        }
+        if let Items::Locations = items {
+            let mut seen = HashSet::new();
+            merged.retain(|location| seen.insert(location.to_string()));
+        }
+        Ok(if method == "textDocument/completion" {
+            json!({ "isIncomplete": incomplete, "items": merged })
+        } else {
+            Value::Array(merged)
+        })
+    }
+    .boxed()
+}
+
+/// Marks the items of an answer as `server`'s.
+fn tag_items(answer: &mut Value, items: Items, server: &str) {
+    match items {
+        Items::Locations => {}
+        Items::One => tag(answer, server),
+        Items::List => {
+            let list = match answer {
+                Value::Object(object) => object.get_mut("items"),
+                other => Some(other),
+            };
+            if let Some(Value::Array(list)) = list {
+                list.iter_mut().for_each(|item| tag(item, server));
+            }
+        }
+        Items::Actions => {
+            if let Value::Array(list) = answer {
+                // A bare Command has a string `command`; an action does not.
+                list.iter_mut()
+                    .filter(|item| !item.get("command").is_some_and(Value::is_string))
+                    .for_each(|item| tag(item, server));
+            }
+        }
+        Items::Field(field) => {
+            if let Value::Array(list) = answer {
+                list.iter_mut()
+                    .filter_map(|call| call.get_mut(field))
+                    .for_each(|item| tag(item, server));
+            }
+        }
+    }
+}
+
+/// Wraps an item's `data` with the name of the server that made it.
+pub fn tag(item: &mut Value, server: &str) {
+    let Some(object) = item.as_object_mut() else {
+        return;
+    };
+    let original = object.remove("data").unwrap_or(Value::Null);
+    let mut marked = Map::new();
+    marked.insert(TAG.to_owned(), Value::from(server));
+    marked.insert("data".to_owned(), original);
+    object.insert("data".to_owned(), Value::Object(marked));
+}
+
+/// Takes the mark off an item's `data`, restoring the server's own; returns
+/// the server it names.
+pub fn untag(item: &mut Value) -> Option<String> {
+    let object = item.as_object_mut()?;
+    let Some(Value::Object(mut marked)) = object.remove("data") else {
+        return None;
+    };
+    let Some(Value::String(server)) = marked.remove(TAG) else {
+        // Not ours after all: put it back as it was.
+        object.insert("data".to_owned(), Value::Object(marked));
+        return None;
+    };
+    match marked.remove("data") {
+        Some(data) if !data.is_null() => {
+            object.insert("data".to_owned(), data);
+        }
+        _ => {}
+    }
+    Some(server)
+}
+
+/// A downstream failure as the editor sees it: the server's own error as
+/// it sent it, or RequestFailed with one sentence saying what happened.
+pub fn proxy_error(err: meshls_proxy::Error) -> ResponseError {
+    match err {
+        meshls_proxy::Error::Server {
+            code,
+            message,
+            data,
+            ..
+        } => ResponseError {
+            code,
+            message,
+            data,
+        },
+        other => ResponseError {
+            code: REQUEST_FAILED,
+            message: other.to_string(),
+            data: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_come_off_as_they_went_on() {
+        for original in [
+            json!({"label": "x"}),
+            json!({"label": "x", "data": 7}),
+            json!({"label": "x", "data": {"meshlsServer": 1}}),
+        ] {
+            let mut item = original.clone();
+            tag(&mut item, "pyright");
+            assert_eq!(item["data"]["meshlsServer"], "pyright");
+            assert_eq!(untag(&mut item).as_deref(), Some("pyright"));
+            assert_eq!(item, original);
+        }
+        let mut foreign = json!({"data": {"other": 1}});
+        assert_eq!(untag(&mut foreign), None);
+        assert_eq!(foreign, json!({"data": {"other": 1}}));
+    }
+
+    #[test]
+    fn only_code_actions_are_tagged_not_bare_commands() {
+        let mut answer = json!([
+            {"title": "Run", "command": "x.run", "arguments": []},
+            {"title": "Fix", "kind": "quickfix", "command": {"title": "t", "command": "c"}},
+        ]);
+        tag_items(&mut answer, Items::Actions, "ts");
+        assert!(answer[0].get("data").is_none());
+        assert_eq!(answer[1]["data"]["meshlsServer"], "ts");
+    }
+
+    #[test]
+    fn call_hierarchy_calls_tag_their_items() {
+        let mut answer = json!([{"from": {"name": "f"}, "fromRanges": []}]);
+        tag_items(&mut answer, Items::Field("from"), "clangd");
+        assert_eq!(answer[0]["from"]["data"]["meshlsServer"], "clangd");
+    }
+}
