@@ -1,9 +1,61 @@
 //! `meshls doctor`: what meshls finds on this machine and in this workspace,
 //! printed for a person, with a non-zero exit on a broken configuration.
 
-use std::{io::Write, path::Path};
+use std::{collections::BTreeMap, io::Write, path::Path, sync::Arc, time::Duration};
+
+use meshls_proxy::{
+    OpenDocument, OpenDocuments, ServerConfig, ServerStatus, Servers, StartOptions,
+};
 
 use crate::{config, storage};
+
+/// How long each server gets to start, as in a session.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// No documents are open while probing.
+struct NoDocuments;
+
+impl OpenDocuments for NoDocuments {
+    fn open_documents(&self, _: &[String]) -> Vec<OpenDocument> {
+        Vec::new()
+    }
+}
+
+/// Starts the servers a session would start in `root`, as an editor would,
+/// and reports each; then shuts them down.
+fn probe_servers(root: &Path, configs: &BTreeMap<String, ServerConfig>) -> Vec<ServerStatus> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!("cannot start the async runtime to probe the servers: {err}");
+            return Vec::new();
+        }
+    };
+    let root_uri = lsp_types::Url::from_directory_path(root).ok();
+    let editor_params = serde_json::json!({
+        "processId": std::process::id(),
+        "clientInfo": {"name": "meshls doctor"},
+        "rootUri": root_uri,
+        "workspaceFolders": root_uri.as_ref().map(|uri| serde_json::json!([{"uri": uri, "name": "workspace"}])),
+        "capabilities": {}
+    });
+    runtime.block_on(async {
+        let options = StartOptions {
+            root: root.to_path_buf(),
+            editor_params,
+            timeout: PROBE_TIMEOUT,
+            path: std::env::var_os("PATH"),
+            documents: Arc::new(NoDocuments),
+        };
+        let (servers, _, _events) = Servers::start(configs, options).await;
+        let status = servers.status();
+        servers.shutdown(Duration::from_secs(5)).await;
+        status
+    })
+}
 
 /// Writes the report; returns whether the configuration is valid.
 pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
@@ -56,6 +108,28 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
             "  {name:width$}  {:lang_width$}  {status}",
             languages(server)
         )?;
+    }
+
+    writeln!(
+        out,
+        "\nstarted in this workspace (each answers initialize, then is shut down):"
+    )?;
+    let status = probe_servers(root, &loaded.config.servers);
+    if status.is_empty() {
+        writeln!(out, "  none: no enabled server's command is on PATH")?;
+    }
+    for server in status {
+        let mut line = format!("  {:width$}  {}", server.name, server.state);
+        if let Some(pid) = server.pid {
+            line.push_str(&format!(" (pid {pid})"));
+        }
+        if let Some(ms) = server.requests.p50_ms {
+            line.push_str(&format!(", initialize took {ms:.0} ms"));
+        }
+        if let Some(error) = &server.last_error {
+            line.push_str(&format!(": {error}"));
+        }
+        writeln!(out, "{line}")?;
     }
 
     writeln!(out, "\nagent:")?;

@@ -46,6 +46,23 @@ const label: string = double(21);
 export const text = label.toUpperCase(;
 "#;
 
+/// Waits until no process runs in `dir`. Signals take a moment to land;
+/// the deadline only guards against a hang.
+fn assert_nothing_left_in(dir: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = processes_in(dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "processes left running: {left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Processes whose working directory is `dir`: the servers meshls started there.
 fn processes_in(dir: &std::path::Path) -> Vec<String> {
     let mut found = Vec::new();
@@ -158,19 +175,7 @@ fn typescript_answers_through_meshls_and_diagnostics_merge() {
         "typescript-language-server runs in the workspace"
     );
     assert!(server.shutdown_and_exit().success());
-    // Signals take a moment to land; the deadline only guards against a hang.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let left = processes_in(ws.root());
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "servers left running after exit: {left:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    assert_nothing_left_in(ws.root());
 }
 
 #[test]
@@ -657,4 +662,50 @@ fn progress_watchers_tokens_hierarchies_and_server_methods_are_relayed() {
         "{shown}"
     );
     assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn doctor_starts_each_server_and_reports_how_it_went() {
+    let ws = Workspace::new(PROJECT);
+    let user_config = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&user_config).unwrap();
+    std::fs::write(
+        user_config.join("config.toml"),
+        "[servers.broken]\ncommand = \"sh\"\nargs = [\"-c\", \"echo dying >&2; exit 7\"]\nlanguages = [\"typescript\"]\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(meshls_e2e::meshls_bin())
+        .args(["doctor", "--root"])
+        .arg(ws.root())
+        .env("PATH", path_with_node_servers())
+        .env("XDG_CONFIG_HOME", ws.config_home())
+        .env("XDG_DATA_HOME", ws.data_home())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    // The section of servers doctor started, one line each.
+    let started = out
+        .split("started in this workspace")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_else(|| panic!("no started section: {out}"));
+    let line = |name: &str| {
+        started
+            .lines()
+            .find(|line| line.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no line for {name}: {out}"))
+            .to_owned()
+    };
+    let typescript = line("typescript-language-server");
+    assert!(
+        typescript.contains("running (pid") && typescript.contains("initialize took"),
+        "{out}"
+    );
+    let broken = line("broken");
+    assert!(
+        broken.contains("not started: broken failed to start"),
+        "{out}"
+    );
+    assert_nothing_left_in(ws.root());
 }
