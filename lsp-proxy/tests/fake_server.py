@@ -13,6 +13,12 @@ Usage: fake_server.py MODE. It reads framed JSON-RPC on stdin and, by MODE:
             document symbols; once initialized, creates progress token 1 (begin, end) and
             registers file watcher "w1"; logs the file changes it hears of; answers
             `<anything>/ping` with {"pong": params}
+  huge      answers initialize offering hover, and a hover by the line it is on: line 0 gets a
+            50 MB result; line 1 gets a Content-Length that is no number, then a message over the
+            reader's 256 MiB limit, sent whole, that starts with a well-formed wrong answer, and
+            only then the real answer, "after the oversized message"; line 2 gets a Content-Length
+            of 2^64 - 1 and a few bytes, and then the server exits with code 4; any other line
+            gets "huge answers". Other requests are answered with null
 """
 import json
 import subprocess
@@ -37,9 +43,13 @@ def read():
     return json.loads(sys.stdin.buffer.read(length))
 
 
-def write(message):
+def frame(message):
     body = json.dumps(message).encode()
-    out.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def write(message):
+    out.write(frame(message))
     out.flush()
 
 
@@ -100,6 +110,41 @@ def relays(message):
         reply(None)
 
 
+# meshls-proxy's framing::MAX_MESSAGE_LEN.
+LIMIT = 256 * 1024 * 1024
+
+
+def huge(id, method, params):
+    if method == "initialize":
+        write({"jsonrpc": "2.0", "id": id, "result": {"capabilities": {"hoverProvider": True}}})
+        return
+    if method != "textDocument/hover":
+        write({"jsonrpc": "2.0", "id": id, "result": None})
+        return
+    hover = lambda text: {"jsonrpc": "2.0", "id": id, "result": {"contents": text}}
+    line = params["position"]["line"]
+    if line == 0:
+        value = "0123456789" * 5_000_000
+        write(hover({"kind": "plaintext", "value": value}))
+    elif line == 1:
+        out.write(b"Content-Length: 99999999999999999999999\r\n\r\n")
+        # A reader that lost its place would take this frame for the answer.
+        decoy = frame(hover("read from inside an oversized message"))
+        out.write(b"Content-Length: %d\r\n\r\n" % (LIMIT + 1) + decoy)
+        left = LIMIT + 1 - len(decoy)
+        chunk = b"x" * (1 << 20)
+        while left > 0:
+            out.write(chunk[:left])
+            left -= len(chunk)
+        write(hover("after the oversized message"))
+    elif line == 2:
+        out.write(b'Content-Length: 18446744073709551615\r\n\r\n{"jsonrpc"')
+        out.flush()
+        sys.exit(4)
+    else:
+        write(hover("huge answers"))
+
+
 while True:
     message = read()
     method, id = message.get("method"), message.get("id")
@@ -121,6 +166,9 @@ while True:
         relays(message)
         continue
     if id is None or method is None:
+        continue
+    if MODE == "huge":
+        huge(id, method, message.get("params"))
         continue
     if MODE == "forks":
         if method == "shutdown":

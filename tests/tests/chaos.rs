@@ -1,0 +1,577 @@
+//! Robustness under abuse: the real typescript-language-server killed again
+//! and again in the middle of an editing session, and downstream servers that
+//! write garbage, send huge messages or never answer `initialize`. meshls
+//! answers every request, keeps the editor's text, brings diagnostics back,
+//! and leaves no process behind.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use meshls_e2e::{node_bin, Rng, Server, TextModel, Workspace};
+use serde_json::{json, Value};
+
+/// How long the checks on processes wait for signals to land and exits to
+/// be reaped; a guard against hangs, not a timing assertion.
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// PATH with the npm-installed servers first.
+fn path_with_node_servers() -> String {
+    format!(
+        "{}:{}",
+        node_bin().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Configures, in the user's own config, servers run by the scripted
+/// `fake_server.py`: `(name, mode, language)` each.
+fn configure_fake_servers(ws: &Workspace, servers: &[(&str, &str, &str)]) {
+    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
+    let mut config = String::new();
+    for (name, mode, language) in servers {
+        config.push_str(&format!(
+            "[servers.{name}]\ncommand = \"python3\"\nargs = [{:?}, {mode:?}]\nlanguages = [{language:?}]\n",
+            fake.display().to_string()
+        ));
+    }
+    let user_config = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&user_config).unwrap();
+    std::fs::write(user_config.join("config.toml"), config).unwrap();
+}
+
+/// What /proc says about one process.
+#[derive(Debug)]
+struct Process {
+    pid: u32,
+    state: char,
+    ppid: u32,
+    pgrp: u32,
+    cwd: Option<PathBuf>,
+    cmdline: String,
+}
+
+fn processes() -> Vec<Process> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        // The process may be gone by now; then it is simply not listed.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp ...`, where comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let (Some(state), Some(ppid), Some(pgrp)) = (
+            fields.first().and_then(|s| s.chars().next()),
+            fields.get(1).and_then(|s| s.parse().ok()),
+            fields.get(2).and_then(|s| s.parse().ok()),
+        ) else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        found.push(Process {
+            pid,
+            state,
+            ppid,
+            pgrp,
+            cwd: std::fs::read_link(entry.path().join("cwd")).ok(),
+            cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
+        });
+    }
+    found
+}
+
+/// Processes other than meshls itself (which the tests start there too)
+/// whose working directory is `dir`: the servers meshls started and theirs.
+fn processes_in(dir: &Path, meshls: u32) -> Vec<Process> {
+    processes()
+        .into_iter()
+        .filter(|p| p.pid != meshls && p.cwd.as_deref() == Some(dir))
+        .collect()
+}
+
+/// meshls's children that have exited and were not reaped.
+fn zombie_children(meshls: u32) -> Vec<Process> {
+    processes()
+        .into_iter()
+        .filter(|p| p.ppid == meshls && p.state == 'Z')
+        .collect()
+}
+
+/// The running typescript-language-server that meshls started.
+fn typescript_server(meshls: u32) -> Option<u32> {
+    processes()
+        .into_iter()
+        .find(|p| {
+            p.ppid == meshls && p.state != 'Z' && p.cmdline.contains("typescript-language-server")
+        })
+        .map(|p| p.pid)
+}
+
+/// Waits until `check` holds; panics with what `check` last said otherwise.
+fn settle<T: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> Result<(), T>) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(left) if Instant::now() >= deadline => panic!("{what}: {left:?}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn kill_9(pid: u32) {
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill -9 {pid}");
+}
+
+/// Waits for meshls to say `name` was restarted, looking at the messages
+/// from index `seen` on; fails at once if meshls gives the server up.
+fn wait_restarted(server: &mut Server, name: &str, seen: &mut usize) {
+    let restarted = format!("{name} stopped and was restarted");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let messages = server.messages();
+        for (index, message) in messages.iter().enumerate().skip(*seen) {
+            let text = message["params"]["message"].as_str().unwrap_or("");
+            if message["method"] == "window/showMessage" && message["params"]["type"] == 1 {
+                panic!("meshls gave {name} up: {text}");
+            }
+            if message["method"] == "window/logMessage" && text.contains(&restarted) {
+                *seen = index + 1;
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "meshls did not restart {name}: {:?}",
+            &messages[*seen..]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asserts that a definition result is a location in `file`. The requests
+/// ask at a call of `double`, found in the editor's text: a server holding
+/// any other text would answer with something else.
+fn assert_points_into(definition: &Value, file: &lsp_types::Url, what: &str) {
+    let target = if definition.is_array() {
+        &definition[0]
+    } else {
+        definition
+    };
+    let uri = target.get("targetUri").unwrap_or(&target["uri"]);
+    assert_eq!(uri, file.as_str(), "{what}: {definition}");
+}
+
+/// Asserts that `answer` is a result or a well-formed JSON-RPC error.
+fn assert_answer_or_error(what: &str, answer: &Result<Value, Value>) {
+    if let Err(error) = answer {
+        assert!(
+            error["code"].is_i64() && error["message"].is_string(),
+            "{what} got a malformed error: {error}"
+        );
+    }
+}
+
+const CHAOS_PROJECT: &str = r#"
+//- /tsconfig.json
+{"compilerOptions": {"strict": true, "lib": ["es5"]}}
+//- /src/util.ts
+export function double(n: number): number {
+  return n * 2;
+}
+"#;
+
+/// Makes each start of typescript-language-server cheaper, so twenty fit in
+/// a test: one tsserver instead of a syntax and a semantic one, and no
+/// typings installer.
+fn lean_typescript_server(ws: &Workspace) {
+    let user_config = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&user_config).unwrap();
+    std::fs::write(
+        user_config.join("config.toml"),
+        "[servers.typescript-language-server.initialization_options]\n\
+         disableAutomaticTypingAcquisition = true\n\
+         tsserver = { useSyntaxServer = \"never\" }\n",
+    )
+    .unwrap();
+}
+
+/// The edited file: two type errors, one above a block comment that random
+/// edits churn without ever closing it, and one below. Each round pushes the
+/// first one line down; the churn moves the second one about.
+const MAIN: &str = "import { double } from \"./util\";
+export const bad: string = double(1);
+/*
+notes
+*/
+export const late: string = double(2);
+";
+
+/// Text the random edits insert: no `*` or `/`, so the comment stays one.
+const PIECES: &[&str] = &[
+    "a", "é", "中文", "😀", "e\u{301}", "\n", "\r\n", " ", "x1", "ß", "{", "}",
+];
+
+/// The editor side of the session: the document as the editor holds it,
+/// and the requests sent but not yet answered.
+struct Editor {
+    uri: lsp_types::Url,
+    model: TextModel,
+    version: i32,
+    rng: Rng,
+    /// `(id, method, sent at version)`.
+    pending: Vec<(i64, &'static str, i32)>,
+    answered: usize,
+    errors: usize,
+}
+
+impl Editor {
+    fn char_index(&self, needle: &str) -> usize {
+        let byte = self.model.text().find(needle).expect("in the document");
+        self.model.text()[..byte].chars().count()
+    }
+
+    fn change(&mut self, server: &mut Server, range: lsp_types::Range, text: &str) {
+        self.model.apply(range, text);
+        self.version += 1;
+        server.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": self.uri, "version": self.version}, "contentChanges": [{"range": range, "text": text}]}),
+        );
+    }
+
+    /// Inserts a well-typed line above the type error, which moves it down.
+    fn push_error_down(&mut self, server: &mut Server, round: usize) {
+        let at = lsp_types::Position::new(1, 0);
+        let line = format!("export const ok{round}: number = double({round});\n");
+        self.change(server, lsp_types::Range::new(at, at), &line);
+    }
+
+    /// `count` random edits inside the comment, with requests in between.
+    fn churn(&mut self, server: &mut Server, count: usize) {
+        for _ in 0..count {
+            let first = self.char_index("/*") + 2;
+            let last = self.char_index("*/");
+            let start = first + self.rng.below(last - first + 1);
+            let end = if self.rng.chance(1, 3) {
+                (start + self.rng.below(4)).min(last)
+            } else {
+                start
+            };
+            let mut text = String::new();
+            if last - first < 2_000 {
+                for _ in 0..=self.rng.below(3) {
+                    let piece: &&str = self.rng.pick(PIECES);
+                    text.push_str(piece);
+                }
+            }
+            let range = self.model.range_of(start..end);
+            self.change(server, range, &text);
+            if self.rng.chance(1, 3) {
+                self.send_request(server);
+            }
+        }
+    }
+
+    /// The position of the `double` called for `name`: asking there for
+    /// its definition finds util.ts only in the editor's text.
+    fn call_of(&self, name: &str) -> lsp_types::Position {
+        self.model
+            .position_of(self.char_index(&format!("{name}: string = double")) + name.len() + 12)
+    }
+
+    /// The lines of the two type errors in the editor's text.
+    fn error_lines(&self) -> [u32; 2] {
+        ["bad", "late"].map(|name| self.call_of(name).line)
+    }
+
+    fn send_request(&mut self, server: &mut Server) {
+        let random = self
+            .model
+            .position_of(self.rng.below(self.model.len_chars() + 1));
+        let (method, position) = match self.rng.below(4) {
+            0 => ("textDocument/hover", random),
+            1 => ("textDocument/completion", random),
+            2 => ("textDocument/definition", self.call_of("bad")),
+            _ => ("textDocument/definition", self.call_of("late")),
+        };
+        let id = server.send_request(
+            method,
+            json!({"textDocument": {"uri": self.uri}, "position": position}),
+        );
+        self.pending.push((id, method, self.version));
+    }
+
+    /// Waits for every request sent so far: each gets its answer or an error.
+    fn collect(&mut self, server: &mut Server, util: &lsp_types::Url) {
+        for (id, method, version) in std::mem::take(&mut self.pending) {
+            let answer = server.wait_response(id);
+            let what = format!("{method} (request {id}, at version {version})");
+            assert_answer_or_error(&what, &answer);
+            match answer {
+                Ok(target) if method == "textDocument/definition" => {
+                    assert_points_into(&target, util, &what);
+                    self.answered += 1;
+                }
+                Ok(_) => self.answered += 1,
+                Err(_) => self.errors += 1,
+            }
+        }
+    }
+
+    /// meshls holds exactly the editor's text, at the editor's version.
+    fn assert_in_sync(&self, server: &mut Server, when: &str) {
+        let view = server
+            .request(
+                "meshls/viewDocument",
+                json!({"textDocument": {"uri": self.uri}}),
+            )
+            .unwrap_or_else(|e| panic!("{when}: meshls/viewDocument failed: {e}"));
+        assert_eq!(view["uri"], self.uri.as_str());
+        assert_eq!(view["version"], self.version, "{when}");
+        assert_eq!(
+            view["text"].as_str(),
+            Some(self.model.text()),
+            "{when}: meshls's text differs from the editor's"
+        );
+    }
+}
+
+/// The issue's chaos test: twenty `kill -9`s of the real
+/// typescript-language-server while the editor keeps editing and asking.
+#[test]
+fn twenty_kills_during_an_editing_session_lose_nothing() {
+    const KILLS: usize = 20;
+    let ws = Workspace::new(CHAOS_PROJECT);
+    lean_typescript_server(&ws);
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    let meshls = server.pid();
+    let util = ws.uri("src/util.ts");
+    server.open(&util, "typescript", &ws.read("src/util.ts"));
+    let mut editor = Editor {
+        uri: ws.uri("src/main.ts"),
+        model: TextModel::new(MAIN),
+        version: 1,
+        rng: Rng::new(0xC4A0_5EED),
+        pending: Vec::new(),
+        answered: 0,
+        errors: 0,
+    };
+    server.open(&editor.uri, "typescript", MAIN);
+    let main = editor.uri.clone();
+    let type_errors_on = move |p: &Value, lines: [u32; 2]| {
+        p["uri"] == main.as_str()
+            && lines.iter().all(|&line| {
+                p["diagnostics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d["code"] == 2322 && d["range"]["start"]["line"] == line)
+            })
+    };
+    let lines = editor.error_lines();
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        type_errors_on(p, lines)
+    });
+
+    let mut seen = 0;
+    for round in 0..KILLS {
+        let when = format!("round {round}");
+        let old = typescript_server(meshls).expect("typescript-language-server runs");
+        editor.churn(&mut server, 5);
+        kill_9(old);
+        // Edited and asked while the server is down or starting again.
+        editor.push_error_down(&mut server, round);
+        editor.churn(&mut server, 10);
+        wait_restarted(&mut server, "typescript-language-server", &mut seen);
+        editor.churn(&mut server, 5);
+
+        // The new server has the editor's text: the type errors are where
+        // the editor has them.
+        let lines = editor.error_lines();
+        server.wait_notification("textDocument/publishDiagnostics", |p| {
+            type_errors_on(p, lines)
+        });
+        editor.collect(&mut server, &util);
+        // And it answers; a server that answers is not crash-looping.
+        let hover = server
+            .request(
+                "textDocument/hover",
+                json!({"textDocument": {"uri": editor.uri}, "position": {"line": 0, "character": 10}}),
+            )
+            .unwrap_or_else(|e| panic!("{when}: hover after the restart failed: {e}"));
+        assert!(hover.to_string().contains("double"), "{when}: {hover}");
+        let definition = server
+            .request(
+                "textDocument/definition",
+                json!({"textDocument": {"uri": editor.uri}, "position": editor.call_of("late")}),
+            )
+            .unwrap_or_else(|e| panic!("{when}: definition after the restart failed: {e}"));
+        assert_points_into(&definition, &util, &when);
+        editor.assert_in_sync(&mut server, &when);
+
+        let new = typescript_server(meshls).expect("typescript-language-server runs again");
+        assert_ne!(new, old, "{when}: a new process");
+        // The killed server was reaped, and what it started went with it.
+        assert!(
+            zombie_children(meshls).is_empty(),
+            "{when}: {:?}",
+            zombie_children(meshls)
+        );
+        settle(&format!("{when}: left by killed servers"), || {
+            let orphans: Vec<Process> = processes_in(ws.root(), meshls)
+                .into_iter()
+                .filter(|p| p.pgrp != new)
+                .collect();
+            if orphans.is_empty() {
+                Ok(())
+            } else {
+                Err(orphans)
+            }
+        });
+    }
+    editor.assert_in_sync(&mut server, "after the last kill");
+    assert!(
+        editor.answered > 0,
+        "answered {}, errors {}",
+        editor.answered,
+        editor.errors
+    );
+
+    assert!(server.shutdown_and_exit().success());
+    settle("left running after exit", || {
+        let left = processes_in(ws.root(), meshls);
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(left)
+        }
+    });
+}
+
+const PROJECT: &str = r#"
+//- /tsconfig.json
+{"compilerOptions": {"strict": true}}
+//- /src/util.ts
+export function double(n: number): number {
+  return n * 2;
+}
+//- /src/main.ts
+import { double } from "./util";
+export const four = double(2);
+//- /big.huge
+line 0
+line 1
+line 2
+line 3
+"#;
+
+/// Beside the real typescript-language-server: a server that writes garbage
+/// between its messages, one that never answers `initialize`, and one that
+/// sends a 50 MB answer, messages over the size limit, and a Content-Length
+/// that never ends before it dies.
+#[test]
+fn servers_that_send_garbage_huge_messages_or_nothing_do_not_take_meshls_down() {
+    let ws = Workspace::new(PROJECT);
+    configure_fake_servers(
+        &ws,
+        &[
+            ("garbage", "garbage", "typescript"),
+            ("silent", "silent", "typescript"),
+            ("huge", "huge", "hugelang"),
+        ],
+    );
+    // Answers, with the silent server left out once its time is up.
+    let (mut server, init) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    let meshls = server.pid();
+    assert_eq!(init["capabilities"]["hoverProvider"], true, "{init}");
+
+    let shown = server.wait_notification("window/showMessage", |p| {
+        p["message"].as_str().unwrap_or("").contains("silent")
+    });
+    let message = shown["message"].as_str().unwrap();
+    assert!(
+        message.contains("silent did not answer initialize") && message.contains("without it"),
+        "{message}"
+    );
+    assert_eq!(shown["type"], 2);
+    settle("the silent server outlived its timeout", || {
+        let silent: Vec<Process> = processes_in(ws.root(), meshls)
+            .into_iter()
+            .filter(|p| p.cmdline.contains("fake_server.py silent"))
+            .collect();
+        if silent.is_empty() {
+            Ok(())
+        } else {
+            Err(silent)
+        }
+    });
+
+    let main = ws.uri("src/main.ts");
+    let big = ws.uri("big.huge");
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+    server.open(&big, "hugelang", &ws.read("big.huge"));
+    let hover_typescript = |server: &mut Server| {
+        let hover = server
+            .request(
+                "textDocument/hover",
+                json!({"textDocument": {"uri": main}, "position": {"line": 1, "character": 22}}),
+            )
+            .unwrap();
+        assert!(hover.to_string().contains("double"), "{hover}");
+    };
+    hover_typescript(&mut server);
+
+    let hover_big = |server: &mut Server, line: u32| {
+        server.request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": big}, "position": {"line": line, "character": 0}}),
+        )
+    };
+    // 50 MB, whole and unchanged.
+    let fifty = hover_big(&mut server, 0).unwrap();
+    let value = fifty["contents"]["value"].as_str().unwrap_or_default();
+    assert_eq!(value.len(), 50_000_000);
+    assert!(value.starts_with("0123456789") && value.ends_with("0123456789"));
+    assert!(
+        value.as_bytes().chunks(10).all(|c| c == b"0123456789"),
+        "the 50 MB hover was changed on its way"
+    );
+    drop(fifty);
+    // A header that is no number and a message over the limit are dropped,
+    // and the message after them is read.
+    let after = hover_big(&mut server, 1).unwrap();
+    assert_eq!(after["contents"], "after the oversized message", "{after}");
+    // A Content-Length no message can have, then death: an error, and a restart.
+    let lost = hover_big(&mut server, 2);
+    assert_answer_or_error("hover on a dying server", &lost);
+    assert!(lost.is_err(), "{lost:?}");
+    let mut seen = 0;
+    wait_restarted(&mut server, "huge", &mut seen);
+    let back = hover_big(&mut server, 3).unwrap();
+    assert_eq!(back["contents"], "huge answers", "{back}");
+
+    hover_typescript(&mut server);
+    assert!(server.shutdown_and_exit().success());
+    settle("left running after exit", || {
+        let left = processes_in(ws.root(), meshls);
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(left)
+        }
+    });
+}
