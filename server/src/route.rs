@@ -149,7 +149,8 @@ impl Router {
             if command.starts_with("meshls.") {
                 return None;
             }
-            let Some(server) = servers.route_command(command) else {
+            let advertised = servers.route_command(command);
+            let Some(server) = advertised.or_else(|| named_by(&servers.all(), command, '.')) else {
                 return Some(fail(
                     INVALID_PARAMS,
                     format!("no language server meshls runs offers the command {command}"),
@@ -284,14 +285,9 @@ impl Router {
     /// the one named by its prefix, else the first of the document's language,
     /// else the only server running.
     fn owner(&self, servers: &Servers, method: &str, params: &Value) -> Option<Client> {
-        let prefix = method.split('/').next().unwrap_or("");
         let all = servers.all();
-        let named = all.iter().find(|server| {
-            let name = server.name();
-            !prefix.is_empty() && (name.starts_with(prefix) || prefix.starts_with(name))
-        });
-        if let Some(server) = named {
-            return Some(server.clone());
+        if let Some(server) = named_by(&all, method, '/') {
+            return Some(server);
         }
         if let Some(language) = self.language(params) {
             return servers.of_language(&language).into_iter().next();
@@ -301,6 +297,22 @@ impl Router {
             _ => None,
         }
     }
+}
+
+/// The server a method or command names before its first `separator`
+/// (`rust-analyzer/expandMacro`, `pyright.createtypestub`: servers run
+/// commands they do not list, as pyright does with its code actions').
+fn named_by(servers: &[Client], name: &str, separator: char) -> Option<Client> {
+    let prefix = name
+        .split(separator)
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('_');
+    let named = servers.iter().find(|server| {
+        let server = server.name();
+        !prefix.is_empty() && (server.starts_with(prefix) || prefix.starts_with(server))
+    });
+    named.cloned()
 }
 
 /// The URI of the document a request is about.
