@@ -112,7 +112,7 @@ fn route_of(method: &str) -> Option<Route> {
 }
 
 /// Methods meshls itself answers (through tower-lsp), whatever the servers do.
-fn is_own(method: &str) -> bool {
+pub fn is_own(method: &str) -> bool {
     matches!(
         method,
         "initialize"

@@ -41,7 +41,7 @@ use crate::{
     documents::Documents,
     downstream::Downstream,
     editor::{Editor, Outgoing},
-    route::{Answer, Router},
+    route::{self, Answer, Router},
 };
 
 /// How the session ended.
@@ -340,13 +340,20 @@ fn route_raw(router: &Router, message: &Value) -> Option<Option<(Value, Answer)>
         }
     }
     let method = message.get("method")?.as_str()?;
-    let params = message.get("params").cloned().unwrap_or(Value::Null);
+    // Document edits, meshls's own methods and the lifecycle are not routed:
+    // their params (a whole file, for some) are never copied here.
+    if route::is_own(method) {
+        return None;
+    }
+    let params = message.get("params");
     match message.get("id") {
         Some(id) => {
-            let answer = router.request(method, params)?;
+            let answer = router.request(method, params.cloned().unwrap_or(Value::Null))?;
             Some(Some((id.clone(), answer)))
         }
-        None => router.notification(method, &params).then_some(None),
+        None => router
+            .notification(method, params.unwrap_or(&Value::Null))
+            .then_some(None),
     }
 }
 

@@ -76,6 +76,31 @@ pub fn node_bin() -> PathBuf {
     bin
 }
 
+/// PATH with the npm-installed servers first.
+pub fn path_with_node_servers() -> String {
+    format!(
+        "{}:{}",
+        node_bin().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Configures, in the user's own config, servers run by the scripted
+/// `lsp-proxy/tests/fake_server.py`: `(name, mode, language)` each.
+pub fn configure_fake_servers(ws: &Workspace, servers: &[(&str, &str, &str)]) {
+    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
+    let mut config = String::new();
+    for (name, mode, language) in servers {
+        config.push_str(&format!(
+            "[servers.{name}]\ncommand = \"python3\"\nargs = [{:?}, {mode:?}]\nlanguages = [{language:?}]\n",
+            fake.display().to_string()
+        ));
+    }
+    let user_config = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&user_config).unwrap();
+    std::fs::write(user_config.join("config.toml"), config).unwrap();
+}
+
 /// A temporary project on disk, plus XDG directories kept outside of it so the
 /// server's database and user configuration never show up among the project's files.
 pub struct Workspace {

@@ -7,37 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use meshls_e2e::{node_bin, Rng, Server, TextModel, Workspace};
+use meshls_e2e::{
+    configure_fake_servers, path_with_node_servers, Rng, Server, TextModel, Workspace,
+};
 use serde_json::{json, Value};
 
 /// How long the checks on processes wait for signals to land and exits to
 /// be reaped; a guard against hangs, not a timing assertion.
 const SETTLE: Duration = Duration::from_secs(20);
-
-/// PATH with the npm-installed servers first.
-fn path_with_node_servers() -> String {
-    format!(
-        "{}:{}",
-        node_bin().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
-/// Configures, in the user's own config, servers run by the scripted
-/// `fake_server.py`: `(name, mode, language)` each.
-fn configure_fake_servers(ws: &Workspace, servers: &[(&str, &str, &str)]) {
-    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
-    let mut config = String::new();
-    for (name, mode, language) in servers {
-        config.push_str(&format!(
-            "[servers.{name}]\ncommand = \"python3\"\nargs = [{:?}, {mode:?}]\nlanguages = [{language:?}]\n",
-            fake.display().to_string()
-        ));
-    }
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(user_config.join("config.toml"), config).unwrap();
-}
 
 /// What /proc says about one process.
 #[derive(Debug)]
@@ -122,6 +99,18 @@ fn settle<T: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> Result<(), 
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
+}
+
+/// Waits until no process of meshls's runs in `dir`, as after exit.
+fn assert_nothing_left(dir: &Path, meshls: u32) {
+    settle("left running after exit", || {
+        let left = processes_in(dir, meshls);
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(left)
+        }
+    });
 }
 
 fn kill_9(pid: u32) {
@@ -512,14 +501,7 @@ fn twenty_kills_during_an_editing_session_lose_nothing() {
     );
 
     assert!(server.shutdown_and_exit().success());
-    settle("left running after exit", || {
-        let left = processes_in(ws.root(), meshls);
-        if left.is_empty() {
-            Ok(())
-        } else {
-            Err(left)
-        }
-    });
+    assert_nothing_left(ws.root(), meshls);
 }
 
 const PROJECT: &str = r#"
@@ -628,12 +610,5 @@ fn servers_that_send_garbage_huge_messages_or_nothing_do_not_take_meshls_down() 
 
     hover_typescript(&mut server);
     assert!(server.shutdown_and_exit().success());
-    settle("left running after exit", || {
-        let left = processes_in(ws.root(), meshls);
-        if left.is_empty() {
-            Ok(())
-        } else {
-            Err(left)
-        }
-    });
+    assert_nothing_left(ws.root(), meshls);
 }

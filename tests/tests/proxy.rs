@@ -3,34 +3,13 @@
 //! meshls, its diagnostics merge with meshls's own, and it goes away with
 //! meshls.
 
-use std::path::PathBuf;
-
-use meshls_e2e::{node_bin, Server, Workspace};
+use meshls_e2e::{configure_fake_servers, path_with_node_servers, Server, Workspace};
 use serde_json::{json, Value};
 
-/// PATH with the npm-installed servers first.
-fn path_with_node_servers() -> String {
-    format!(
-        "{}:{}",
-        node_bin().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
-/// Configures, in the user's own config, a server run by the scripted
-/// `fake_server.py` in `mode`, for TypeScript documents.
+/// Configures one server run by the scripted `fake_server.py` in `mode`,
+/// for TypeScript documents.
 fn configure_fake_server(ws: &Workspace, name: &str, mode: &str) {
-    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(
-        user_config.join("config.toml"),
-        format!(
-            "[servers.{name}]\ncommand = \"python3\"\nargs = [{:?}, {mode:?}]\nlanguages = [\"typescript\"]\n",
-            fake.display().to_string()
-        ),
-    )
-    .unwrap();
+    configure_fake_servers(ws, &[(name, mode, "typescript")]);
 }
 
 const PROJECT: &str = r#"
@@ -509,26 +488,12 @@ fn an_editor_that_dies_takes_the_servers_with_it() {
     }
 }
 
-/// Configures the scripted server in `relays` mode as `zz-fake`, for the
-/// made-up language `fakelang`, after typescript-language-server.
-fn configure_relaying_server(ws: &Workspace) {
-    let fake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lsp-proxy/tests/fake_server.py");
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(
-        user_config.join("config.toml"),
-        format!(
-            "[servers.zz-fake]\ncommand = \"python3\"\nargs = [{:?}, \"relays\"]\nlanguages = [\"fakelang\"]\n",
-            fake.display().to_string()
-        ),
-    )
-    .unwrap();
-}
-
 #[test]
 fn progress_watchers_tokens_hierarchies_and_server_methods_are_relayed() {
     let ws = Workspace::new(&format!("{PROJECT}//- /notes.fake\nabc\n"));
-    configure_relaying_server(&ws);
+    // After typescript-language-server in configuration order, for a
+    // language of its own.
+    configure_fake_servers(&ws, &[("zz-fake", "relays", "fakelang")]);
     let (mut server, init) = Server::builder(&ws)
         .env("PATH", path_with_node_servers())
         .start_initialized();
