@@ -2,14 +2,27 @@
 # The one test command, for a fresh machine and for CI (.ci/run calls it):
 # installs what the tests need, then runs every check and every test.
 #
-# What the tests need:
-# - the Rust toolchain with rustfmt and clippy;
+# What the tests need, and what each is for:
+# - the Rust toolchain with rustfmt and clippy: builds meshls, checks format
+#   and lints; its cargo also builds rust-analyzer (below) and runs the
+#   `cargo check` whose findings rust-analyzer reports;
 # - Node.js and npm, to install the real language servers pinned in
-#   tests/package-lock.json (typescript-language-server 5 with TypeScript 5,
-#   pyright) into tests/node_modules;
-# - python3, which runs the scripted misbehaving server of the proxy tests.
+#   tests/package-lock.json into tests/node_modules: typescript-language-server
+#   5 with TypeScript 5 (tests/tests/proxy.rs) and pyright
+#   (tests/tests/servers.rs);
+# - python3, which runs the scripted misbehaving server of the proxy tests;
+# - clangd, the C/C++ server of tests/tests/servers.rs, from Debian's `clangd`
+#   package (apt-get, with sudo when not root) when it is not on PATH;
+# - rust-analyzer, the Rust server of tests/tests/servers.rs. Debian has none
+#   and rustup cannot download it here, so it is built from crates.io
+#   (`ra_ap_rust-analyzer`, pinned) into a cache outside the repository,
+#   once: about 11 minutes on 2 idle cores, then reused. The cache is
+#   $MESHLS_TEST_CACHE, else $XDG_CACHE_HOME/meshls-tests, else
+#   ~/.cache/meshls-tests; the tests find the binary through
+#   MESHLS_TEST_RUST_ANALYZER.
 # The end-to-end tests drive the real `meshls` binary, built once below and
-# reused by every test. Later issues add editors (apt-get) and rust-analyzer.
+# reused by every test. None of them is skipped: a test whose server is
+# missing fails and says to run this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +46,34 @@ for tool in node npm python3; do
 done
 npm ci --prefix tests --no-audit --no-fund
 export MESHLS_TEST_NODE_BIN="$PWD/tests/node_modules/.bin"
+
+step "clangd (Debian package)"
+if ! command -v clangd >/dev/null; then
+    if ! command -v apt-get >/dev/null; then
+        echo "tests/run.sh: clangd is not installed and apt-get is not available: install clangd (LLVM 14 or newer) so that it is on PATH, and run again" >&2
+        exit 1
+    fi
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" apt-get install -y --no-install-recommends clangd
+fi
+clangd --version >&2
+
+step "rust-analyzer (built once into a cache outside the repository)"
+# A pinned release that this toolchain builds (newer ones need a newer rustc).
+ra_version=0.0.330
+ra_cache="${MESHLS_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meshls-tests}/rust-analyzer-$ra_version"
+if [ ! -x "$ra_cache/bin/rust-analyzer" ]; then
+    echo "building rust-analyzer $ra_version into $ra_cache; this takes 11 to 25 minutes, once" >&2
+    cargo install ra_ap_rust-analyzer --version "$ra_version" --locked --root "$ra_cache"
+fi
+export MESHLS_TEST_RUST_ANALYZER="$ra_cache/bin/rust-analyzer"
+# Its own version reads 0.0.0 in crates.io builds, so say which it is.
+"$MESHLS_TEST_RUST_ANALYZER" --version >/dev/null
+echo "rust-analyzer $ra_version: $MESHLS_TEST_RUST_ANALYZER" >&2
 
 step "format"
 cargo fmt --all --check

@@ -78,9 +78,14 @@ pub fn node_bin() -> PathBuf {
 
 /// PATH with the npm-installed servers first.
 pub fn path_with_node_servers() -> String {
+    path_with_first(&node_bin())
+}
+
+/// PATH with `dir` first, so the commands there win over any of the same name.
+pub fn path_with_first(dir: &Path) -> String {
     format!(
         "{}:{}",
-        node_bin().display(),
+        dir.display(),
         std::env::var("PATH").unwrap_or_default()
     )
 }
