@@ -10,6 +10,7 @@ pub mod downstream;
 pub mod editor;
 pub mod logging;
 pub mod route;
+pub mod stdio;
 pub mod storage;
 pub mod transport;
 
@@ -57,7 +58,8 @@ pub async fn serve_stdio() -> Ending {
         editor,
         outgoing,
     };
-    let ending = transport::serve(tokio::io::stdin(), tokio::io::stdout(), session).await;
+    let (input, output, _blocking_again) = stdio::open();
+    let ending = transport::serve(input, output, session).await;
     // However the session ended (an editor that dies sends no `shutdown`),
     // the servers and whatever they started go with it. Servers already
     // shut down return at once.

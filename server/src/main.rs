@@ -86,7 +86,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let ending = runtime.block_on(meshls::serve_stdio());
+            // On a worker, not on this thread: the reader's hand-offs to the
+            // tasks it wakes then stay on one thread instead of crossing two.
+            let ending = runtime
+                .block_on(async { tokio::spawn(meshls::serve_stdio()).await })
+                .unwrap_or(Ending::Abrupt);
             tracing::info!(?ending, "session ended");
             // Handlers still running (a slow request the editor gave up on)
             // must not keep the process alive after exit.
