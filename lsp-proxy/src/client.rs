@@ -11,7 +11,7 @@ use std::{
 
 use lsp_types::{notification::Notification, request::Request};
 use serde::{de::DeserializeOwned, Serialize};
-use serde_json::Value;
+use serde_json::{value::RawValue, Value};
 
 use crate::{
     jsonrpc::{Message, RequestId, ResponseError},
@@ -67,15 +67,31 @@ impl Client {
         self.notify_raw(N::METHOD, serde_json::to_value(params).unwrap_or_default())
     }
 
-    /// Sends a request and waits at most `timeout` for its answer. If the
-    /// time runs out or the caller drops the future, the server is sent
-    /// `$/cancelRequest` and a late answer is dropped.
+    /// Sends a request and waits at most `timeout` for its answer, as JSON.
     pub async fn request_raw(
         &self,
         method: &str,
         params: Value,
         timeout: Duration,
     ) -> Result<Value> {
+        let text = self.request_verbatim(method, params, timeout).await?;
+        serde_json::from_str(text.get()).map_err(|err| Error::BadResult {
+            name: self.state.name.clone(),
+            method: method.to_owned(),
+            reason: err.to_string(),
+        })
+    }
+
+    /// Sends a request and waits at most `timeout` for its answer, as the
+    /// JSON text the server sent. If the time runs out or the caller drops
+    /// the future, the server is sent `$/cancelRequest` and a late answer is
+    /// dropped.
+    pub async fn request_verbatim(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Box<RawValue>> {
         let id = RequestId::Number(self.state.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.state.pending().insert(id.clone(), tx);
@@ -147,6 +163,9 @@ impl Client {
 
     /// Answers a request the server sent.
     pub fn respond(&self, id: RequestId, result: Result<Value, ResponseError>) -> Result<()> {
+        // A JSON value always serializes.
+        let result =
+            result.map(|value| serde_json::value::to_raw_value(&value).unwrap_or_default());
         self.state.send(&Message::Response {
             id: Some(id),
             result,

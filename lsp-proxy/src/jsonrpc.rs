@@ -4,7 +4,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{value::RawValue, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -31,8 +31,10 @@ pub struct ResponseError {
     pub data: Option<Value>,
 }
 
-/// One message, classified by the fields it has.
-#[derive(Debug, Clone, PartialEq)]
+/// One message, classified by the fields it has. A response's result stays
+/// the JSON text the server sent: most go on to the editor unchanged, and
+/// a large one (a completion list) is never built into a tree for nothing.
+#[derive(Debug, Clone)]
 pub enum Message {
     Request {
         id: RequestId,
@@ -45,73 +47,93 @@ pub enum Message {
     },
     Response {
         id: Option<RequestId>,
-        result: Result<Value, ResponseError>,
+        result: Result<Box<RawValue>, ResponseError>,
     },
 }
 
 impl Message {
-    /// Classifies a parsed JSON value, or says why it is not JSON-RPC.
-    pub fn from_value(mut value: Value) -> Result<Message, String> {
-        let object = value.as_object_mut().ok_or("not a JSON object")?;
-        let id = match object.remove("id") {
+    /// Reads one message from a frame's body, or says why it is not
+    /// JSON-RPC.
+    pub fn parse(body: &[u8]) -> Result<Message, String> {
+        let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|err| {
+            if err.is_data() {
+                "not a JSON object".to_owned()
+            } else {
+                err.to_string()
+            }
+        })?;
+        let id = match envelope.id {
             None | Some(Value::Null) => None,
             Some(id) => Some(
                 serde_json::from_value(id)
                     .map_err(|_| "an id that is neither a number nor a string")?,
             ),
         };
-        let params = object.remove("params").unwrap_or(Value::Null);
-        match (object.remove("method"), id) {
+        let params = envelope.params.unwrap_or(Value::Null);
+        match (envelope.method, id) {
             (Some(Value::String(method)), Some(id)) => Ok(Message::Request { id, method, params }),
             (Some(Value::String(method)), None) => Ok(Message::Notification { method, params }),
             (Some(_), _) => Err("a method that is not a string".to_owned()),
             (None, id) => {
-                let result = match (object.remove("result"), object.remove("error")) {
+                let result = match (envelope.result, envelope.error) {
                     (_, Some(error)) => Err(serde_json::from_value(error)
                         .map_err(|_| "an error object without code and message")?),
-                    (Some(result), None) => Ok(result),
+                    (Some(result), None) => Ok(result.to_owned()),
                     (None, None) => Err("neither a method nor a result nor an error")?,
                 };
                 Ok(Message::Response { id, result })
             }
         }
     }
+}
 
-    pub fn to_value(&self) -> Value {
-        let mut object = serde_json::Map::new();
-        object.insert("jsonrpc".to_owned(), "2.0".into());
+/// The fields of a message, the result left unparsed.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    id: Option<Value>,
+    method: Option<Value>,
+    params: Option<Value>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    error: Option<Value>,
+}
+
+/// A field that is there, even as `null` (which a plain `Option` reads as
+/// missing): `"result": null` is an answer.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
+}
+
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("jsonrpc", "2.0")?;
         match self {
             Message::Request { id, method, params } => {
-                object.insert(
-                    "id".to_owned(),
-                    serde_json::to_value(id).unwrap_or_default(),
-                );
-                object.insert("method".to_owned(), method.clone().into());
+                map.serialize_entry("id", id)?;
+                map.serialize_entry("method", method)?;
                 if !params.is_null() {
-                    object.insert("params".to_owned(), params.clone());
+                    map.serialize_entry("params", params)?;
                 }
             }
             Message::Notification { method, params } => {
-                object.insert("method".to_owned(), method.clone().into());
+                map.serialize_entry("method", method)?;
                 if !params.is_null() {
-                    object.insert("params".to_owned(), params.clone());
+                    map.serialize_entry("params", params)?;
                 }
             }
             Message::Response { id, result } => {
-                object.insert(
-                    "id".to_owned(),
-                    serde_json::to_value(id).unwrap_or_default(),
-                );
+                map.serialize_entry("id", id)?;
                 match result {
-                    Ok(result) => object.insert("result".to_owned(), result.clone()),
-                    Err(error) => object.insert(
-                        "error".to_owned(),
-                        serde_json::to_value(error).unwrap_or_default(),
-                    ),
-                };
+                    Ok(result) => map.serialize_entry("result", result)?,
+                    Err(error) => map.serialize_entry("error", error)?,
+                }
             }
         }
-        Value::Object(object)
+        map.end()
     }
 }
 
@@ -126,19 +148,39 @@ mod tests {
             json!({"jsonrpc": "2.0", "id": 3, "method": "workspace/configuration", "params": {"items": []}}),
             json!({"jsonrpc": "2.0", "method": "$/progress", "params": {"token": "t"}}),
             json!({"jsonrpc": "2.0", "id": "a", "result": null}),
+            json!({"jsonrpc": "2.0", "id": 5, "result": {"contents": "x", "range": [1, 2.5]}}),
             json!({"jsonrpc": "2.0", "id": 4, "error": {"code": -32601, "message": "no"}}),
         ];
         for case in cases {
-            let message = Message::from_value(case.clone()).unwrap();
-            assert_eq!(message.to_value(), case);
+            let message = Message::parse(case.to_string().as_bytes()).unwrap();
+            assert_eq!(serde_json::to_value(&message).unwrap(), case);
         }
+        let parse = |value: Value| Message::parse(value.to_string().as_bytes()).unwrap_err();
+        assert_eq!(parse(json!([1])), "not a JSON object");
         assert_eq!(
-            Message::from_value(json!([1])),
-            Err("not a JSON object".to_owned())
+            parse(json!({"id": 1, "error": {"oops": 1}})),
+            "an error object without code and message"
         );
         assert_eq!(
-            Message::from_value(json!({"id": 1, "error": {"oops": 1}})),
-            Err("an error object without code and message".to_owned())
+            parse(json!({"id": 1})),
+            "neither a method nor a result nor an error"
         );
+        assert_eq!(
+            parse(json!({"id": [1], "method": "m"})),
+            "an id that is neither a number nor a string"
+        );
+        assert!(Message::parse(b"{\"id\": 1, \"result\": ").is_err());
+    }
+
+    #[test]
+    fn a_result_keeps_the_text_it_came_as() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"result":{"b":1,  "a":[1.50,"\u00e9"]}}"#;
+        let Ok(Message::Response {
+            result: Ok(result), ..
+        }) = Message::parse(body)
+        else {
+            panic!("not a response");
+        };
+        assert_eq!(result.get(), r#"{"b":1,  "a":[1.50,"\u00e9"]}"#);
     }
 }

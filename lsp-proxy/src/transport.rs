@@ -13,7 +13,7 @@ use std::{
 };
 
 use futures::{SinkExt as _, StreamExt as _};
-use serde_json::Value;
+use serde_json::{value::RawValue, Value};
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
     process::Command,
@@ -57,7 +57,7 @@ pub enum Incoming {
 /// How many lines of a server's stderr are kept for error messages.
 const STDERR_TAIL: usize = 20;
 
-pub(crate) type Pending = HashMap<RequestId, oneshot::Sender<Result<Value>>>;
+pub(crate) type Pending = HashMap<RequestId, oneshot::Sender<Result<Box<RawValue>>>>;
 
 /// What the client handles and the tasks share.
 pub(crate) struct State {
@@ -123,7 +123,8 @@ impl State {
         if let Some(reason) = self.gone_reason() {
             return Err(self.gone_error(reason));
         }
-        let bytes = serde_json::to_vec(&message.to_value()).unwrap_or_default();
+        // Messages hold only JSON values and text: serializing cannot fail.
+        let bytes = serde_json::to_vec(message).unwrap_or_default();
         self.outgoing
             .send(bytes)
             .map_err(|_| self.gone_error("its input is closed".to_owned()))
@@ -220,9 +221,7 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
                     break;
                 }
             };
-            let message = serde_json::from_slice(&body)
-                .map_err(|err| err.to_string())
-                .and_then(Message::from_value);
+            let message = Message::parse(&body);
             match message {
                 Ok(Message::Response {
                     id: Some(id),

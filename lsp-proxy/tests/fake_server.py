@@ -72,6 +72,7 @@ def relays(message):
                 "legend": {"tokenTypes": ["macro", "function"], "tokenModifiers": ["readonly"]},
                 "full": {"delta": True}},
             "callHierarchyProvider": True,
+            "completionProvider": {"resolveProvider": True},
             "documentSymbolProvider": True}})
     elif method == "initialized":
         write({"jsonrpc": "2.0", "id": "c1", "method": "window/workDoneProgress/create",
@@ -97,6 +98,15 @@ def relays(message):
         if method == "textDocument/prepareCallHierarchy":
             item.update(uri=message["params"]["textDocument"]["uri"], data={"mine": 1})
         reply([item])
+    elif method == "textDocument/completion":
+        reply([{"label": "fromFake", "data": {"mine": 1}}])
+    elif method == "completionItem/resolve":
+        item = dict(message["params"])
+        if item.get("data") != {"mine": 1}:
+            write({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "not my data: %r" % item.get("data")}})
+            return
+        item["detail"] = "resolved by the fake"
+        reply(item)
     elif method == "callHierarchy/incomingCalls":
         item = dict(message["params"]["item"])
         if item.get("data") != {"mine": 1}:

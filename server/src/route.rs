@@ -5,6 +5,10 @@
 //! item. Typing them would cost two conversions each way and lose every
 //! field lsp-types does not know.
 //!
+//! An answer that needs no change (one server answered, and no tag is
+//! needed because no other server makes such items) goes on as the text the
+//! server sent: a completion list of a thousand items is never parsed.
+//!
 //! The transport calls [`Router::request`] and [`Router::notification`] in
 //! message order; each picks its server and queues the message before the
 //! transport reads the next one.
@@ -13,7 +17,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use futures::{future::BoxFuture, FutureExt as _};
 use lsp_types::Url;
-use serde_json::{json, Map, Value};
+use serde_json::{json, value::RawValue, Map, Value};
 
 use meshls_proxy::{jsonrpc::ResponseError, Client, Servers};
 
@@ -27,7 +31,7 @@ const REQUEST_FAILED: i64 = -32803;
 const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
 
-pub type Answer = BoxFuture<'static, Result<Value, ResponseError>>;
+pub type Answer = BoxFuture<'static, Result<Box<RawValue>, ResponseError>>;
 
 /// The mark meshls puts in an item's `data` to know which server made it.
 const TAG: &str = "meshlsServer";
@@ -42,9 +46,10 @@ enum Route {
     /// meshls answers itself for the languages it parses; otherwise First.
     OwnElseFirst(&'static str),
     /// Back to the server named in the tag of the item at this pointer of
-    /// the params (the params themselves when empty); items in the answer
-    /// are tagged again.
-    Resolve(&'static str, Items),
+    /// the params (the params themselves when empty), or else to the only
+    /// server offering the provider that made it; items in the answer are
+    /// tagged again.
+    Resolve(&'static str, &'static str, Items),
 }
 
 /// Where the items to tag are in an answer.
@@ -103,12 +108,34 @@ fn route_of(method: &str) -> Option<Route> {
         | "codeLens/resolve"
         | "inlayHint/resolve"
         | "documentLink/resolve"
-        | "workspaceSymbol/resolve" => Resolve("", One),
-        "callHierarchy/incomingCalls" => Resolve("/item", Field("from")),
-        "callHierarchy/outgoingCalls" => Resolve("/item", Field("to")),
-        "typeHierarchy/supertypes" | "typeHierarchy/subtypes" => Resolve("/item", List),
+        | "workspaceSymbol/resolve" => Resolve("", producer(method), One),
+        "callHierarchy/incomingCalls" => Resolve("/item", "callHierarchyProvider", Field("from")),
+        "callHierarchy/outgoingCalls" => Resolve("/item", "callHierarchyProvider", Field("to")),
+        "typeHierarchy/supertypes" | "typeHierarchy/subtypes" => {
+            Resolve("/item", "typeHierarchyProvider", List)
+        }
         _ => return None,
     })
+}
+
+/// The provider whose items a `.../resolve` method resolves.
+fn producer(resolve: &str) -> &'static str {
+    match resolve {
+        "completionItem/resolve" => "completionProvider",
+        "codeAction/resolve" => "codeActionProvider",
+        "codeLens/resolve" => "codeLensProvider",
+        "inlayHint/resolve" => "inlayHintProvider",
+        "documentLink/resolve" => "documentLinkProvider",
+        _ => "workspaceSymbolProvider",
+    }
+}
+
+/// Whether items from `provider` must carry the name of the server that
+/// made them: only when more than one server makes such items. With one,
+/// an untagged item can only have come from it, and the answer goes on
+/// unchanged.
+fn needs_tags(servers: &Servers, provider: &str) -> bool {
+    servers.offering(&format!("/{provider}")).len() > 1
 }
 
 /// Methods meshls itself answers (through tower-lsp), whatever the servers do.
@@ -186,16 +213,17 @@ impl Router {
             Route::First(provider) | Route::OwnElseFirst(provider) => {
                 let target = language.and_then(|language| servers.route(&language, provider));
                 Some(match target {
-                    None => async { Ok(Value::Null) }.boxed(),
+                    None => async { Ok(null()) }.boxed(),
                     Some(server) if provider == "semanticTokensProvider" => {
                         let remap = self.downstream.token_remap(&servers, server.name());
                         let answer = forward(server, method, params);
+                        let Some(remap) = remap else {
+                            return Some(answer);
+                        };
                         async move {
-                            let mut value = answer.await?;
-                            if let Some(remap) = remap {
-                                remap.apply(&mut value);
-                            }
-                            Ok(value)
+                            let mut value = parse(answer.await?)?;
+                            remap.apply(&mut value);
+                            Ok(text(&value))
                         }
                         .boxed()
                     }
@@ -210,14 +238,17 @@ impl Router {
                         .map(|language| servers.route_all(&language, provider))
                         .unwrap_or_default()
                 };
-                Some(merge(targets, method, params, items))
+                let tagged = needs_tags(&servers, provider);
+                Some(merge(targets, method, params, items, tagged))
             }
-            Route::Resolve(pointer, items) => {
+            Route::Resolve(pointer, provider, items) => {
                 let mut params = params;
-                let server = params
-                    .pointer_mut(pointer)
-                    .and_then(untag)
-                    .and_then(|name| servers.client(&name));
+                let tagged = needs_tags(&servers, provider);
+                let server = match params.pointer_mut(pointer).and_then(untag) {
+                    Some(name) => servers.client(&name),
+                    None if !tagged => servers.offering(&format!("/{provider}")).into_iter().next(),
+                    None => None,
+                };
                 let Some(server) = server else {
                     return Some(fail(
                         INVALID_PARAMS,
@@ -226,11 +257,14 @@ impl Router {
                 };
                 let name = server.name().to_owned();
                 let answer = forward(server, method, params);
+                if !tagged {
+                    return Some(answer);
+                }
                 Some(
                     async move {
-                        let mut value = answer.await?;
+                        let mut value = parse(answer.await?)?;
                         tag_items(&mut value, items, &name);
-                        Ok(value)
+                        Ok(text(&value))
                     }
                     .boxed(),
                 )
@@ -334,22 +368,45 @@ fn fail(code: i64, message: String) -> Answer {
     .boxed()
 }
 
-/// Sends one request to `server`; the answer, or its error as the editor
-/// should see it.
+/// Sends one request to `server`; the answer as the server sent it, or its
+/// error as the editor should see it.
 fn forward(server: Client, method: &str, params: Value) -> Answer {
     let method = method.to_owned();
     async move {
         server
-            .request_raw(&method, params, REQUEST_TIMEOUT)
+            .request_verbatim(&method, params, REQUEST_TIMEOUT)
             .await
             .map_err(proxy_error)
     }
     .boxed()
 }
 
-/// Asks every server at once and merges their answers. Fails only when every
-/// server failed; a server that answers null adds nothing.
-fn merge(servers: Vec<Client>, method: &str, params: Value, items: Items) -> Answer {
+fn null() -> Box<RawValue> {
+    Box::<RawValue>::default()
+}
+
+/// An answer's text as JSON, for the answers meshls changes.
+fn parse(answer: impl AsRef<RawValue>) -> Result<Value, ResponseError> {
+    serde_json::from_str(answer.as_ref().get()).map_err(|err| ResponseError {
+        code: REQUEST_FAILED,
+        message: format!("a language server answered with JSON meshls cannot read: {err}"),
+        data: None,
+    })
+}
+
+fn text(value: &Value) -> Box<RawValue> {
+    // A JSON value always serializes.
+    serde_json::value::to_raw_value(value).unwrap_or_default()
+}
+
+/// Asks every server at once and merges their answers, tagging the items
+/// when `tagged`. Fails only when every server failed; a server that
+/// answers null adds nothing. One server's answer, untagged, goes on as it
+/// came.
+fn merge(servers: Vec<Client>, method: &str, params: Value, items: Items, tagged: bool) -> Answer {
+    if let ([server], false) = (servers.as_slice(), tagged) {
+        return forward(server.clone(), method, params);
+    }
     let calls: Vec<_> = servers
         .iter()
         .map(|server| {
@@ -361,14 +418,14 @@ fn merge(servers: Vec<Client>, method: &str, params: Value, items: Items) -> Ans
     async move {
         let answers = futures::future::join_all(calls).await;
         if answers.is_empty() {
-            return Ok(Value::Null);
+            return Ok(null());
         }
         let mut merged = Vec::new();
         let mut incomplete = false;
         let mut first_error = None;
         let mut any = false;
         for (name, answer) in answers {
-            let mut value = match answer {
+            let mut value = match answer.and_then(parse) {
                 Ok(value) => value,
                 Err(err) => {
                     tracing::warn!(server = %name, %method, "{}", err.message);
@@ -382,7 +439,9 @@ fn merge(servers: Vec<Client>, method: &str, params: Value, items: Items) -> Ans
                 incomplete |= object.get("isIncomplete") == Some(&Value::Bool(true));
                 value = object.remove("items").unwrap_or(Value::Null);
             }
-            tag_items(&mut value, items, &name);
+            if tagged {
+                tag_items(&mut value, items, &name);
+            }
             if let Value::Array(list) = value {
                 merged.extend(list);
             }
@@ -398,11 +457,11 @@ fn merge(servers: Vec<Client>, method: &str, params: Value, items: Items) -> Ans
             let mut seen = HashSet::new();
             merged.retain(|location| seen.insert(location.to_string()));
         }
-        Ok(if method == "textDocument/completion" {
+        Ok(text(&if method == "textDocument/completion" {
             json!({ "isIncomplete": incomplete, "items": merged })
         } else {
             Value::Array(merged)
-        })
+        }))
     }
     .boxed()
 }

@@ -21,7 +21,7 @@ use std::{
 };
 
 use futures::{future::BoxFuture, FutureExt as _, SinkExt as _, StreamExt as _};
-use serde_json::{json, Value};
+use serde_json::{json, value::RawValue, Value};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::mpsc,
@@ -34,7 +34,10 @@ use tower_lsp::{
     ClientSocket, ExitedError, LspService,
 };
 
-use meshls_proxy::framing::{Frame, LspCodec};
+use meshls_proxy::{
+    framing::{Frame, LspCodec},
+    jsonrpc::ResponseError,
+};
 
 use crate::{
     backend::Backend,
@@ -364,16 +367,38 @@ async fn respond_raw(answer: Answer, id: Value, editor: Arc<Editor>, running: Ru
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&id.to_string());
-    let message = match answer {
-        Ok(Ok(result)) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        Ok(Err(error)) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
-        Err(_) => {
-            tracing::error!("a forwarded request panicked");
-            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": "meshls failed while forwarding this request; please report this with the log"}})
-        }
+    let answer = answer.unwrap_or_else(|_| {
+        tracing::error!("a forwarded request panicked");
+        Err(ResponseError {
+            code: -32603,
+            message: "meshls failed while forwarding this request; please report this with the log"
+                .to_owned(),
+            data: None,
+        })
+    });
+    // The result goes out as the text it came as: copied once, not parsed.
+    let (result, error) = match &answer {
+        Ok(result) => (Some(&**result), None),
+        Err(error) => (None, Some(error)),
     };
-    editor.send(&message);
+    editor.send(&Reply {
+        jsonrpc: "2.0",
+        id: &id,
+        result,
+        error,
+    });
     true
+}
+
+/// A response to a forwarded request.
+#[derive(serde::Serialize)]
+struct Reply<'a> {
+    jsonrpc: &'static str,
+    id: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a ResponseError>,
 }
 
 fn error_response(id: Id, code: jsonrpc::ErrorCode, message: String) -> Response {
