@@ -13,6 +13,7 @@ mod client;
 pub mod config;
 pub mod framing;
 pub mod jsonrpc;
+pub mod outbox;
 pub mod semantic;
 mod servers;
 mod stats;

@@ -12,18 +12,19 @@ use std::{
     sync::{atomic::AtomicI64, Arc, Mutex, MutexGuard},
 };
 
-use futures::{SinkExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use serde_json::{value::RawValue, Value};
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
-    process::Command,
+    process::{ChildStdin, Command},
     sync::{mpsc, oneshot, watch},
 };
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 
 use crate::{
     framing::{Frame, LspCodec},
     jsonrpc::{Message, RequestId},
+    outbox::Outbox,
     stats::Recorder,
     Client, Error, Result,
 };
@@ -62,7 +63,7 @@ pub(crate) type Pending = HashMap<RequestId, oneshot::Sender<Result<Box<RawValue
 /// What the client handles and the tasks share.
 pub(crate) struct State {
     pub(crate) name: String,
-    pub(crate) outgoing: mpsc::UnboundedSender<Vec<u8>>,
+    pub(crate) outgoing: Outbox<ChildStdin>,
     pub(crate) pending: Mutex<Pending>,
     pub(crate) next_id: AtomicI64,
     /// Why the server is gone, once it is.
@@ -114,6 +115,8 @@ impl State {
             tracing::warn!(server = %self.name, "{reason}");
             *gone = Some(reason.clone());
         }
+        // Its input closes, and the task that drains it ends.
+        self.outgoing.close();
         for (_, waiter) in self.pending().drain() {
             let _ = waiter.send(Err(self.gone_error(reason.clone())));
         }
@@ -126,7 +129,7 @@ impl State {
         // Messages hold only JSON values and text: serializing cannot fail.
         let bytes = serde_json::to_vec(message).unwrap_or_default();
         self.outgoing
-            .send(bytes)
+            .send(&bytes)
             .map_err(|_| self.gone_error("its input is closed".to_owned()))
     }
 }
@@ -183,7 +186,10 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
     let pid = child.id();
     tracing::info!(server = %spec.name, pid, command = %spec.command, "started");
 
-    let (outgoing, mut outgoing_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    // Frames go into its stdin from the task that has them; only when the
+    // pipe is full does the drain task write them.
+    let (outgoing, drain) = Outbox::new(stdin);
+    tokio::spawn(drain);
     let state = Arc::new(State {
         name: spec.name.clone(),
         outgoing,
@@ -192,16 +198,6 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
         gone: Mutex::new(None),
         stderr_tail: Mutex::new(VecDeque::new()),
         stats: Mutex::new(Recorder::default()),
-    });
-
-    tokio::spawn(async move {
-        let mut sink = FramedWrite::new(stdin, LspCodec::default());
-        while let Some(bytes) = outgoing_rx.recv().await {
-            if sink.send(bytes).await.is_err() {
-                // The reader or the waiter will say why the server is gone.
-                break;
-            }
-        }
     });
 
     let (incoming_tx, incoming) = mpsc::unbounded_channel();

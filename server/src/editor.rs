@@ -1,12 +1,13 @@
-//! The raw side of the editor connection: the one queue of frames to the
-//! editor, and requests meshls sends it as JSON (relayed from the servers:
+//! The raw side of the editor connection: the one ordered way out to the
+//! editor (an [`Outbox`] on stdout), and requests meshls sends it as JSON (relayed from the servers:
 //! edits, progress tokens, registrations) with their answers routed back.
 //!
 //! tower-lsp's `Client` still sends meshls's own typed messages; they reach
-//! the same queue through the transport.
+//! the same outbox through the transport.
 
 use std::{
     collections::HashMap,
+    future::Future,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
@@ -14,16 +15,9 @@ use std::{
 };
 
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::{io::AsyncWrite, sync::oneshot};
 
-use meshls_proxy::jsonrpc::ResponseError;
-
-/// Frames for the editor, in the order they are queued.
-pub enum Outgoing {
-    Message(Vec<u8>),
-    /// Everything queued before this is written; then the writer stops.
-    Close,
-}
+use meshls_proxy::{jsonrpc::ResponseError, outbox::Outbox};
 
 type Waiter = oneshot::Sender<Result<Value, ResponseError>>;
 
@@ -31,26 +25,34 @@ type Waiter = oneshot::Sender<Result<Value, ResponseError>>;
 /// told apart from those to tower-lsp's (numeric) ones.
 const ID_PREFIX: &str = "meshls:";
 
+/// Where frames for the editor go: stdout, in a session.
+pub type Output = Box<dyn AsyncWrite + Send + Unpin>;
+
 pub struct Editor {
-    out: mpsc::UnboundedSender<Outgoing>,
+    out: Outbox<Output>,
     pending: Mutex<HashMap<String, Waiter>>,
     next_id: AtomicU64,
 }
 
 impl Editor {
-    pub fn new() -> (Arc<Editor>, mpsc::UnboundedReceiver<Outgoing>) {
-        let (out, rx) = mpsc::unbounded_channel();
+    /// The editor behind `output`, and the task to spawn that writes
+    /// what the pipe could not take at once; it ends after [`Editor::close`].
+    pub fn new(output: Output) -> (Arc<Editor>, impl Future<Output = ()> + Send + 'static) {
+        let (out, drain) = Outbox::new(output);
         let editor = Editor {
             out,
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         };
-        (Arc::new(editor), rx)
+        (Arc::new(editor), drain)
     }
 
-    /// Queues a frame. Fails only once the writer has stopped, at exit.
+    /// Writes a frame, or queues it behind those the pipe has not taken.
+    /// Fails only once the editor's end is closed.
     pub fn send_bytes(&self, bytes: Vec<u8>) {
-        let _ = self.out.send(Outgoing::Message(bytes));
+        if self.out.send(&bytes).is_err() {
+            tracing::debug!("a message for the editor was dropped: its end is closed");
+        }
     }
 
     pub fn send(&self, message: &impl serde::Serialize) {
@@ -58,9 +60,10 @@ impl Editor {
         self.send_bytes(serde_json::to_vec(message).unwrap_or_default());
     }
 
-    /// Asks the writer to stop once everything queued is written.
+    /// Takes no more frames; the writing task ends once everything queued
+    /// is written.
     pub fn close(&self) {
-        let _ = self.out.send(Outgoing::Close);
+        self.out.close();
     }
 
     pub fn notify(&self, method: &str, params: Value) {

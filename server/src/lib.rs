@@ -31,7 +31,9 @@ use crate::{
 pub async fn serve_stdio() -> Ending {
     let (docs, events) = Documents::new();
     let downstream = Downstream::new();
-    let (editor, outgoing) = Editor::new();
+    let (input, output, _blocking_again) = stdio::open();
+    let (editor, writer) = Editor::new(output);
+    let writer = tokio::spawn(writer);
     let (service, socket) = LspService::build(|client| {
         let hub = Arc::new(DiagnosticsHub::new(client.clone()));
         tokio::spawn(documents::publish_diagnostics(
@@ -56,10 +58,9 @@ pub async fn serve_stdio() -> Ending {
         docs,
         downstream: downstream.clone(),
         editor,
-        outgoing,
+        writer,
     };
-    let (input, output, _blocking_again) = stdio::open();
-    let ending = transport::serve(input, output, session).await;
+    let ending = transport::serve(input, session).await;
     // However the session ended (an editor that dies sends no `shutdown`),
     // the servers and whatever they started go with it. Servers already
     // shut down return at once.

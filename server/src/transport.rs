@@ -23,11 +23,10 @@ use std::{
 use futures::{future::BoxFuture, FutureExt as _, SinkExt as _, StreamExt as _};
 use serde_json::{json, value::RawValue, Value};
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
-    sync::mpsc,
-    task::{AbortHandle, JoinSet},
+    io::AsyncRead,
+    task::{AbortHandle, JoinHandle, JoinSet},
 };
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tower::{Service, ServiceExt as _};
 use tower_lsp::{
     jsonrpc::{self, Id, Request, Response},
@@ -43,7 +42,7 @@ use crate::{
     backend::Backend,
     documents::Documents,
     downstream::Downstream,
-    editor::{Editor, Outgoing},
+    editor::Editor,
     route::{self, Answer, Router},
 };
 
@@ -74,34 +73,22 @@ pub struct Session {
     pub docs: Arc<Documents>,
     pub downstream: Arc<Downstream>,
     pub editor: Arc<Editor>,
-    /// The editor's queue of frames, drained by the writer.
-    pub outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    /// The task writing what the editor's pipe could not take at once; it
+    /// ends after `Editor::close`.
+    pub writer: JoinHandle<()>,
 }
 
-pub async fn serve(
-    input: impl AsyncRead + Unpin,
-    output: impl AsyncWrite + Send + Unpin + 'static,
-    session: Session,
-) -> Ending {
+pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
     let Session {
         mut service,
         socket,
         docs,
         downstream,
         editor,
-        outgoing: mut out_rx,
+        writer,
     } = session;
     let router = Router::new(docs.clone(), downstream.clone());
     let running: Running = Arc::default();
-    let writer = tokio::spawn(async move {
-        let mut sink = FramedWrite::new(output, LspCodec::default());
-        while let Some(Outgoing::Message(bytes)) = out_rx.recv().await {
-            if let Err(err) = sink.send(bytes).await {
-                tracing::error!("cannot write to the editor: {err}");
-                break;
-            }
-        }
-    });
 
     let (mut server_requests, mut client_responses) = socket.split();
     let forward = {
