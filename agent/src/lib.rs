@@ -1,8 +1,9 @@
 //! The LLM coding agent: model providers, the agent loop, tools,
 //! permissions and sessions.
 //!
-//! So far: the `[agent]` configuration, and the providers' wire formats
-//! (request bodies, and streamed answers decoded into one [`model::Turn`]).
+//! So far: the `[agent]` configuration, the providers' wire formats
+//! (request bodies, and streamed answers decoded into one [`model::Turn`]),
+//! and one endpoint over HTTP with timeouts and retries (`provider.rs`).
 //! This crate reaches the editor, documents and language servers only
 //! through a host trait it defines, never through other crates of meshls.
 
@@ -10,6 +11,8 @@ pub mod anthropic;
 pub mod config;
 pub mod model;
 pub mod openai;
+pub mod provider;
+pub mod sse;
 pub mod stream;
 
 pub use config::{AgentConfig, Provider, ProviderConfig};
@@ -31,6 +34,32 @@ pub enum Error {
         provider: &'static str,
         reason: String,
     },
+    /// An error status, with what the provider said about it.
+    #[error("{provider} answered HTTP {status}{}: {message}; {advice}", if kind.is_empty() { String::new() } else { format!(" ({kind})") })]
+    Http {
+        provider: &'static str,
+        status: u16,
+        kind: String,
+        message: String,
+        advice: String,
+        /// How long the provider asked to wait (`Retry-After`).
+        retry_after: Option<std::time::Duration>,
+    },
+    #[error("cannot reach {provider} at {url} ({reason}); {advice}")]
+    Unreachable {
+        provider: &'static str,
+        url: String,
+        reason: String,
+        advice: String,
+    },
+    #[error("{provider} did not {what} within {} s; try again, or raise the timeout", after.as_secs_f64())]
+    Timeout {
+        provider: &'static str,
+        what: &'static str,
+        after: std::time::Duration,
+    },
+    #[error("the environment variable {variable}, named by api_key_env in meshls's config, is not set: set it to your API key")]
+    NoApiKey { variable: String },
     /// The provider reported an error (in a body, or mid-stream).
     #[error("{provider} reported an error{}: {message}", if kind.is_empty() { String::new() } else { format!(" ({kind})") })]
     Provider {
@@ -38,6 +67,16 @@ pub enum Error {
         kind: String,
         message: String,
     },
+}
+
+impl Error {
+    /// The status of an HTTP error, for callers that count them.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,14 +1,14 @@
-//! Reading a streamed answer: server-sent events from the HTTP body, each
-//! handed to the provider's decoder, which assembles the [`Turn`] and
+//! Reading a streamed answer: server-sent events parsed from the HTTP body
+//! (`sse.rs`), each handed to the provider's decoder, which assembles the [`Turn`] and
 //! reports text and tool calls as they arrive.
 
 use std::fmt::Display;
 
-use eventsource_stream::{EventStreamError, Eventsource as _};
 use futures::{Stream, StreamExt as _};
 
 use crate::{
     model::{Delta, Turn},
+    sse::Parser,
     Error, Result,
 };
 
@@ -27,7 +27,7 @@ pub trait Decoder {
 /// Reads `body` to the end of the answer, calling `progress` with each
 /// piece as it arrives.
 pub async fn read_turn<S, B, E, D>(
-    body: S,
+    mut body: S,
     mut decoder: D,
     mut progress: impl FnMut(Delta),
 ) -> Result<Turn>
@@ -38,28 +38,40 @@ where
     D: Decoder,
 {
     let provider = decoder.provider();
-    let mut events = body.eventsource();
-    while let Some(event) = events.next().await {
-        let event = event.map_err(|err| match err {
-            EventStreamError::Transport(err) => Error::CutOff {
-                provider,
-                reason: err.to_string(),
-            },
-            EventStreamError::Utf8(err) => Error::Malformed {
-                provider,
-                reason: format!("text that is not UTF-8 ({err})"),
-            },
-            EventStreamError::Parser(err) => Error::Malformed {
-                provider,
-                reason: format!("an event stream that does not parse ({err})"),
-            },
-        })?;
-        for delta in decoder.event(&event.event, &event.data)? {
-            progress(delta);
+    let not_utf8 = |_| Error::Malformed {
+        provider,
+        reason: "text that is not UTF-8".to_owned(),
+    };
+    let mut parser = Parser::default();
+    let mut events = Vec::new();
+    loop {
+        let ended = match body.next().await {
+            Some(Ok(bytes)) => {
+                parser.feed(bytes.as_ref(), &mut events).map_err(not_utf8)?;
+                false
+            }
+            Some(Err(err)) => {
+                return Err(Error::CutOff {
+                    provider,
+                    reason: err.to_string(),
+                })
+            }
+            None => {
+                parser.finish(&mut events).map_err(not_utf8)?;
+                true
+            }
+        };
+        for event in events.drain(..) {
+            for delta in decoder.event(&event.name, &event.data)? {
+                progress(delta);
+            }
+            // Whatever follows the end of the answer is not read.
+            if decoder.complete() {
+                return decoder.finish();
+            }
         }
-        if decoder.complete() {
-            break;
+        if ended {
+            return decoder.finish();
         }
     }
-    decoder.finish()
 }

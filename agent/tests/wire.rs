@@ -129,7 +129,11 @@ fn pieces(wire: &[u8], size: usize) -> Vec<Vec<u8>> {
 }
 
 fn check_every_split<D: Decoder + Default>(wire: &str, expected: &Turn) {
-    for wire in [wire.to_owned(), wire.replace('\n', "\r\n")] {
+    for wire in [
+        wire.to_owned(),
+        wire.replace('\n', "\r\n"),
+        wire.replace('\n', "\r"),
+    ] {
         let bytes = wire.as_bytes();
         let (whole, progress) = read(vec![bytes.to_vec()], D::default());
         assert_eq!(whole.as_ref(), Ok(expected));

@@ -9,6 +9,8 @@
 //! edit oracle ([`TextModel`], [`Rng`]) that shares no code with the server, so
 //! that what the tests expect is computed independently of what they test.
 
+pub mod model_server;
+
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
