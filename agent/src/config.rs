@@ -1,7 +1,11 @@
 //! `[agent]`: which model provider the agent talks to. API keys are never
 //! configured here: the config names the environment variable that holds one.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::permissions::Rule;
 
 /// Where a local OpenAI-compatible server (Ollama, llama.cpp) listens by
 /// default: the endpoint used when nothing is configured.
@@ -29,6 +33,18 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
+    /// The model: the configured one, else a sensible default for the
+    /// endpoint (the example for OpenAI, a coding model for a local
+    /// server).
+    pub fn model(&self) -> &str {
+        match (&self.model, self.provider, &self.api_key_env) {
+            (Some(model), _, _) => model,
+            (None, Provider::Anthropic, _) => "claude-sonnet-4-5",
+            (None, Provider::OpenAi, Some(_)) => "gpt-4o-mini",
+            (None, Provider::OpenAi, None) => "qwen2.5-coder:7b",
+        }
+    }
+
     /// The endpoint: the configured one, else the provider's own, else (for an
     /// OpenAI-compatible provider without a key) a local server.
     pub fn base_url(&self) -> &str {
@@ -43,7 +59,7 @@ impl ProviderConfig {
 
 /// `[agent]`: the primary provider's fields inline (serde cannot flatten a
 /// struct and still refuse unknown keys), then the limits and fallbacks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AgentConfig {
     pub provider: Provider,
@@ -54,6 +70,26 @@ pub struct AgentConfig {
     pub max_steps: u32,
     /// Providers tried in order when the primary one fails.
     pub fallback: Vec<ProviderConfig>,
+    /// Prices by model name, for the cost shown with token counts.
+    pub prices: BTreeMap<String, Price>,
+    /// Per tool: allow, ask or deny, or rules (`permissions.rs`).
+    pub permissions: BTreeMap<String, Rule>,
+    /// Whether the agent has `run_command` at all.
+    pub run_command: bool,
+}
+
+/// US dollars per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+impl Price {
+    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        (input_tokens as f64 * self.input + output_tokens as f64 * self.output) / 1_000_000.0
+    }
 }
 
 impl AgentConfig {
@@ -76,6 +112,9 @@ impl Default for AgentConfig {
             api_key_env: None,
             max_steps: 20,
             fallback: Vec::new(),
+            prices: BTreeMap::new(),
+            permissions: BTreeMap::new(),
+            run_command: false,
         }
     }
 }

@@ -3,14 +3,19 @@
 //!
 //! So far: the `[agent]` configuration, the providers' wire formats
 //! (request bodies, and streamed answers decoded into one [`model::Turn`]),
-//! and one endpoint over HTTP with timeouts and retries (`provider.rs`).
+//! one endpoint over HTTP with timeouts and retries (`provider.rs`), and the
+//! configured endpoints in order with fallback, circuit breakers and cost
+//! (`models.rs`).
 //! This crate reaches the editor, documents and language servers only
 //! through a host trait it defines, never through other crates of meshls.
 
 pub mod anthropic;
 pub mod config;
 pub mod model;
+pub mod models;
 pub mod openai;
+pub mod paths;
+pub mod permissions;
 pub mod provider;
 pub mod sse;
 pub mod stream;

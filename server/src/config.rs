@@ -368,8 +368,8 @@ fn same_path(a: &Path, b: &Path) -> bool {
             .is_some_and(|a| b.canonicalize().is_ok_and(|b| a == b))
 }
 
-/// The first key of a workspace layer that could run a program or send an
-/// API key somewhere else.
+/// The first key of a workspace layer that could run a program, send an
+/// API key somewhere else, or let the agent act without asking.
 fn sensitive_key(layer: &Value) -> Option<String> {
     if let Some(servers) = layer.get("servers").and_then(Value::as_object) {
         for (name, server) in servers {
@@ -381,10 +381,17 @@ fn sensitive_key(layer: &Value) -> Option<String> {
         }
     }
     let agent = layer.get("agent")?;
-    ["base_url", "api_key_env", "fallback"]
-        .into_iter()
-        .find(|key| agent.get(key).is_some())
-        .map(|key| format!("agent.{key}"))
+    // Permissions and run_command decide what the agent may do unasked.
+    [
+        "base_url",
+        "api_key_env",
+        "fallback",
+        "permissions",
+        "run_command",
+    ]
+    .into_iter()
+    .find(|key| agent.get(key).is_some())
+    .map(|key| format!("agent.{key}"))
 }
 
 fn merge(base: &mut Value, layer: Value) {

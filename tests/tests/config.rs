@@ -170,6 +170,27 @@ fn an_untrusted_workspace_cannot_redirect_api_keys() {
 }
 
 #[test]
+fn an_untrusted_workspace_cannot_let_the_agent_act_unasked() {
+    for (file, key) in [
+        (
+            "[agent.permissions]\nrun_command = \"allow\"\n",
+            "agent.permissions",
+        ),
+        ("[agent]\nrun_command = true\n", "agent.run_command"),
+    ] {
+        let ws = Workspace::new(&format!("//- /meshls.toml\n{file}"));
+        let (ok, out) = doctor(&ws, &[]);
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains(&format!(
+                "key `{key}`: a workspace file may set this only in a trusted workspace"
+            )),
+            "{out}"
+        );
+    }
+}
+
+#[test]
 fn settings_apply_in_order_and_null_settings_keep_the_last_ones() {
     let ws = Workspace::new("//- /a.rs\nfn a( {}\n");
     let (mut server, _) = Server::builder(&ws)
