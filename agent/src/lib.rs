@@ -5,12 +5,14 @@
 //! (request bodies, and streamed answers decoded into one [`model::Turn`]),
 //! one endpoint over HTTP with timeouts and retries (`provider.rs`), and the
 //! configured endpoints in order with fallback, circuit breakers and cost
-//! (`models.rs`).
+//! (`models.rs`); the host trait, workspace paths, permissions, and the
+//! file tools (`tools.rs`). The agent loop comes next.
 //! This crate reaches the editor, documents and language servers only
 //! through a host trait it defines, never through other crates of meshls.
 
 pub mod anthropic;
 pub mod config;
+pub mod host;
 pub mod model;
 pub mod models;
 pub mod openai;
@@ -19,6 +21,7 @@ pub mod permissions;
 pub mod provider;
 pub mod sse;
 pub mod stream;
+pub mod tools;
 
 pub use config::{AgentConfig, Provider, ProviderConfig};
 

@@ -1,0 +1,390 @@
+//! The agent's file tools, by their stable names (part of the product's
+//! contract): `read_file`, `list_files`, `grep`, `edit_file`, `write_file`.
+//! Each resolves its path under the workspace root, asks the permission
+//! policy, and answers the model in plain text, errors included: a tool
+//! that fails tells the model why, so it can correct itself.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::{
+    host::{FileChange, Host},
+    model::{ToolCall, ToolSpec},
+    paths,
+    permissions::{self, Call, Decision},
+};
+
+/// Lines `read_file` returns when no `limit` is given.
+pub const READ_LIMIT: usize = 2000;
+/// Entries `list_files` returns at most.
+pub const LIST_LIMIT: usize = 500;
+/// Matches `grep` returns at most.
+pub const GREP_LIMIT: usize = 200;
+/// Files larger than this are not searched.
+const GREP_MAX_FILE: u64 = 2 * 1024 * 1024;
+
+/// What a tool call gives back to the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub content: String,
+    pub is_error: bool,
+}
+
+impl Outcome {
+    fn ok(content: String) -> Outcome {
+        Outcome {
+            content,
+            is_error: false,
+        }
+    }
+
+    fn error(content: impl Into<String>) -> Outcome {
+        Outcome {
+            content: content.into(),
+            is_error: true,
+        }
+    }
+}
+
+/// The tools the model is offered: the reading ones always, the writing
+/// ones unless the policy is read-only.
+pub fn specs(policy: &permissions::Policy) -> Vec<ToolSpec> {
+    let spec = |name: &str, description: &str, parameters: Value| ToolSpec {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        parameters,
+    };
+    let mut specs = vec![
+        spec(
+            "read_file",
+            "Read a file of the workspace, as the editor has it (unsaved changes included). Lines are numbered from 1.",
+            json!({"type": "object", "properties": {
+                "path": {"type": "string", "description": "Path relative to the workspace root"},
+                "offset": {"type": "integer", "description": "First line to read, from 1"},
+                "limit": {"type": "integer", "description": "How many lines"}},
+                "required": ["path"]}),
+        ),
+        spec(
+            "list_files",
+            "List files under a directory of the workspace, skipping what .gitignore excludes.",
+            json!({"type": "object", "properties": {
+                "path": {"type": "string", "description": "Directory relative to the workspace root; the root when absent"},
+                "glob": {"type": "string", "description": "Only files whose path matches, e.g. **/*.rs"}}}),
+        ),
+        spec(
+            "grep",
+            "Search the workspace's files for a regular expression; .gitignore is respected.",
+            json!({"type": "object", "properties": {
+                "pattern": {"type": "string", "description": "A regular expression (Rust syntax)"},
+                "path": {"type": "string", "description": "Directory or file to search; the root when absent"},
+                "glob": {"type": "string", "description": "Only files whose path matches, e.g. **/*.ts"}},
+                "required": ["pattern"]}),
+        ),
+    ];
+    if !policy.read_only {
+        specs.push(spec(
+            "edit_file",
+            "Replace old_string with new_string in a file. old_string must match the file exactly, once (or set replace_all).",
+            json!({"type": "object", "properties": {
+                "path": {"type": "string"},
+                "old_string": {"type": "string"},
+                "new_string": {"type": "string"},
+                "replace_all": {"type": "boolean"}},
+                "required": ["path", "old_string", "new_string"]}),
+        ));
+        specs.push(spec(
+            "write_file",
+            "Create a new file with the given content. Use edit_file to change a file that exists.",
+            json!({"type": "object", "properties": {
+                "path": {"type": "string"},
+                "content": {"type": "string"}},
+                "required": ["path", "content"]}),
+        ));
+    }
+    specs
+}
+
+/// Runs the file tools for one workspace.
+pub struct Tools<'a, H> {
+    pub host: &'a H,
+    pub root: &'a Path,
+    pub policy: &'a permissions::Policy,
+}
+
+impl<H: Host> Tools<'_, H> {
+    /// Runs `call`; never fails, an error is an outcome the model reads.
+    pub async fn run(&self, call: &ToolCall) -> Outcome {
+        let arguments: Value = match serde_json::from_str(&call.arguments) {
+            Ok(Value::Object(map)) => Value::Object(map),
+            Ok(_) | Err(_) => {
+                return Outcome::error(format!(
+                    "the arguments of {} are not a JSON object: {}",
+                    call.name, call.arguments
+                ))
+            }
+        };
+        let result = match call.name.as_str() {
+            "read_file" => self.read_file(&arguments),
+            "list_files" => self.list_files(&arguments),
+            "grep" => self.grep(&arguments),
+            "edit_file" => self.edit_file(&arguments).await,
+            "write_file" => self.write_file(&arguments).await,
+            other => Err(format!("there is no tool named {other}")),
+        };
+        match result {
+            Ok(content) => Outcome::ok(content),
+            Err(why) => Outcome::error(why),
+        }
+    }
+
+    fn path(&self, arguments: &Value, key: &str, required: bool) -> Result<PathBuf, String> {
+        match arguments.get(key) {
+            Some(Value::String(given)) => paths::resolve(self.root, given),
+            None | Some(Value::Null) if !required => Ok(self.root.to_path_buf()),
+            _ => Err(format!("`{key}` must be a string")),
+        }
+    }
+
+    fn relative(&self, path: &Path) -> String {
+        paths::relative(self.root, path)
+    }
+
+    /// The editor's copy if the file is open, else the file on disk.
+    fn text(&self, path: &Path) -> Result<(String, Option<i32>), String> {
+        if let Some((text, version)) = self.host.open_document(path) {
+            return Ok((text, Some(version)));
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|err| format!("cannot read {}: {err}", self.relative(path)))?;
+        String::from_utf8(bytes)
+            .map(|text| (text, None))
+            .map_err(|_| format!("{} is not a text file (not UTF-8)", self.relative(path)))
+    }
+
+    /// Asks the policy, and the user when it says so.
+    async fn permitted(&self, tool: &str, path: &Path, action: &str) -> Result<(), String> {
+        let subject = self.relative(path);
+        let call = Call {
+            tool,
+            subject: &subject,
+            open_in_editor: self.host.open_document(path).is_some(),
+        };
+        match self.policy.decide(call) {
+            Decision::Allow => Ok(()),
+            Decision::Deny => Err(format!("{tool} on {subject} is not allowed here ([agent.permissions] in meshls.toml, or read-only mode)")),
+            Decision::Ask => {
+                if self.host.approve(action).await {
+                    Ok(())
+                } else {
+                    Err(format!("the user did not allow {tool} on {subject}"))
+                }
+            }
+        }
+    }
+
+    fn read_file(&self, arguments: &Value) -> Result<String, String> {
+        let path = self.path(arguments, "path", true)?;
+        let (text, _) = self.text(&path)?;
+        let offset = arguments
+            .get("offset")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .max(1) as usize;
+        let limit = arguments
+            .get("limit")
+            .and_then(Value::as_u64)
+            .map_or(READ_LIMIT, |limit| limit as usize);
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.is_empty() {
+            return Ok(format!("{} is empty", self.relative(&path)));
+        }
+        if offset > lines.len() {
+            return Err(format!(
+                "{} has {} lines; offset {offset} is past the end",
+                self.relative(&path),
+                lines.len()
+            ));
+        }
+        let end = lines.len().min(offset - 1 + limit);
+        let mut out = String::new();
+        for (number, line) in lines.iter().enumerate().take(end).skip(offset - 1) {
+            out.push_str(&format!("{}\t{line}\n", number + 1));
+        }
+        if end < lines.len() {
+            out.push_str(&format!(
+                "(lines {offset}-{end} of {}; read on with offset {})\n",
+                lines.len(),
+                end + 1
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Files under `path` (a directory or one file), .gitignore respected,
+    /// sorted, filtered by `glob`.
+    fn walk(&self, path: &Path, glob: Option<&str>) -> Result<Vec<PathBuf>, String> {
+        let mut walk = ignore::WalkBuilder::new(path);
+        // .gitignore applies even outside a git checkout. Dotfiles
+        // (.github/, .eslintrc) are the project's too; .git is not.
+        walk.require_git(false)
+            .hidden(false)
+            .filter_entry(|entry| entry.file_name() != ".git");
+        if let Some(glob) = glob {
+            let mut overrides = ignore::overrides::OverrideBuilder::new(self.root);
+            overrides
+                .add(glob)
+                .map_err(|err| format!("`{glob}` is not a glob: {err}"))?;
+            walk.overrides(
+                overrides
+                    .build()
+                    .map_err(|err| format!("`{glob}` is not a glob: {err}"))?,
+            );
+        }
+        let mut files: Vec<PathBuf> = walk
+            .build()
+            .flatten()
+            .filter(|entry| entry.file_type().is_some_and(|kind| kind.is_file()))
+            .map(ignore::DirEntry::into_path)
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    fn list_files(&self, arguments: &Value) -> Result<String, String> {
+        let path = self.path(arguments, "path", false)?;
+        let glob = arguments.get("glob").and_then(Value::as_str);
+        let files = self.walk(&path, glob)?;
+        if files.is_empty() {
+            return Ok("no files".to_owned());
+        }
+        let mut out: String = files
+            .iter()
+            .take(LIST_LIMIT)
+            .map(|file| format!("{}\n", self.relative(file)))
+            .collect();
+        if files.len() > LIST_LIMIT {
+            out.push_str(&format!(
+                "({} more; narrow it with path or glob)\n",
+                files.len() - LIST_LIMIT
+            ));
+        }
+        Ok(out)
+    }
+
+    fn grep(&self, arguments: &Value) -> Result<String, String> {
+        let pattern = arguments
+            .get("pattern")
+            .and_then(Value::as_str)
+            .ok_or("`pattern` must be a string")?;
+        let regex = regex::Regex::new(pattern)
+            .map_err(|err| format!("`{pattern}` is not a regular expression: {err}"))?;
+        let path = self.path(arguments, "path", false)?;
+        let glob = arguments.get("glob").and_then(Value::as_str);
+        let mut matches = Vec::new();
+        let mut more = 0;
+        for file in self.walk(&path, glob)? {
+            let text = match self.host.open_document(&file) {
+                Some((text, _)) => text,
+                None => {
+                    let small =
+                        std::fs::metadata(&file).is_ok_and(|meta| meta.len() <= GREP_MAX_FILE);
+                    match std::fs::read(&file)
+                        .ok()
+                        .filter(|_| small)
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                    {
+                        Some(text) => text,
+                        None => continue,
+                    }
+                }
+            };
+            for (number, line) in text.lines().enumerate() {
+                if regex.is_match(line) {
+                    if matches.len() < GREP_LIMIT {
+                        matches.push(format!("{}:{}: {line}", self.relative(&file), number + 1));
+                    } else {
+                        more += 1;
+                    }
+                }
+            }
+        }
+        if matches.is_empty() {
+            return Ok(format!("no matches for `{pattern}`"));
+        }
+        let mut out = matches.join("\n");
+        out.push('\n');
+        if more > 0 {
+            out.push_str(&format!(
+                "({more} more matches; narrow it with path or glob)\n"
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn edit_file(&self, arguments: &Value) -> Result<String, String> {
+        let path = self.path(arguments, "path", true)?;
+        let string = |key: &str| {
+            arguments
+                .get(key)
+                .and_then(Value::as_str)
+                .ok_or(format!("`{key}` must be a string"))
+        };
+        let (old, new) = (string("old_string")?, string("new_string")?);
+        let replace_all = arguments
+            .get("replace_all")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if old.is_empty() {
+            return Err("old_string is empty; to create a file use write_file".to_owned());
+        }
+        if old == new {
+            return Err("old_string and new_string are the same".to_owned());
+        }
+        let (text, version) = self.text(&path)?;
+        let found: Vec<usize> = text.match_indices(old).map(|(at, _)| at).collect();
+        let name = self.relative(&path);
+        match found.len() {
+            0 => return Err(format!("old_string was not found in {name}; read the file again: it may differ from what you expect")),
+            1 => {}
+            n if !replace_all => return Err(format!("old_string appears {n} times in {name}; include more of the surrounding text to pick one, or set replace_all")),
+            _ => {}
+        }
+        self.permitted("edit_file", &path, &format!("Edit {name}"))
+            .await?;
+        let replacements = found
+            .iter()
+            .map(|&at| (at..at + old.len(), new.to_owned()))
+            .collect();
+        self.host
+            .apply(FileChange::Edit {
+                path: path.clone(),
+                version,
+                read: text,
+                replacements,
+            })
+            .await?;
+        Ok(format!("edited {name}: {} replacement(s)", found.len()))
+    }
+
+    async fn write_file(&self, arguments: &Value) -> Result<String, String> {
+        let path = self.path(arguments, "path", true)?;
+        let content = arguments
+            .get("content")
+            .and_then(Value::as_str)
+            .ok_or("`content` must be a string")?;
+        let name = self.relative(&path);
+        if path.exists() || self.host.open_document(&path).is_some() {
+            return Err(format!("{name} exists; change it with edit_file"));
+        }
+        self.permitted("write_file", &path, &format!("Create {name}"))
+            .await?;
+        self.host
+            .apply(FileChange::Create {
+                path: path.clone(),
+                content: content.to_owned(),
+            })
+            .await?;
+        Ok(format!("created {name}"))
+    }
+}

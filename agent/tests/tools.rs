@@ -1,0 +1,317 @@
+//! The file tools against a workspace on disk and a host that stands in for
+//! the editor: unsaved buffers win over disk, edits go to the host as byte
+//! ranges of what was read, and anything not allowed outright is asked.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use futures::executor::block_on;
+use meshls_agent::{
+    host::{FileChange, Host},
+    model::ToolCall,
+    permissions::Policy,
+    tools::{specs, Outcome, Tools},
+};
+use serde_json::{json, Value};
+
+#[derive(Default)]
+struct Editor {
+    open: HashMap<PathBuf, (String, i32)>,
+    applied: Mutex<Vec<FileChange>>,
+    answers: Mutex<VecDeque<bool>>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl Host for Editor {
+    fn open_document(&self, path: &Path) -> Option<(String, i32)> {
+        self.open.get(path).cloned()
+    }
+
+    async fn apply(&self, change: FileChange) -> Result<(), String> {
+        self.applied.lock().unwrap().push(change);
+        Ok(())
+    }
+
+    async fn approve(&self, action: &str) -> bool {
+        self.asked.lock().unwrap().push(action.to_owned());
+        self.answers.lock().unwrap().pop_front().unwrap_or(false)
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    editor: Editor,
+    policy: Policy,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let files = [
+        (".gitignore", "target/\n"),
+        (
+            "src/main.rs",
+            "fn main() {\n    let x = 1;\n    let y = 1;\n}\n",
+        ),
+        ("src/lib.rs", "pub fn on_disk() {}\n"),
+        ("README.md", "# demo\n"),
+        ("target/debug/junk.rs", "fn junk() {}\n"),
+        (".git/HEAD", "ref: refs/heads/main\n"),
+    ];
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let mut editor = Editor::default();
+    // The user has typed in lib.rs without saving.
+    editor.open.insert(
+        root.join("src/lib.rs"),
+        ("pub fn unsaved() {}\npub fn on_disk() {}\n".to_owned(), 7),
+    );
+    Fixture {
+        _dir: dir,
+        root,
+        editor,
+        policy: Policy::default(),
+    }
+}
+
+impl Fixture {
+    fn run(&self, name: &str, arguments: Value) -> Outcome {
+        let tools = Tools {
+            host: &self.editor,
+            root: &self.root,
+            policy: &self.policy,
+        };
+        let call = ToolCall {
+            id: "call_1".to_owned(),
+            name: name.to_owned(),
+            arguments: arguments.to_string(),
+        };
+        block_on(tools.run(&call))
+    }
+
+    fn ok(&self, name: &str, arguments: Value) -> String {
+        let outcome = self.run(name, arguments);
+        assert!(!outcome.is_error, "{outcome:?}");
+        outcome.content
+    }
+
+    fn error(&self, name: &str, arguments: Value) -> String {
+        let outcome = self.run(name, arguments);
+        assert!(outcome.is_error, "{outcome:?}");
+        outcome.content
+    }
+
+    fn applied(&self) -> Vec<FileChange> {
+        self.editor.applied.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn read_file_reads_what_the_editor_has_with_numbered_lines() {
+    let f = fixture();
+    assert_eq!(
+        f.ok("read_file", json!({"path": "src/lib.rs"})),
+        "1\tpub fn unsaved() {}\n2\tpub fn on_disk() {}\n"
+    );
+    assert_eq!(
+        f.ok(
+            "read_file",
+            json!({"path": "src/main.rs", "offset": 2, "limit": 2})
+        ),
+        "2\t    let x = 1;\n3\t    let y = 1;\n(lines 2-3 of 4; read on with offset 4)\n"
+    );
+    assert!(f
+        .error("read_file", json!({"path": "src/nope.rs"}))
+        .starts_with("cannot read src/nope.rs: "));
+    assert!(f
+        .error("read_file", json!({"path": "../secret"}))
+        .contains("is outside the workspace"));
+    assert!(f
+        .error("read_file", json!({"path": "src/main.rs", "offset": 9}))
+        .contains("past the end"));
+    assert_eq!(
+        f.error("read_file", json!({"path": 5})),
+        "`path` must be a string"
+    );
+}
+
+#[test]
+fn list_files_and_grep_skip_what_gitignore_excludes() {
+    let f = fixture();
+    assert_eq!(
+        f.ok("list_files", json!({})),
+        ".gitignore\nREADME.md\nsrc/lib.rs\nsrc/main.rs\n"
+    );
+    assert_eq!(
+        f.ok("list_files", json!({"glob": "**/*.rs"})),
+        "src/lib.rs\nsrc/main.rs\n"
+    );
+    assert_eq!(
+        f.ok("list_files", json!({"path": "src"})),
+        "src/lib.rs\nsrc/main.rs\n"
+    );
+    // The unsaved buffer is searched, not the file on disk.
+    assert_eq!(f.ok("grep", json!({"pattern": "fn \\w+\\(\\)"})), "src/lib.rs:1: pub fn unsaved() {}\nsrc/lib.rs:2: pub fn on_disk() {}\nsrc/main.rs:1: fn main() {\n");
+    assert_eq!(
+        f.ok("grep", json!({"pattern": "junk"})),
+        "no matches for `junk`"
+    );
+    assert!(f
+        .error("grep", json!({"pattern": "("}))
+        .starts_with("`(` is not a regular expression"));
+}
+
+#[test]
+fn edit_file_replaces_one_exact_match_through_the_editor() {
+    let mut f = fixture();
+    let lib = f.root.join("src/lib.rs");
+    // An open file is edited without asking, at the version that was read.
+    assert_eq!(
+        f.ok(
+            "edit_file",
+            json!({"path": "src/lib.rs", "old_string": "unsaved", "new_string": "saved"})
+        ),
+        "edited src/lib.rs: 1 replacement(s)"
+    );
+    assert_eq!(
+        f.applied(),
+        vec![FileChange::Edit {
+            path: lib.clone(),
+            version: Some(7),
+            read: "pub fn unsaved() {}\npub fn on_disk() {}\n".to_owned(),
+            replacements: vec![(7..14, "saved".to_owned())],
+        }]
+    );
+    assert!(f.editor.asked.lock().unwrap().is_empty());
+
+    let missing = f.error(
+        "edit_file",
+        json!({"path": "src/main.rs", "old_string": "let z", "new_string": "let w"}),
+    );
+    assert!(
+        missing.starts_with("old_string was not found in src/main.rs"),
+        "{missing}"
+    );
+    let twice = f.error(
+        "edit_file",
+        json!({"path": "src/main.rs", "old_string": " = 1;", "new_string": " = 2;"}),
+    );
+    assert!(
+        twice.starts_with("old_string appears 2 times in src/main.rs"),
+        "{twice}"
+    );
+
+    // A file that is not open asks first; no answer is no.
+    let denied = f.error("edit_file", json!({"path": "src/main.rs", "old_string": " = 1;", "new_string": " = 2;", "replace_all": true}));
+    assert_eq!(denied, "the user did not allow edit_file on src/main.rs");
+    assert_eq!(
+        f.editor.asked.lock().unwrap().as_slice(),
+        ["Edit src/main.rs"]
+    );
+    assert_eq!(f.applied().len(), 1);
+
+    f.editor.answers.lock().unwrap().push_back(true);
+    f.ok("edit_file", json!({"path": "src/main.rs", "old_string": " = 1;", "new_string": " = 2;", "replace_all": true}));
+    let Some(FileChange::Edit {
+        version,
+        replacements,
+        ..
+    }) = f.applied().pop()
+    else {
+        panic!("an edit");
+    };
+    assert_eq!(version, None);
+    assert_eq!(
+        replacements,
+        vec![(21..26, " = 2;".to_owned()), (36..41, " = 2;".to_owned())]
+    );
+
+    f.policy.read_only = true;
+    let refused = f.error(
+        "edit_file",
+        json!({"path": "src/lib.rs", "old_string": "on_disk", "new_string": "x"}),
+    );
+    assert!(
+        refused.starts_with("edit_file on src/lib.rs is not allowed here"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn write_file_creates_only_new_files_and_asks_first() {
+    let f = fixture();
+    assert_eq!(
+        f.error("write_file", json!({"path": "src/main.rs", "content": "x"})),
+        "src/main.rs exists; change it with edit_file"
+    );
+    f.editor.answers.lock().unwrap().push_back(true);
+    assert_eq!(
+        f.ok(
+            "write_file",
+            json!({"path": "src/new/mod.rs", "content": "pub mod x;\n"})
+        ),
+        "created src/new/mod.rs"
+    );
+    assert_eq!(
+        f.applied(),
+        vec![FileChange::Create {
+            path: f.root.join("src/new/mod.rs"),
+            content: "pub mod x;\n".to_owned(),
+        }]
+    );
+    assert_eq!(
+        f.editor.asked.lock().unwrap().as_slice(),
+        ["Create src/new/mod.rs"]
+    );
+    assert!(f
+        .error("write_file", json!({"path": "/tmp/x", "content": ""}))
+        .contains("is outside the workspace"));
+}
+
+#[test]
+fn the_model_sees_the_writing_tools_only_when_it_may_write() {
+    let names = |policy: &Policy| {
+        specs(policy)
+            .into_iter()
+            .map(|spec| spec.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&Policy::default()),
+        ["read_file", "list_files", "grep", "edit_file", "write_file"]
+    );
+    let read_only = Policy {
+        read_only: true,
+        ..Policy::default()
+    };
+    assert_eq!(names(&read_only), ["read_file", "list_files", "grep"]);
+    let f = fixture();
+    let outcome = f.run("no_such_tool", json!({}));
+    assert_eq!(
+        outcome,
+        Outcome {
+            content: "there is no tool named no_such_tool".to_owned(),
+            is_error: true
+        }
+    );
+    let bad = ToolCall {
+        id: "c".to_owned(),
+        name: "read_file".to_owned(),
+        arguments: "{\"path\": ".to_owned(),
+    };
+    let tools = Tools {
+        host: &f.editor,
+        root: &f.root,
+        policy: &f.policy,
+    };
+    assert!(block_on(tools.run(&bad))
+        .content
+        .starts_with("the arguments of read_file are not a JSON object"));
+}
