@@ -6,7 +6,7 @@
 //! one endpoint over HTTP with timeouts and retries (`provider.rs`), and the
 //! configured endpoints in order with fallback, circuit breakers and cost
 //! (`models.rs`); the host trait, workspace paths, permissions, and the
-//! file tools (`tools.rs`). The agent loop comes next.
+//! file tools (`tools.rs`); and the agent loop (`run.rs`).
 //! This crate reaches the editor, documents and language servers only
 //! through a host trait it defines, never through other crates of meshls.
 
@@ -19,6 +19,7 @@ pub mod openai;
 pub mod paths;
 pub mod permissions;
 pub mod provider;
+pub mod run;
 pub mod sse;
 pub mod stream;
 pub mod tools;

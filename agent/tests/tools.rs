@@ -2,44 +2,20 @@
 //! the editor: unsaved buffers win over disk, edits go to the host as byte
 //! ranges of what was read, and anything not allowed outright is asked.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    path::{Path, PathBuf},
-    sync::Mutex,
-};
+mod support;
+
+use support::Editor;
+
+use std::path::PathBuf;
 
 use futures::executor::block_on;
 use meshls_agent::{
-    host::{FileChange, Host},
+    host::FileChange,
     model::ToolCall,
     permissions::Policy,
     tools::{specs, Outcome, Tools},
 };
 use serde_json::{json, Value};
-
-#[derive(Default)]
-struct Editor {
-    open: HashMap<PathBuf, (String, i32)>,
-    applied: Mutex<Vec<FileChange>>,
-    answers: Mutex<VecDeque<bool>>,
-    asked: Mutex<Vec<String>>,
-}
-
-impl Host for Editor {
-    fn open_document(&self, path: &Path) -> Option<(String, i32)> {
-        self.open.get(path).cloned()
-    }
-
-    async fn apply(&self, change: FileChange) -> Result<(), String> {
-        self.applied.lock().unwrap().push(change);
-        Ok(())
-    }
-
-    async fn approve(&self, action: &str) -> bool {
-        self.asked.lock().unwrap().push(action.to_owned());
-        self.answers.lock().unwrap().pop_front().unwrap_or(false)
-    }
-}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -49,9 +25,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    let files = [
+    let (dir, root) = support::workspace(&[
         (".gitignore", "target/\n"),
         (
             "src/main.rs",
@@ -61,12 +35,7 @@ fn fixture() -> Fixture {
         ("README.md", "# demo\n"),
         ("target/debug/junk.rs", "fn junk() {}\n"),
         (".git/HEAD", "ref: refs/heads/main\n"),
-    ];
-    for (path, text) in files {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    ]);
     let mut editor = Editor::default();
     // The user has typed in lib.rs without saving.
     editor.open.insert(
