@@ -1,7 +1,9 @@
 //! What the agent needs from the side that runs it, which the `server`
 //! crate implements with the editor and the real language servers. The
 //! agent never touches an open file behind the editor's back: it reads the
-//! editor's copy, and its changes go back as edits the editor applies.
+//! editor's copy, and its changes go back as edits the editor applies. Its
+//! senses are the real language servers, asked through the host. Every
+//! type here is plain: the host converts to and from LSP in one place.
 
 use std::{future::Future, ops::Range, path::PathBuf};
 
@@ -22,6 +24,46 @@ pub enum FileChange {
     Create { path: PathBuf, content: String },
 }
 
+/// A place in a file as the model names it: the line as `read_file`
+/// numbers it (from 1) and the column in characters (from 0). The host
+/// converts it to the editor's encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spot {
+    pub path: PathBuf,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// A place the language servers point at, in the same terms, with the
+/// text of its line when the host has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub at: Spot,
+    pub line_text: Option<String>,
+}
+
+/// A diagnostic from the real language servers (or meshls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub at: Spot,
+    /// `error`, `warning`, `information` or `hint`.
+    pub severity: String,
+    pub source: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// A symbol of a document outline, or of a workspace search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symbol {
+    pub name: String,
+    /// `function`, `struct`, ...
+    pub kind: String,
+    pub at: Spot,
+    /// How deep in the outline (0 at the top).
+    pub depth: u32,
+}
+
 pub trait Host: Send + Sync {
     /// The editor's copy of a file it has open: the text and its version.
     fn open_document(&self, path: &std::path::Path) -> Option<(String, i32)>;
@@ -29,6 +71,31 @@ pub trait Host: Send + Sync {
     /// Makes the change through the editor, or says in a sentence why it
     /// was not made.
     fn apply(&self, change: FileChange) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// The current diagnostics of one file, or of every file with some.
+    fn diagnostics(
+        &self,
+        path: Option<&std::path::Path>,
+    ) -> impl Future<Output = Vec<Finding>> + Send;
+
+    /// A file's outline, from its language server (or meshls's own).
+    fn symbols(
+        &self,
+        path: &std::path::Path,
+    ) -> impl Future<Output = Result<Vec<Symbol>, String>> + Send;
+
+    /// Symbols matching `query` across the workspace.
+    fn workspace_symbols(
+        &self,
+        query: &str,
+    ) -> impl Future<Output = Result<Vec<Symbol>, String>> + Send;
+
+    fn definition(&self, at: &Spot) -> impl Future<Output = Result<Vec<Place>, String>> + Send;
+
+    fn references(&self, at: &Spot) -> impl Future<Output = Result<Vec<Place>, String>> + Send;
+
+    /// The hover text (markdown), if the server has any.
+    fn hover(&self, at: &Spot) -> impl Future<Output = Result<Option<String>, String>> + Send;
 
     /// Asks the user whether to go ahead with `action` (one line);
     /// `false` when they say no or do not answer in time.

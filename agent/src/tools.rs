@@ -1,5 +1,7 @@
-//! The agent's file tools, by their stable names (part of the product's
-//! contract): `read_file`, `list_files`, `grep`, `edit_file`, `write_file`.
+//! The agent's tools, by their stable names (part of the product's
+//! contract): the file tools `read_file`, `list_files`, `grep`,
+//! `edit_file`, `write_file`, and the language servers' `diagnostics`,
+//! `symbols`, `definition`, `references` and `hover`.
 //! Each resolves its path under the workspace root, asks the permission
 //! policy, and answers the model in plain text, errors included: a tool
 //! that fails tells the model why, so it can correct itself.
@@ -9,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::{
-    host::{FileChange, Host},
+    host::{FileChange, Host, Place, Spot, Symbol},
     model::{ToolCall, ToolSpec},
     paths,
     permissions::{self, Call, Decision},
@@ -82,6 +84,28 @@ pub fn specs(policy: &permissions::Policy) -> Vec<ToolSpec> {
                 "required": ["pattern"]}),
         ),
     ];
+    let position = |what: &str| {
+        json!({"type": "object", "properties": {
+            "path": {"type": "string"},
+            "line": {"type": "integer", "description": "Line number as read_file shows it, from 1"},
+            "character": {"type": "integer", "description": format!("Column of the {what}, in characters from 0")}},
+            "required": ["path", "line", "character"]})
+    };
+    specs.extend([
+        spec(
+            "diagnostics",
+            "Errors and warnings from the real language servers, now: for one file, or for every file that has some.",
+            json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+        ),
+        spec(
+            "symbols",
+            "The outline of a file (give path), or a search for symbols across the workspace (give query).",
+            json!({"type": "object", "properties": {"path": {"type": "string"}, "query": {"type": "string"}}}),
+        ),
+        spec("definition", "Where the symbol at a position is defined, from the language server.", position("symbol")),
+        spec("references", "Every reference to the symbol at a position, from the language server.", position("symbol")),
+        spec("hover", "The language server's hover text (type, documentation) at a position.", position("symbol")),
+    ]);
     if !policy.read_only {
         specs.push(spec(
             "edit_file",
@@ -130,6 +154,39 @@ impl<H: Host> Tools<'_, H> {
             "grep" => self.grep(&arguments),
             "edit_file" => self.edit_file(&arguments).await,
             "write_file" => self.write_file(&arguments).await,
+            "diagnostics" => self.diagnostics(&arguments).await,
+            "symbols" => self.symbols(&arguments).await,
+            "definition" => {
+                let at = self.spot(&arguments);
+                match at {
+                    Ok(at) => self
+                        .host
+                        .definition(&at)
+                        .await
+                        .map(|places| self.places(&places, "no definition found")),
+                    Err(why) => Err(why),
+                }
+            }
+            "references" => {
+                let at = self.spot(&arguments);
+                match at {
+                    Ok(at) => self
+                        .host
+                        .references(&at)
+                        .await
+                        .map(|places| self.places(&places, "no references found")),
+                    Err(why) => Err(why),
+                }
+            }
+            "hover" => {
+                let at = self.spot(&arguments);
+                match at {
+                    Ok(at) => self.host.hover(&at).await.map(|text| {
+                        text.unwrap_or_else(|| "no hover information there".to_owned())
+                    }),
+                    Err(why) => Err(why),
+                }
+            }
             other => Err(format!("there is no tool named {other}")),
         };
         match result {
@@ -144,6 +201,110 @@ impl<H: Host> Tools<'_, H> {
             None | Some(Value::Null) if !required => Ok(self.root.to_path_buf()),
             _ => Err(format!("`{key}` must be a string")),
         }
+    }
+
+    /// `path`, `line` (from 1) and `character` (from 0) of a position tool.
+    fn spot(&self, arguments: &Value) -> Result<Spot, String> {
+        let path = self.path(arguments, "path", true)?;
+        let number = |key: &str| {
+            arguments
+                .get(key)
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or(format!("`{key}` must be a whole number"))
+        };
+        let line = number("line")?;
+        if line == 0 {
+            return Err("`line` counts from 1, as read_file shows it".to_owned());
+        }
+        Ok(Spot {
+            path,
+            line,
+            column: number("character")?,
+        })
+    }
+
+    fn at(&self, at: &Spot) -> String {
+        format!("{}:{}:{}", self.relative(&at.path), at.line, at.column)
+    }
+
+    fn places(&self, places: &[Place], none: &str) -> String {
+        if places.is_empty() {
+            return none.to_owned();
+        }
+        places
+            .iter()
+            .map(|place| match &place.line_text {
+                Some(text) => format!("{}: {}\n", self.at(&place.at), text.trim()),
+                None => format!("{}\n", self.at(&place.at)),
+            })
+            .collect()
+    }
+
+    fn outline(&self, symbols: &[Symbol], with_path: bool) -> String {
+        symbols
+            .iter()
+            .map(|symbol| {
+                let indent = "  ".repeat(symbol.depth as usize);
+                if with_path {
+                    format!("{} {} {}\n", self.at(&symbol.at), symbol.kind, symbol.name)
+                } else {
+                    format!(
+                        "{indent}{} {} (line {})\n",
+                        symbol.kind, symbol.name, symbol.at.line
+                    )
+                }
+            })
+            .collect()
+    }
+
+    async fn diagnostics(&self, arguments: &Value) -> Result<String, String> {
+        let path = match arguments.get("path") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(self.path(arguments, "path", true)?),
+        };
+        let findings = self.host.diagnostics(path.as_deref()).await;
+        if findings.is_empty() {
+            return Ok("no diagnostics".to_owned());
+        }
+        Ok(findings
+            .iter()
+            .map(|finding| {
+                let code = if finding.code.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", finding.code)
+                };
+                format!(
+                    "{}: {} [{}{code}] {}\n",
+                    self.at(&finding.at),
+                    finding.severity,
+                    finding.source,
+                    finding.message
+                )
+            })
+            .collect())
+    }
+
+    async fn symbols(&self, arguments: &Value) -> Result<String, String> {
+        if let Some(query) = arguments.get("query").and_then(Value::as_str) {
+            let found = self.host.workspace_symbols(query).await?;
+            if found.is_empty() {
+                return Ok(format!("no symbols match `{query}`"));
+            }
+            return Ok(self.outline(&found, true));
+        }
+        if arguments.get("path").is_none() {
+            return Err(
+                "give `path` for a file's outline, or `query` to search the workspace".to_owned(),
+            );
+        }
+        let path = self.path(arguments, "path", true)?;
+        let outline = self.host.symbols(&path).await?;
+        if outline.is_empty() {
+            return Ok(format!("no symbols in {}", self.relative(&path)));
+        }
+        Ok(self.outline(&outline, false))
     }
 
     fn relative(&self, path: &Path) -> String {

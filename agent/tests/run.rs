@@ -140,10 +140,8 @@ async fn a_tool_using_run_reads_edits_and_answers() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        ["read_file", "list_files", "grep", "edit_file", "write_file"]
-    );
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names[8..], ["edit_file", "write_file"]);
     let second = &received[1].body["messages"];
     assert_eq!(second[2]["tool_calls"][0]["id"], "c1");
     assert_eq!(second[3]["role"], "tool");

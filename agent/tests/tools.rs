@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use futures::executor::block_on;
 use meshls_agent::{
-    host::FileChange,
+    host::{FileChange, Finding, Place, Spot, Symbol},
     model::ToolCall,
     permissions::Policy,
     tools::{specs, Outcome, Tools},
@@ -252,15 +252,25 @@ fn the_model_sees_the_writing_tools_only_when_it_may_write() {
             .map(|spec| spec.name)
             .collect::<Vec<_>>()
     };
+    let reading = [
+        "read_file",
+        "list_files",
+        "grep",
+        "diagnostics",
+        "symbols",
+        "definition",
+        "references",
+        "hover",
+    ];
     assert_eq!(
         names(&Policy::default()),
-        ["read_file", "list_files", "grep", "edit_file", "write_file"]
+        [&reading[..], &["edit_file", "write_file"]].concat()
     );
     let read_only = Policy {
         read_only: true,
         ..Policy::default()
     };
-    assert_eq!(names(&read_only), ["read_file", "list_files", "grep"]);
+    assert_eq!(names(&read_only), reading);
     let f = fixture();
     let outcome = f.run("no_such_tool", json!({}));
     assert_eq!(
@@ -283,4 +293,127 @@ fn the_model_sees_the_writing_tools_only_when_it_may_write() {
     assert!(block_on(tools.run(&bad))
         .content
         .starts_with("the arguments of read_file are not a JSON object"));
+}
+
+#[test]
+fn the_language_servers_answer_through_the_host_in_the_models_terms() {
+    let mut f = fixture();
+    let main = f.root.join("src/main.rs");
+    let lib = f.root.join("src/lib.rs");
+    let spot = |path: &PathBuf, line, column| Spot {
+        path: path.clone(),
+        line,
+        column,
+    };
+    f.editor.findings = vec![
+        Finding {
+            at: spot(&main, 2, 8),
+            severity: "warning".to_owned(),
+            source: "rustc".to_owned(),
+            code: "unused_variables".to_owned(),
+            message: "unused variable: `x`".to_owned(),
+        },
+        Finding {
+            at: spot(&lib, 1, 0),
+            severity: "error".to_owned(),
+            source: "rust-analyzer".to_owned(),
+            code: String::new(),
+            message: "syntax error".to_owned(),
+        },
+    ];
+    f.editor.outline = vec![
+        Symbol {
+            name: "main".to_owned(),
+            kind: "function".to_owned(),
+            at: spot(&main, 1, 3),
+            depth: 0,
+        },
+        Symbol {
+            name: "x".to_owned(),
+            kind: "variable".to_owned(),
+            at: spot(&main, 2, 8),
+            depth: 1,
+        },
+    ];
+    f.editor.places = vec![
+        Place {
+            at: spot(&lib, 2, 7),
+            line_text: Some("pub fn on_disk() {}".to_owned()),
+        },
+        Place {
+            at: spot(&main, 3, 4),
+            line_text: None,
+        },
+    ];
+    f.editor.hover = Some("```rust\nfn on_disk()\n```".to_owned());
+
+    assert_eq!(
+        f.ok("diagnostics", json!({})),
+        "src/main.rs:2:8: warning [rustc unused_variables] unused variable: `x`\nsrc/lib.rs:1:0: error [rust-analyzer] syntax error\n"
+    );
+    assert_eq!(
+        f.ok("diagnostics", json!({"path": "src/lib.rs"})),
+        "src/lib.rs:1:0: error [rust-analyzer] syntax error\n"
+    );
+    assert_eq!(
+        f.ok("diagnostics", json!({"path": "README.md"})),
+        "no diagnostics"
+    );
+    assert_eq!(
+        f.ok("symbols", json!({"path": "src/main.rs"})),
+        "function main (line 1)\n  variable x (line 2)\n"
+    );
+    assert_eq!(
+        f.ok("symbols", json!({"query": "mai"})),
+        "src/main.rs:1:3 function main\n"
+    );
+    assert_eq!(
+        f.ok(
+            "definition",
+            json!({"path": "src/main.rs", "line": 2, "character": 5})
+        ),
+        "src/lib.rs:2:7: pub fn on_disk() {}\n"
+    );
+    assert_eq!(
+        f.ok(
+            "references",
+            json!({"path": "src/main.rs", "line": 2, "character": 5})
+        ),
+        "src/lib.rs:2:7: pub fn on_disk() {}\nsrc/main.rs:3:4\n"
+    );
+    assert_eq!(
+        f.ok(
+            "hover",
+            json!({"path": "src/main.rs", "line": 2, "character": 5})
+        ),
+        "```rust\nfn on_disk()\n```"
+    );
+    assert_eq!(
+        f.editor.spots.lock().unwrap().as_slice(),
+        [spot(&main, 2, 5), spot(&main, 2, 5), spot(&main, 2, 5)]
+    );
+    assert_eq!(
+        f.error(
+            "hover",
+            json!({"path": "src/main.rs", "line": 0, "character": 5})
+        ),
+        "`line` counts from 1, as read_file shows it"
+    );
+    assert_eq!(
+        f.error("definition", json!({"path": "src/main.rs", "line": 2})),
+        "`character` must be a whole number"
+    );
+    assert!(f.error("symbols", json!({})).starts_with("give `path`"));
+    // Reading tools run in read-only mode; their paths stay in the workspace.
+    f.policy.read_only = true;
+    f.ok(
+        "references",
+        json!({"path": "src/main.rs", "line": 1, "character": 3}),
+    );
+    assert!(f
+        .error(
+            "references",
+            json!({"path": "../x", "line": 1, "character": 0})
+        )
+        .contains("is outside the workspace"));
 }

@@ -8,7 +8,7 @@ use std::{
     sync::Mutex,
 };
 
-use meshls_agent::host::{FileChange, Host};
+use meshls_agent::host::{FileChange, Finding, Host, Place, Spot, Symbol};
 
 /// Open documents, the changes applied, and scripted answers to approvals
 /// (none left means no).
@@ -18,6 +18,13 @@ pub struct Editor {
     pub applied: Mutex<Vec<FileChange>>,
     pub answers: Mutex<VecDeque<bool>>,
     pub asked: Mutex<Vec<String>>,
+    /// What the language servers would say.
+    pub findings: Vec<Finding>,
+    pub outline: Vec<Symbol>,
+    pub places: Vec<Place>,
+    pub hover: Option<String>,
+    /// The positions the language servers were asked about.
+    pub spots: Mutex<Vec<Spot>>,
 }
 
 impl Host for Editor {
@@ -28,6 +35,47 @@ impl Host for Editor {
     async fn apply(&self, change: FileChange) -> Result<(), String> {
         self.applied.lock().unwrap().push(change);
         Ok(())
+    }
+
+    async fn diagnostics(&self, path: Option<&Path>) -> Vec<Finding> {
+        self.findings
+            .iter()
+            .filter(|finding| path.is_none_or(|path| finding.at.path == path))
+            .cloned()
+            .collect()
+    }
+
+    async fn symbols(&self, path: &Path) -> Result<Vec<Symbol>, String> {
+        Ok(self
+            .outline
+            .iter()
+            .filter(|symbol| symbol.at.path == path)
+            .cloned()
+            .collect())
+    }
+
+    async fn workspace_symbols(&self, query: &str) -> Result<Vec<Symbol>, String> {
+        Ok(self
+            .outline
+            .iter()
+            .filter(|symbol| symbol.name.contains(query))
+            .cloned()
+            .collect())
+    }
+
+    async fn definition(&self, at: &Spot) -> Result<Vec<Place>, String> {
+        self.spots.lock().unwrap().push(at.clone());
+        Ok(self.places.iter().take(1).cloned().collect())
+    }
+
+    async fn references(&self, at: &Spot) -> Result<Vec<Place>, String> {
+        self.spots.lock().unwrap().push(at.clone());
+        Ok(self.places.clone())
+    }
+
+    async fn hover(&self, at: &Spot) -> Result<Option<String>, String> {
+        self.spots.lock().unwrap().push(at.clone());
+        Ok(self.hover.clone())
     }
 
     async fn approve(&self, action: &str) -> bool {
