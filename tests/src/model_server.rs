@@ -122,6 +122,8 @@ pub struct ModelServer {
 struct Shared {
     replies: Mutex<VecDeque<Reply>>,
     received: Mutex<Vec<Received>>,
+    /// Replies go round: each used one goes back to the end (benchmarks).
+    cycle: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,11 +136,22 @@ impl ModelServer {
     /// Starts a server that gives `replies` in order; a request with none
     /// left gets a 500 saying so.
     pub fn start(replies: Vec<Reply>) -> ModelServer {
+        ModelServer::serve(replies, false)
+    }
+
+    /// Starts a server that gives `replies` in order, round and round, and
+    /// keeps no record of requests.
+    pub fn cycling(replies: Vec<Reply>) -> ModelServer {
+        ModelServer::serve(replies, true)
+    }
+
+    fn serve(replies: Vec<Reply>, cycle: bool) -> ModelServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("a bound address");
         let shared = Arc::new(Shared {
             replies: Mutex::new(replies.into()),
             received: Mutex::default(),
+            cycle,
         });
         let serving = Arc::clone(&shared);
         thread::spawn(move || {
@@ -170,8 +183,18 @@ fn serve(stream: TcpStream, shared: &Shared) {
     let Ok(received) = read_request(&stream) else {
         return;
     };
-    lock(&shared.received).push(received);
-    let reply = lock(&shared.replies).pop_front().unwrap_or_else(|| {
+    if !shared.cycle {
+        lock(&shared.received).push(received);
+    }
+    let reply = {
+        let mut replies = lock(&shared.replies);
+        let reply = replies.pop_front();
+        if let (true, Some(reply)) = (shared.cycle, &reply) {
+            replies.push_back(reply.clone());
+        }
+        reply
+    };
+    let reply = reply.unwrap_or_else(|| {
         Reply::json(500, json!({"error": {"message": "the scripted model server has no reply left", "type": "test_error"}}))
     });
     let _ = write_reply(stream, reply);
