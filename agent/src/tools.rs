@@ -126,10 +126,27 @@ pub fn specs(policy: &permissions::Policy) -> Vec<ToolSpec> {
                 "required": ["path", "content"]}),
         ));
     }
+    if policy.run_command && !policy.read_only {
+        specs.push(spec(
+            "run_command",
+            "Run a shell command in the workspace root (the user approves it first). Output and time are bounded.",
+            json!({"type": "object", "properties": {
+                "command": {"type": "string"},
+                "timeout": {"type": "integer", "description": format!("Seconds, at most {}", COMMAND_MAX_TIMEOUT.as_secs())}},
+                "required": ["command"]}),
+        ));
+    }
     specs
 }
 
-/// Runs the file tools for one workspace.
+/// How long a command may run when the model does not say.
+pub const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest a command may run.
+pub const COMMAND_MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+/// Bytes of a command's output kept (its end, where errors are).
+pub const COMMAND_OUTPUT_LIMIT: usize = 20_000;
+
+/// Runs the tools for one workspace.
 pub struct Tools<'a, H> {
     pub host: &'a H,
     pub root: &'a Path,
@@ -154,6 +171,7 @@ impl<H: Host> Tools<'_, H> {
             "grep" => self.grep(&arguments),
             "edit_file" => self.edit_file(&arguments).await,
             "write_file" => self.write_file(&arguments).await,
+            "run_command" => self.run_command(&arguments).await,
             "diagnostics" => self.diagnostics(&arguments).await,
             "symbols" => self.symbols(&arguments).await,
             "definition" => {
@@ -528,6 +546,72 @@ impl<H: Host> Tools<'_, H> {
         Ok(format!("edited {name}: {} replacement(s)", found.len()))
     }
 
+    async fn run_command(&self, arguments: &Value) -> Result<String, String> {
+        let command = arguments
+            .get("command")
+            .and_then(Value::as_str)
+            .ok_or("`command` must be a string")?;
+        let timeout = arguments
+            .get("timeout")
+            .and_then(Value::as_u64)
+            .map_or(COMMAND_TIMEOUT, std::time::Duration::from_secs)
+            .min(COMMAND_MAX_TIMEOUT);
+        let call = Call {
+            tool: "run_command",
+            subject: command,
+            open_in_editor: false,
+        };
+        match self.policy.decide(call) {
+            Decision::Allow => {}
+            Decision::Deny => return Err(format!("running `{command}` is not allowed here ([agent.permissions] and agent.run_command in meshls.toml)")),
+            Decision::Ask => {
+                if !self.host.approve(&format!("Run `{command}`")).await {
+                    return Err(format!("the user did not allow running `{command}`"));
+                }
+            }
+        }
+        let mut child = tokio::process::Command::new("sh");
+        child
+            .arg("-c")
+            .arg(command)
+            .current_dir(self.root)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            // Its own process group, so a timeout ends what it started too.
+            .process_group(0)
+            .kill_on_drop(true);
+        let child = child
+            .spawn()
+            .map_err(|err| format!("cannot run `{command}`: {err}"))?;
+        let pid = child.id();
+        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(Ok(output)) => {
+                let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&output.stderr));
+                let status = match output.status.code() {
+                    Some(code) => format!("exit code {code}"),
+                    None => "killed by a signal".to_owned(),
+                };
+                Ok(format!("{status}\n{}", tail(&text, COMMAND_OUTPUT_LIMIT)))
+            }
+            Ok(Err(err)) => Err(format!("running `{command}` failed: {err}")),
+            Err(_) => {
+                if let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) {
+                    // The whole group: `sh -c` and whatever it started.
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                Err(format!(
+                    "`{command}` did not finish within {} s and was stopped",
+                    timeout.as_secs()
+                ))
+            }
+        }
+    }
+
     async fn write_file(&self, arguments: &Value) -> Result<String, String> {
         let path = self.path(arguments, "path", true)?;
         let content = arguments
@@ -548,4 +632,20 @@ impl<H: Host> Tools<'_, H> {
             .await?;
         Ok(format!("created {name}"))
     }
+}
+
+/// The last `limit` bytes of `text` (at a character boundary), with a note
+/// when some were left out.
+fn tail(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut start = text.len() - limit;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!(
+        "(first {start} bytes of output left out)\n{}",
+        &text[start..]
+    )
 }

@@ -8,7 +8,6 @@ use support::Editor;
 
 use std::path::PathBuf;
 
-use futures::executor::block_on;
 use meshls_agent::{
     host::{FileChange, Finding, Place, Spot, Symbol},
     model::ToolCall,
@@ -16,6 +15,16 @@ use meshls_agent::{
     tools::{specs, Outcome, Tools},
 };
 use serde_json::{json, Value};
+
+/// Runs a tool to completion on a runtime of its own (run_command needs
+/// tokio's processes and timers).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -416,4 +425,52 @@ fn the_language_servers_answer_through_the_host_in_the_models_terms() {
             json!({"path": "../x", "line": 1, "character": 0})
         )
         .contains("is outside the workspace"));
+}
+
+#[test]
+fn run_command_is_off_unless_enabled_asks_unless_allowed_and_is_bounded() {
+    let mut f = fixture();
+    assert!(!specs(&f.policy)
+        .iter()
+        .any(|spec| spec.name == "run_command"));
+    let off = f.error("run_command", json!({"command": "echo hi"}));
+    assert!(
+        off.starts_with("running `echo hi` is not allowed here"),
+        "{off}"
+    );
+
+    f.policy.run_command = true;
+    assert!(specs(&f.policy)
+        .iter()
+        .any(|spec| spec.name == "run_command"));
+    // Asked, and no answer is no: nothing runs.
+    let denied = f.error("run_command", json!({"command": "touch ran"}));
+    assert_eq!(denied, "the user did not allow running `touch ran`");
+    assert!(!f.root.join("ran").exists());
+    assert_eq!(
+        f.editor.asked.lock().unwrap().as_slice(),
+        ["Run `touch ran`"]
+    );
+
+    // Approved: it runs in the workspace root, output and exit code back.
+    f.editor.answers.lock().unwrap().push_back(true);
+    assert_eq!(
+        f.ok(
+            "run_command",
+            json!({"command": "ls src; echo oops >&2; exit 3"})
+        ),
+        "exit code 3\nlib.rs\nmain.rs\noops\n"
+    );
+
+    // An allow rule runs without asking; its output is cut to its end.
+    f.policy.rules = toml::from_str("run_command = { allow = [\"seq *\", \"sleep *\"] }").unwrap();
+    let long = f.ok("run_command", json!({"command": "seq 1 100000"}));
+    assert!(long.starts_with("exit code 0\n(first "), "{}", &long[..80]);
+    assert!(long.ends_with("99999\n100000\n"));
+    assert!(long.len() < 21_000);
+
+    // Too slow: stopped, with what it started.
+    let slow = f.error("run_command", json!({"command": "sleep 30", "timeout": 1}));
+    assert_eq!(slow, "`sleep 30` did not finish within 1 s and was stopped");
+    assert_eq!(f.editor.asked.lock().unwrap().len(), 2);
 }
