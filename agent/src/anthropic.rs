@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::{
     model::{Delta, Message, ModelRequest, StopReason, ToolCall, Turn, Usage},
-    stream::Decoder,
+    stream::{count, Decoder},
     Error, Result,
 };
 
@@ -258,22 +258,8 @@ impl Decoder for EventDecoder {
                 Block::Text | Block::Other => None,
             })
             .collect();
-        let stop = self.stop.unwrap_or(if tool_calls.is_empty() {
-            StopReason::EndTurn
-        } else {
-            StopReason::ToolUse
-        });
-        Ok(Turn {
-            text: self.text,
-            tool_calls,
-            stop,
-            usage: self.usage,
-        })
+        Ok(Turn::assemble(self.text, tool_calls, self.stop, self.usage))
     }
-}
-
-fn count(usage: &Value, field: &str) -> u64 {
-    usage.get(field).and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// `{"type": "overloaded_error", "message": "..."}`, the `error` of an

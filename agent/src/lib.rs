@@ -79,12 +79,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// The status of an HTTP error, for callers that count them.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Error::Http { status, .. } => Some(*status),
-            _ => None,
-        }
+    /// Whether a provider's own error report (mid-stream) says it is
+    /// overloaded, limiting, or failing, rather than that the request was
+    /// wrong.
+    pub fn provider_in_trouble(&self) -> bool {
+        matches!(self, Error::Provider { kind, .. } if matches!(
+            kind.as_str(),
+            "overloaded_error" | "rate_limit_error" | "api_error" | "server_error"
+        ))
     }
 }
 

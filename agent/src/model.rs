@@ -77,6 +77,29 @@ pub struct Turn {
     pub usage: Usage,
 }
 
+impl Turn {
+    /// A whole answer. Without a stop reason from the provider, tool calls
+    /// mean the model wants them run.
+    pub(crate) fn assemble(
+        text: String,
+        tool_calls: Vec<ToolCall>,
+        stop: Option<StopReason>,
+        usage: Usage,
+    ) -> Turn {
+        let stop = stop.unwrap_or(if tool_calls.is_empty() {
+            StopReason::EndTurn
+        } else {
+            StopReason::ToolUse
+        });
+        Turn {
+            text,
+            tool_calls,
+            stop,
+            usage,
+        }
+    }
+}
+
 /// What a stream has brought so far, for progress: text as it arrives, and
 /// the name of each tool the model starts to call.
 #[derive(Debug, Clone, PartialEq, Eq)]

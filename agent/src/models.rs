@@ -162,12 +162,7 @@ fn is_outage(error: &Error) -> bool {
     match error {
         Error::Unreachable { .. } | Error::Timeout { .. } | Error::CutOff { .. } => true,
         Error::Http { status, .. } => matches!(status, 429 | 500..=599),
-        Error::Provider { kind, .. } => {
-            matches!(
-                kind.as_str(),
-                "overloaded_error" | "rate_limit_error" | "api_error" | "server_error"
-            )
-        }
+        Error::Provider { .. } => error.provider_in_trouble(),
         Error::Malformed { .. } | Error::NoApiKey { .. } => false,
     }
 }

@@ -100,12 +100,13 @@ impl Endpoint {
     }
 
     fn post(&self, http: &reqwest::Client, request: &ModelRequest) -> reqwest::RequestBuilder {
-        let mut request = request.clone();
-        request.model.clone_from(&self.model);
-        let body = match self.provider {
-            Provider::OpenAi => openai::request_body(&request),
-            Provider::Anthropic => anthropic::request_body(&request),
+        let mut body = match self.provider {
+            Provider::OpenAi => openai::request_body(request),
+            Provider::Anthropic => anthropic::request_body(request),
         };
+        // The endpoint's model, not the request's: the conversation is not
+        // copied for it.
+        body["model"] = Value::from(self.model.as_str());
         let builder = http
             .post(self.url())
             .header(reqwest::header::ACCEPT, "text/event-stream")
@@ -239,14 +240,7 @@ fn retry_wait(error: &Error, attempt: u32, policy: &Policy) -> Option<Duration> 
         } => retry_after.unwrap_or(backoff),
         Error::Unreachable { .. } | Error::CutOff { .. } => backoff,
         Error::Timeout { what, .. } if *what == FIRST_TOKEN => backoff,
-        Error::Provider { kind, .. }
-            if matches!(
-                kind.as_str(),
-                "overloaded_error" | "rate_limit_error" | "api_error" | "server_error"
-            ) =>
-        {
-            backoff
-        }
+        Error::Provider { .. } if error.provider_in_trouble() => backoff,
         _ => return None,
     };
     (wait <= policy.max_wait).then_some(wait)

@@ -85,6 +85,29 @@ pub async fn run<H: Host>(
     history: &mut Vec<Message>,
     limits: &Limits,
     cancel: &CancellationToken,
+    progress: impl FnMut(Progress),
+) -> Result<Report> {
+    // The conversation moves into the request, which grows with the run
+    // instead of being copied for every step, and comes back whatever
+    // happens.
+    let mut request = ModelRequest {
+        model: String::new(),
+        system: system.to_owned(),
+        messages: std::mem::take(history),
+        tools: specs(tools.policy),
+        max_tokens: limits.max_tokens,
+    };
+    let report = steps(models, tools, &mut request, limits, cancel, progress).await;
+    *history = request.messages;
+    report
+}
+
+async fn steps<H: Host>(
+    models: &Models,
+    tools: &Tools<'_, H>,
+    request: &mut ModelRequest,
+    limits: &Limits,
+    cancel: &CancellationToken,
     mut progress: impl FnMut(Progress),
 ) -> Result<Report> {
     let mut report = Report {
@@ -94,7 +117,6 @@ pub async fn run<H: Host>(
         usage: Usage::default(),
         cost: 0.0,
     };
-    let offered = specs(tools.policy);
     loop {
         if report.steps == limits.max_steps {
             report.ended = Ended::MaxSteps;
@@ -106,27 +128,20 @@ pub async fn run<H: Host>(
         }
         report.steps += 1;
         progress(Progress::Thinking { step: report.steps });
-        let request = ModelRequest {
-            model: String::new(),
-            system: system.to_owned(),
-            messages: history.clone(),
-            tools: offered.clone(),
-            max_tokens: limits.max_tokens,
-        };
         let answered = tokio::select! {
             biased;
             () = cancel.cancelled() => {
                 report.ended = Ended::Cancelled;
                 return Ok(report);
             }
-            answered = models.complete(&request, |delta| progress(Progress::Model(delta))) => answered?,
+            answered = models.complete(request, |delta| progress(Progress::Model(delta))) => answered?,
         };
         let turn = answered.turn;
         report.usage.input_tokens += turn.usage.input_tokens;
         report.usage.output_tokens += turn.usage.output_tokens;
         report.cost += answered.cost.unwrap_or(0.0);
         report.answer.clone_from(&turn.text);
-        history.push(Message::Assistant {
+        request.messages.push(Message::Assistant {
             text: turn.text,
             tool_calls: turn.tool_calls.clone(),
         });
@@ -151,7 +166,7 @@ pub async fn run<H: Host>(
                 }
                 outcome = tools.run(call) => outcome,
             };
-            history.push(Message::ToolResult {
+            request.messages.push(Message::ToolResult {
                 call_id: call.id.clone(),
                 content: truncated(outcome.content),
                 is_error: outcome.is_error,

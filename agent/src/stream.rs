@@ -12,6 +12,14 @@ use crate::{
     Error, Result,
 };
 
+/// A token count from a provider's `usage` object; 0 when absent.
+pub(crate) fn count(usage: &serde_json::Value, field: &str) -> u64 {
+    usage
+        .get(field)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
+}
+
 /// Turns one provider's events into a [`Turn`].
 pub trait Decoder {
     /// The provider, as messages name it.

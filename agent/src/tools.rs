@@ -175,35 +175,25 @@ impl<H: Host> Tools<'_, H> {
             "diagnostics" => self.diagnostics(&arguments).await,
             "symbols" => self.symbols(&arguments).await,
             "definition" => {
-                let at = self.spot(&arguments);
-                match at {
-                    Ok(at) => self
-                        .host
-                        .definition(&at)
-                        .await
-                        .map(|places| self.places(&places, "no definition found")),
-                    Err(why) => Err(why),
+                async {
+                    let places = self.host.definition(&self.spot(&arguments)?).await?;
+                    Ok(self.places(&places, "no definition found"))
                 }
+                .await
             }
             "references" => {
-                let at = self.spot(&arguments);
-                match at {
-                    Ok(at) => self
-                        .host
-                        .references(&at)
-                        .await
-                        .map(|places| self.places(&places, "no references found")),
-                    Err(why) => Err(why),
+                async {
+                    let places = self.host.references(&self.spot(&arguments)?).await?;
+                    Ok(self.places(&places, "no references found"))
                 }
+                .await
             }
             "hover" => {
-                let at = self.spot(&arguments);
-                match at {
-                    Ok(at) => self.host.hover(&at).await.map(|text| {
-                        text.unwrap_or_else(|| "no hover information there".to_owned())
-                    }),
-                    Err(why) => Err(why),
+                async {
+                    let text = self.host.hover(&self.spot(&arguments)?).await?;
+                    Ok(text.unwrap_or_else(|| "no hover information there".to_owned()))
                 }
+                .await
             }
             other => Err(format!("there is no tool named {other}")),
         };
@@ -342,6 +332,7 @@ impl<H: Host> Tools<'_, H> {
     }
 
     /// Asks the policy, and the user when it says so.
+    /// Asks the policy about a call on a file, and the user when it says so.
     async fn permitted(&self, tool: &str, path: &Path, action: &str) -> Result<(), String> {
         let subject = self.relative(path);
         let call = Call {
@@ -349,16 +340,31 @@ impl<H: Host> Tools<'_, H> {
             subject: &subject,
             open_in_editor: self.host.open_document(path).is_some(),
         };
+        let what = format!("{tool} on {subject}");
+        self.decide(
+            call,
+            &what,
+            "[agent.permissions] in meshls.toml, or read-only mode",
+            action,
+        )
+        .await
+    }
+
+    /// The policy's decision on `call`; `what` names the call in messages,
+    /// `settings` says where it is decided, `action` is what the user is
+    /// asked.
+    async fn decide(
+        &self,
+        call: Call<'_>,
+        what: &str,
+        settings: &str,
+        action: &str,
+    ) -> Result<(), String> {
         match self.policy.decide(call) {
             Decision::Allow => Ok(()),
-            Decision::Deny => Err(format!("{tool} on {subject} is not allowed here ([agent.permissions] in meshls.toml, or read-only mode)")),
-            Decision::Ask => {
-                if self.host.approve(action).await {
-                    Ok(())
-                } else {
-                    Err(format!("the user did not allow {tool} on {subject}"))
-                }
-            }
+            Decision::Deny => Err(format!("{what} is not allowed here ({settings})")),
+            Decision::Ask if self.host.approve(action).await => Ok(()),
+            Decision::Ask => Err(format!("the user did not allow {what}")),
         }
     }
 
@@ -561,15 +567,13 @@ impl<H: Host> Tools<'_, H> {
             subject: command,
             open_in_editor: false,
         };
-        match self.policy.decide(call) {
-            Decision::Allow => {}
-            Decision::Deny => return Err(format!("running `{command}` is not allowed here ([agent.permissions] and agent.run_command in meshls.toml)")),
-            Decision::Ask => {
-                if !self.host.approve(&format!("Run `{command}`")).await {
-                    return Err(format!("the user did not allow running `{command}`"));
-                }
-            }
-        }
+        self.decide(
+            call,
+            &format!("running `{command}`"),
+            "[agent.permissions] and agent.run_command in meshls.toml",
+            &format!("Run `{command}`"),
+        )
+        .await?;
         let mut child = tokio::process::Command::new("sh");
         child
             .arg("-c")

@@ -336,23 +336,6 @@ impl Servers {
         self.capable(provider).map(|(_, client)| client).collect()
     }
 
-    /// The running servers whose capabilities hold something other than
-    /// null or `false` at `pointer` (`/completionProvider/resolveProvider`),
-    /// whatever their language.
-    pub fn offering(&self, pointer: &str) -> Vec<Client> {
-        self.slots
-            .iter()
-            .filter_map(|slot| {
-                let live = slot.live();
-                let offered = live
-                    .capabilities
-                    .pointer(pointer)
-                    .is_some_and(|v| !v.is_null() && *v != Value::Bool(false));
-                (!live.failed && offered).then_some(live.client)
-            })
-            .collect()
-    }
-
     /// The server that advertised `command` in its `executeCommandProvider`.
     pub fn route_command(&self, command: &str) -> Option<Client> {
         self.slots.iter().find_map(|slot| {

@@ -135,7 +135,7 @@ fn producer(resolve: &str) -> &'static str {
 /// an untagged item can only have come from it, and the answer goes on
 /// unchanged.
 fn needs_tags(servers: &Servers, provider: &str) -> bool {
-    servers.offering(&format!("/{provider}")).len() > 1
+    servers.route_any(provider).len() > 1
 }
 
 /// Methods meshls itself answers (through tower-lsp), whatever the servers do.
@@ -243,10 +243,11 @@ impl Router {
             }
             Route::Resolve(pointer, provider, items) => {
                 let mut params = params;
-                let tagged = needs_tags(&servers, provider);
+                let producers = servers.route_any(provider);
+                let tagged = producers.len() > 1;
                 let server = match params.pointer_mut(pointer).and_then(untag) {
                     Some(name) => servers.client(&name),
-                    None if !tagged => servers.offering(&format!("/{provider}")).into_iter().next(),
+                    None if !tagged => producers.into_iter().next(),
                     None => None,
                 };
                 let Some(server) = server else {
