@@ -20,7 +20,7 @@ use meshls_agent::{
     models::Models,
     permissions::Policy,
     provider,
-    run::{run, Limits},
+    run::{run, Conversation, Limits},
     tools::{specs, Tools},
 };
 use meshls_e2e::model_server::{openai_sse, ModelServer, Reply};
@@ -44,6 +44,9 @@ impl Host for Editor {
         true
     }
     async fn diagnostics(&self, _: Option<&Path>) -> Vec<Finding> {
+        Vec::new()
+    }
+    async fn fresh_diagnostics(&self, _: &[PathBuf]) -> Vec<Finding> {
         Vec::new()
     }
     async fn symbols(&self, _: &Path) -> Result<Vec<Symbol>, String> {
@@ -145,12 +148,15 @@ fn bench(c: &mut Criterion) {
     group.bench_function("three_step_run", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let mut history = vec![Message::User("Rename f1234.".to_owned())];
+                let mut conversation = Conversation {
+                    messages: vec![Message::User("Rename f1234.".to_owned())],
+                    ..Conversation::default()
+                };
                 let report = run(
                     &looped,
                     &tools,
                     "",
-                    &mut history,
+                    &mut conversation,
                     &Limits::default(),
                     &CancellationToken::new(),
                     |_| {},

@@ -1,11 +1,11 @@
 //! `[agent]`: which model provider the agent talks to. API keys are never
 //! configured here: the config names the environment variable that holds one.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::permissions::Rule;
+use crate::{permissions::Rule, provider, run::Limits};
 
 /// Where a local OpenAI-compatible server (Ollama, llama.cpp) listens by
 /// default: the endpoint used when nothing is configured.
@@ -68,6 +68,23 @@ pub struct AgentConfig {
     pub api_key_env: Option<String>,
     /// Most model calls in one run.
     pub max_steps: u32,
+    /// Most tokens (in and out) one run may use.
+    pub token_budget: u64,
+    /// Most tokens one answer may have.
+    pub max_tokens: u32,
+    /// Tokens the model takes in at once; unset, a guess from the provider
+    /// (`context_window()`).
+    pub context_window: Option<u64>,
+    /// Times the agent is told of new errors its edits caused, and tries
+    /// again; 0 turns the check off.
+    pub verify_rounds: u32,
+    /// Seconds to connect, to the first token of an answer, and for a
+    /// whole answer.
+    pub connect_timeout: u64,
+    pub first_token_timeout: u64,
+    pub total_timeout: u64,
+    /// Tries after the first, before the next provider is asked.
+    pub retries: u32,
     /// Providers tried in order when the primary one fails.
     pub fallback: Vec<ProviderConfig>,
     /// Prices by model name, for the cost shown with token counts.
@@ -93,6 +110,38 @@ impl Price {
 }
 
 impl AgentConfig {
+    /// The configured context window, else one every current model of the
+    /// provider has (a local server's is often smaller, and set by it).
+    pub fn context_window(&self) -> u64 {
+        match (self.context_window, self.provider, &self.api_key_env) {
+            (Some(tokens), _, _) => tokens,
+            (None, Provider::Anthropic, _) => 200_000,
+            (None, Provider::OpenAi, Some(_)) => 128_000,
+            (None, Provider::OpenAi, None) => 32_768,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_steps: self.max_steps,
+            token_budget: self.token_budget,
+            max_tokens: self.max_tokens,
+            context_window: self.context_window(),
+            verify_rounds: self.verify_rounds,
+        }
+    }
+
+    /// Timeouts and retries for every provider.
+    pub fn policy(&self) -> provider::Policy {
+        provider::Policy {
+            connect: Duration::from_secs(self.connect_timeout),
+            first_token: Duration::from_secs(self.first_token_timeout),
+            total: Duration::from_secs(self.total_timeout),
+            attempts: self.retries.saturating_add(1),
+            ..provider::Policy::default()
+        }
+    }
+
     pub fn primary(&self) -> ProviderConfig {
         ProviderConfig {
             provider: self.provider,
@@ -105,12 +154,21 @@ impl AgentConfig {
 
 impl Default for AgentConfig {
     fn default() -> Self {
+        let (limits, policy) = (Limits::default(), provider::Policy::default());
         AgentConfig {
             provider: Provider::default(),
             model: None,
             base_url: None,
             api_key_env: None,
-            max_steps: 20,
+            max_steps: limits.max_steps,
+            token_budget: limits.token_budget,
+            max_tokens: limits.max_tokens,
+            context_window: None,
+            verify_rounds: limits.verify_rounds,
+            connect_timeout: policy.connect.as_secs(),
+            first_token_timeout: policy.first_token.as_secs(),
+            total_timeout: policy.total.as_secs(),
+            retries: policy.attempts - 1,
             fallback: Vec::new(),
             prices: BTreeMap::new(),
             permissions: BTreeMap::new(),

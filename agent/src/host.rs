@@ -78,6 +78,11 @@ pub trait Host: Send + Sync {
         path: Option<&std::path::Path>,
     ) -> impl Future<Output = Vec<Finding>> + Send;
 
+    /// The diagnostics of `paths` once the language servers have caught
+    /// up with their current text. The host bounds the wait, and answers
+    /// with what it has then.
+    fn fresh_diagnostics(&self, paths: &[PathBuf]) -> impl Future<Output = Vec<Finding>> + Send;
+
     /// A file's outline, from its language server (or meshls's own).
     fn symbols(
         &self,

@@ -16,6 +16,7 @@ pub mod host;
 pub mod model;
 pub mod models;
 pub mod openai;
+pub mod outputs;
 pub mod paths;
 pub mod permissions;
 pub mod provider;

@@ -2,6 +2,7 @@
 //! provider in particular. `openai.rs` and `anthropic.rs` turn these into
 //! each provider's wire format and back.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One request: the conversation so far and the tools the model may call.
@@ -15,7 +16,10 @@ pub struct ModelRequest {
     pub max_tokens: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Sessions keep their messages in this form, so changing it needs a new
+/// schema version in `session.rs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Message {
     User(String),
     Assistant {
@@ -42,7 +46,7 @@ pub struct ToolSpec {
 /// A call the model asked for. The arguments are the JSON text the model
 /// wrote, not yet checked: a model that writes bad JSON is told so, as a
 /// tool error it can correct, rather than ending the run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     pub id: String,
     pub name: String,
@@ -62,7 +66,7 @@ pub enum StopReason {
     Other(String),
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,

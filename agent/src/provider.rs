@@ -150,7 +150,7 @@ impl Endpoint {
 }
 
 /// Timeouts and retries.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub connect: Duration,
     /// From sending the request to the first bytes of the answer. Local

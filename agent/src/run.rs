@@ -2,13 +2,22 @@
 //! run, their results go back, until the model answers without calling a
 //! tool, or a limit is reached (`max_steps`, the token budget), or the run
 //! is cancelled, which it can be at any point.
+//!
+//! When the model answers after changing files, the run waits for the
+//! language servers' fresh diagnostics of those files and, if the changes
+//! brought new errors, tells the model and goes on ("verify", a bounded
+//! number of rounds). Before the conversation outgrows the model's context
+//! window, old tool outputs are dropped from it (kept in [`Outputs`]).
+
+use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    host::Host,
+    host::{Finding, Host},
     model::{Delta, Message, ModelRequest, StopReason, Usage},
     models::Models,
+    outputs::{self, Outputs, READ_OUTPUT},
     tools::{specs, Tools},
     Result,
 };
@@ -24,6 +33,12 @@ pub struct Limits {
     pub token_budget: u64,
     /// Tokens one answer may have.
     pub max_tokens: u32,
+    /// Tokens the model takes in at once: the conversation is compacted
+    /// well before it gets there.
+    pub context_window: u64,
+    /// Times the model is told of new errors its edits caused (0: the run
+    /// does not wait for diagnostics at all).
+    pub verify_rounds: u32,
 }
 
 impl Default for Limits {
@@ -32,8 +47,18 @@ impl Default for Limits {
             max_steps: 20,
             token_budget: 1_000_000,
             max_tokens: 8192,
+            context_window: 128_000,
+            verify_rounds: 2,
         }
     }
+}
+
+/// A session's conversation: its messages, and the tool outputs kept
+/// whole for `read_output`.
+#[derive(Debug, Default)]
+pub struct Conversation {
+    pub messages: Vec<Message>,
+    pub outputs: Outputs,
 }
 
 /// What a run is doing, for the progress the user sees.
@@ -48,6 +73,10 @@ pub enum Progress {
     Tool {
         name: String,
         about: String,
+    },
+    /// Waiting for the language servers' diagnostics of the files changed.
+    Verifying {
+        files: usize,
     },
 }
 
@@ -74,15 +103,21 @@ pub struct Report {
     pub usage: Usage,
     /// US dollars, for the models with a price.
     pub cost: f64,
+    /// The files the run changed, in the order it first changed them.
+    pub changed: Vec<PathBuf>,
+    /// Errors the changes brought that were still there at the end (after
+    /// the verify rounds ran out).
+    pub errors_left: Vec<Finding>,
 }
 
-/// Runs the agent on `history`, which ends with the user's request and
-/// gets every message of the run appended, so a session can go on from it.
+/// Runs the agent on the conversation, which ends with the user's request
+/// and gets every message of the run appended, so a session can go on
+/// from it.
 pub async fn run<H: Host>(
     models: &Models,
     tools: &Tools<'_, H>,
     system: &str,
-    history: &mut Vec<Message>,
+    conversation: &mut Conversation,
     limits: &Limits,
     cancel: &CancellationToken,
     progress: impl FnMut(Progress),
@@ -90,89 +125,316 @@ pub async fn run<H: Host>(
     // The conversation moves into the request, which grows with the run
     // instead of being copied for every step, and comes back whatever
     // happens.
+    let mut tool_specs = specs(tools.policy);
+    tool_specs.push(outputs::spec());
     let mut request = ModelRequest {
         model: String::new(),
         system: system.to_owned(),
-        messages: std::mem::take(history),
-        tools: specs(tools.policy),
+        messages: std::mem::take(&mut conversation.messages),
+        tools: tool_specs,
         max_tokens: limits.max_tokens,
     };
-    let report = steps(models, tools, &mut request, limits, cancel, progress).await;
-    *history = request.messages;
-    report
+    let mut run = Run {
+        tools,
+        limits,
+        cancel,
+        outputs: &mut conversation.outputs,
+        report: Report {
+            answer: String::new(),
+            ended: Ended::Answered,
+            steps: 0,
+            usage: Usage::default(),
+            cost: 0.0,
+            changed: Vec::new(),
+            errors_left: Vec::new(),
+        },
+        before: Vec::new(),
+        verified: 0,
+        known: None,
+    };
+    let ended = run.steps(models, &mut request, progress).await;
+    conversation.messages = request.messages;
+    ended.map(|()| run.report)
 }
 
-async fn steps<H: Host>(
-    models: &Models,
-    tools: &Tools<'_, H>,
-    request: &mut ModelRequest,
-    limits: &Limits,
-    cancel: &CancellationToken,
-    mut progress: impl FnMut(Progress),
-) -> Result<Report> {
-    let mut report = Report {
-        answer: String::new(),
-        ended: Ended::Answered,
-        steps: 0,
-        usage: Usage::default(),
-        cost: 0.0,
-    };
-    loop {
-        if report.steps == limits.max_steps {
-            report.ended = Ended::MaxSteps;
-            return Ok(report);
-        }
-        if report.usage.input_tokens + report.usage.output_tokens >= limits.token_budget {
-            report.ended = Ended::Budget;
-            return Ok(report);
-        }
-        report.steps += 1;
-        progress(Progress::Thinking { step: report.steps });
-        let answered = tokio::select! {
-            biased;
-            () = cancel.cancelled() => {
-                report.ended = Ended::Cancelled;
-                return Ok(report);
+struct Run<'a, 't, H> {
+    tools: &'a Tools<'t, H>,
+    limits: &'a Limits,
+    cancel: &'a CancellationToken,
+    outputs: &'a mut Outputs,
+    report: Report,
+    /// Each changed file's errors before the run first changed it.
+    before: Vec<(PathBuf, Vec<Finding>)>,
+    /// Verify rounds that told the model of new errors.
+    verified: u32,
+    /// The size of the last request, in tokens (as the provider counted
+    /// them) and in bytes of messages.
+    known: Option<(u64, usize)>,
+}
+
+impl<H: Host> Run<'_, '_, H> {
+    async fn steps(
+        &mut self,
+        models: &Models,
+        request: &mut ModelRequest,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<()> {
+        loop {
+            let report = &mut self.report;
+            if report.steps == self.limits.max_steps {
+                report.ended = Ended::MaxSteps;
+                return Ok(());
             }
-            answered = models.complete(request, |delta| progress(Progress::Model(delta))) => answered?,
-        };
-        let turn = answered.turn;
-        report.usage.input_tokens += turn.usage.input_tokens;
-        report.usage.output_tokens += turn.usage.output_tokens;
-        report.cost += answered.cost.unwrap_or(0.0);
-        report.answer.clone_from(&turn.text);
-        request.messages.push(Message::Assistant {
-            text: turn.text,
-            tool_calls: turn.tool_calls.clone(),
-        });
-        if turn.tool_calls.is_empty() {
-            report.ended = if turn.stop == StopReason::MaxTokens {
-                Ended::AnswerTooLong
-            } else {
-                Ended::Answered
-            };
-            return Ok(report);
-        }
-        for call in &turn.tool_calls {
-            progress(Progress::Tool {
-                name: call.name.clone(),
-                about: about(&call.arguments),
-            });
-            let outcome = tokio::select! {
+            if report.usage.input_tokens + report.usage.output_tokens >= self.limits.token_budget {
+                report.ended = Ended::Budget;
+                return Ok(());
+            }
+            self.make_room(&mut request.messages);
+            let report = &mut self.report;
+            report.steps += 1;
+            progress(Progress::Thinking { step: report.steps });
+            let answered = tokio::select! {
                 biased;
-                () = cancel.cancelled() => {
+                () = self.cancel.cancelled() => {
                     report.ended = Ended::Cancelled;
-                    return Ok(report);
+                    return Ok(());
                 }
-                outcome = tools.run(call) => outcome,
+                answered = models.complete(request, |delta| progress(Progress::Model(delta))) => answered?,
             };
-            request.messages.push(Message::ToolResult {
-                call_id: call.id.clone(),
-                content: truncated(outcome.content),
-                is_error: outcome.is_error,
+            let turn = answered.turn;
+            report.usage.input_tokens += turn.usage.input_tokens;
+            report.usage.output_tokens += turn.usage.output_tokens;
+            report.cost += answered.cost.unwrap_or(0.0);
+            report.answer.clone_from(&turn.text);
+            if turn.usage.input_tokens > 0 {
+                self.known = Some((turn.usage.input_tokens, bytes(&request.messages)));
+            }
+            request.messages.push(Message::Assistant {
+                text: turn.text,
+                tool_calls: turn.tool_calls.clone(),
             });
+            if turn.tool_calls.is_empty() {
+                if turn.stop == StopReason::MaxTokens {
+                    report.ended = Ended::AnswerTooLong;
+                    return Ok(());
+                }
+                match self.verify(&mut progress).await {
+                    Some(feedback) => {
+                        request.messages.push(Message::User(feedback));
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
+            }
+            for call in &turn.tool_calls {
+                progress(Progress::Tool {
+                    name: call.name.clone(),
+                    about: about(&call.arguments),
+                });
+                let outcome = if call.name == READ_OUTPUT {
+                    match serde_json::from_str(&call.arguments) {
+                        Ok(arguments) => self.outputs.read(&arguments, TOOL_OUTPUT_LIMIT),
+                        Err(err) => Err(format!(
+                            "the arguments of {READ_OUTPUT} are not JSON: {err}"
+                        )),
+                    }
+                    .map_or_else(|why| (why, true), |content| (content, false))
+                } else {
+                    let target = self.tools.target(call);
+                    if let Some(path) = &target {
+                        self.remember_errors(path).await;
+                    }
+                    let outcome = tokio::select! {
+                        biased;
+                        () = self.cancel.cancelled() => {
+                            self.report.ended = Ended::Cancelled;
+                            return Ok(());
+                        }
+                        outcome = self.tools.run(call) => outcome,
+                    };
+                    if let Some(path) = target.filter(|_| !outcome.is_error) {
+                        if !self.report.changed.contains(&path) {
+                            self.report.changed.push(path);
+                        }
+                    }
+                    (outcome.content, outcome.is_error)
+                };
+                request.messages.push(Message::ToolResult {
+                    call_id: call.id.clone(),
+                    content: self.outputs.cut(outcome.0, TOOL_OUTPUT_LIMIT),
+                    is_error: outcome.1,
+                });
+            }
         }
     }
+
+    /// Notes a file's errors before the run first changes it, so that
+    /// verifying tells the model only of the errors it brought.
+    async fn remember_errors(&mut self, path: &PathBuf) {
+        if self.limits.verify_rounds == 0 || self.before.iter().any(|(seen, _)| seen == path) {
+            return;
+        }
+        let errors = errors(self.tools.host.diagnostics(Some(path)).await);
+        self.before.push((path.clone(), errors));
+    }
+
+    /// After the model's answer: the new errors in the files the run
+    /// changed, as a message for the model while verify rounds are left.
+    async fn verify(&mut self, progress: &mut impl FnMut(Progress)) -> Option<String> {
+        if self.limits.verify_rounds == 0 || self.report.changed.is_empty() {
+            return None;
+        }
+        progress(Progress::Verifying {
+            files: self.report.changed.len(),
+        });
+        let fresh = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => {
+                self.report.ended = Ended::Cancelled;
+                return None;
+            }
+            fresh = self.tools.host.fresh_diagnostics(&self.report.changed) => fresh,
+        };
+        let new: Vec<Finding> = errors(fresh)
+            .into_iter()
+            .filter(|error| {
+                !self.before.iter().any(|(path, before)| {
+                    *path == error.at.path
+                        && before.iter().any(|old| {
+                            (&old.source, &old.code, &old.message)
+                                == (&error.source, &error.code, &error.message)
+                        })
+                })
+            })
+            .collect();
+        if new.is_empty() {
+            self.report.errors_left.clear();
+            return None;
+        }
+        if self.verified == self.limits.verify_rounds {
+            self.report.errors_left = new;
+            return None;
+        }
+        self.verified += 1;
+        let mut feedback = format!(
+            "After your changes the language servers report {} new error(s):\n",
+            new.len()
+        );
+        for error in &new {
+            feedback.push_str(&self.tools.finding(error));
+        }
+        feedback.push_str("Fix them, or say why they should stay.");
+        self.report.errors_left = new;
+        Some(feedback)
+    }
+
+    /// When the next request would fill more than three quarters of the
+    /// context window left after the answer: drops old tool outputs (kept
+    /// for `read_output`) until it fills half, and only if that is not
+    /// enough, old messages until it is under three quarters again.
+    fn make_room(&mut self, messages: &mut Vec<Message>) {
+        let room = self
+            .limits
+            .context_window
+            .saturating_sub(u64::from(self.limits.max_tokens));
+        let now = bytes(messages);
+        // About four bytes a token, for what the provider has not counted.
+        let estimate = match self.known {
+            Some((tokens, then)) => tokens + (now.saturating_sub(then) / 4) as u64,
+            None => (now / 4) as u64,
+        };
+        if estimate <= room / 4 * 3 {
+            return;
+        }
+        let want = ((estimate - room / 2) * 4) as usize;
+        let need = ((estimate - room / 4 * 3) * 4) as usize;
+        let freed = compact(messages, self.outputs, want, need);
+        tracing::debug!(estimate, room, want, freed, "compacted the conversation");
+        if let Some((tokens, then)) = &mut self.known {
+            *tokens = tokens.saturating_sub((freed / 4) as u64);
+            *then = then.saturating_sub(freed);
+        }
+    }
+}
+
+fn errors(findings: Vec<Finding>) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .filter(|finding| finding.severity == "error")
+        .collect()
+}
+
+fn bytes(messages: &[Message]) -> usize {
+    messages.iter().map(weight).sum()
+}
+
+fn weight(message: &Message) -> usize {
+    match message {
+        Message::User(text) => text.len(),
+        Message::Assistant { text, tool_calls } => {
+            text.len()
+                + tool_calls
+                    .iter()
+                    .map(|call| call.name.len() + call.arguments.len())
+                    .sum::<usize>()
+        }
+        Message::ToolResult { content, .. } => content.len(),
+    }
+}
+
+/// Outputs shorter than this stay when old outputs are dropped.
+const SMALL_OUTPUT: usize = 300;
+
+/// Frees bytes of `messages`, sparing the first (the request) and the last
+/// step: old tool outputs, oldest first, until `want` bytes are freed (kept
+/// in `outputs`, with a note saying how to read them back); then, if fewer
+/// than `need` are, whole old messages. Returns the bytes freed.
+pub fn compact(
+    messages: &mut Vec<Message>,
+    outputs: &mut Outputs,
+    want: usize,
+    need: usize,
+) -> usize {
+    let last_step = messages
+        .iter()
+        .rposition(|message| matches!(message, Message::Assistant { .. }))
+        .unwrap_or(messages.len());
+    let mut freed = 0;
+    for message in &mut messages[..last_step] {
+        if freed >= want {
+            break;
+        }
+        if let Message::ToolResult { content, .. } = message {
+            if content.len() > SMALL_OUTPUT {
+                let old = std::mem::take(content);
+                let old_len = old.len();
+                let id = outputs.keep(old);
+                *content = format!(
+                    "(output dropped to make room; {READ_OUTPUT} with id {id} reads it back)"
+                );
+                freed += old_len.saturating_sub(content.len());
+            }
+        }
+    }
+    let mut last_step = last_step;
+    let mut dropped = 0;
+    while freed < need && last_step > 1 {
+        freed += weight(&messages.remove(1));
+        last_step -= 1;
+        dropped += 1;
+        // A tool result without its call is an error to every provider.
+        while last_step > 1 && matches!(messages[1], Message::ToolResult { .. }) {
+            freed += weight(&messages.remove(1));
+            last_step -= 1;
+            dropped += 1;
+        }
+    }
+    if dropped > 0 {
+        let note = format!("(meshls dropped {dropped} earlier messages to make room)");
+        freed = freed.saturating_sub(note.len());
+        messages.insert(1.min(messages.len()), Message::User(note));
+    }
+    freed
 }
 
 /// What a call is about, for progress: its path or pattern.
@@ -183,20 +445,4 @@ fn about(arguments: &str) -> String {
         .find_map(|key| arguments.get(key).and_then(serde_json::Value::as_str))
         .unwrap_or("")
         .to_owned()
-}
-
-fn truncated(mut content: String) -> String {
-    if content.len() <= TOOL_OUTPUT_LIMIT {
-        return content;
-    }
-    let mut cut = TOOL_OUTPUT_LIMIT;
-    while !content.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let dropped = content.len() - cut;
-    content.truncate(cut);
-    content.push_str(&format!(
-        "\n(output cut here: {dropped} more bytes; narrow the request, e.g. read_file with offset and limit)"
-    ));
-    content
 }

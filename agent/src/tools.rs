@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::{
-    host::{FileChange, Host, Place, Spot, Symbol},
+    host::{FileChange, Finding, Host, Place, Spot, Symbol},
     model::{ToolCall, ToolSpec},
     paths,
     permissions::{self, Call, Decision},
@@ -154,6 +154,16 @@ pub struct Tools<'a, H> {
 }
 
 impl<H: Host> Tools<'_, H> {
+    /// The file `call` would change (`edit_file`, `write_file`), if its
+    /// path is one.
+    pub fn target(&self, call: &ToolCall) -> Option<PathBuf> {
+        if !matches!(call.name.as_str(), "edit_file" | "write_file") {
+            return None;
+        }
+        let arguments: Value = serde_json::from_str(&call.arguments).ok()?;
+        self.path(&arguments, "path", true).ok()
+    }
+
     /// Runs `call`; never fails, an error is an outcome the model reads.
     pub async fn run(&self, call: &ToolCall) -> Outcome {
         let arguments: Value = match serde_json::from_str(&call.arguments) {
@@ -277,21 +287,24 @@ impl<H: Host> Tools<'_, H> {
         }
         Ok(findings
             .iter()
-            .map(|finding| {
-                let code = if finding.code.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {}", finding.code)
-                };
-                format!(
-                    "{}: {} [{}{code}] {}\n",
-                    self.at(&finding.at),
-                    finding.severity,
-                    finding.source,
-                    finding.message
-                )
-            })
+            .map(|finding| self.finding(finding))
             .collect())
+    }
+
+    /// One line for a diagnostic: where, how bad, from whom, what.
+    pub fn finding(&self, finding: &Finding) -> String {
+        let code = if finding.code.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", finding.code)
+        };
+        format!(
+            "{}: {} [{}{code}] {}\n",
+            self.at(&finding.at),
+            finding.severity,
+            finding.source,
+            finding.message
+        )
     }
 
     async fn symbols(&self, arguments: &Value) -> Result<String, String> {

@@ -150,3 +150,49 @@ fn a_fallback_without_its_key_is_left_out_and_a_primary_without_one_is_an_error(
         "{error}"
     );
 }
+
+#[test]
+fn limits_and_timeouts_come_from_the_agent_settings() {
+    let config: AgentConfig = toml::from_str(
+        "max_steps = 7\ntoken_budget = 5000\nmax_tokens = 900\ncontext_window = 16000\n\
+         verify_rounds = 0\nconnect_timeout = 3\nfirst_token_timeout = 30\ntotal_timeout = 120\nretries = 0\n",
+    )
+    .unwrap();
+    let limits = config.limits();
+    assert_eq!(
+        (
+            limits.max_steps,
+            limits.token_budget,
+            limits.max_tokens,
+            limits.context_window,
+            limits.verify_rounds
+        ),
+        (7, 5000, 900, 16000, 0)
+    );
+    let policy = config.policy();
+    assert_eq!(
+        (
+            policy.connect,
+            policy.first_token,
+            policy.total,
+            policy.attempts
+        ),
+        (
+            Duration::from_secs(3),
+            Duration::from_secs(30),
+            Duration::from_secs(120),
+            1
+        )
+    );
+    // Unset, the context window is one the provider's models have.
+    let window = |text: &str| {
+        toml::from_str::<AgentConfig>(text)
+            .unwrap()
+            .limits()
+            .context_window
+    };
+    assert_eq!(window(""), 32_768);
+    assert_eq!(window("api_key_env = \"K\""), 128_000);
+    assert_eq!(window("provider = \"anthropic\""), 200_000);
+    assert_eq!(AgentConfig::default().policy(), Policy::default());
+}

@@ -3,16 +3,21 @@
 
 mod support;
 
-use std::time::Duration;
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Mutex,
+    time::Duration,
+};
 
 use meshls_agent::{
     config::{AgentConfig, Provider},
-    host::FileChange,
-    model::Message,
+    host::{FileChange, Finding, Spot},
+    model::{Message, ToolCall},
     models::Models,
+    outputs::Outputs,
     permissions::Policy,
     provider,
-    run::{run, Ended, Limits, Progress, Report},
+    run::{compact, run, Conversation, Ended, Limits, Progress, Report},
     tools::Tools,
 };
 use meshls_e2e::model_server::{openai_sse, ModelServer, Reply};
@@ -49,20 +54,23 @@ async fn go(
         root,
         policy: &policy,
     };
-    let mut history = vec![Message::User("Fix the typo in main.".to_owned())];
+    let mut conversation = Conversation {
+        messages: vec![Message::User("Fix the typo in main.".to_owned())],
+        ..Conversation::default()
+    };
     let mut progress = Vec::new();
     let report = run(
         &models(server),
         &tools,
         "You edit code.",
-        &mut history,
+        &mut conversation,
         limits,
         cancel,
         |p| progress.push(p),
     )
     .await
     .unwrap();
-    (report, history, progress)
+    (report, conversation.messages, progress)
 }
 
 #[tokio::test]
@@ -130,6 +138,15 @@ async fn a_tool_using_run_reads_edits_and_answers() {
     }));
     // User, then per step the assistant's turn and its tools' results.
     assert_eq!(history.len(), 6);
+    assert_eq!(report.changed, [root.join("src/main.rs")]);
+    // The run waited for the fresh diagnostics of the file it changed,
+    // which brought no new error.
+    assert_eq!(
+        *editor.waited.lock().unwrap(),
+        [vec![root.join("src/main.rs")]]
+    );
+    assert!(progress.contains(&Progress::Verifying { files: 1 }));
+    assert!(report.errors_left.is_empty());
 
     // What the model was sent: the tools, and each result after its call.
     let received = server.received();
@@ -140,8 +157,8 @@ async fn a_tool_using_run_reads_edits_and_answers() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 10, "{names:?}");
-    assert_eq!(names[8..], ["edit_file", "write_file"]);
+    assert_eq!(names.len(), 11, "{names:?}");
+    assert_eq!(names[8..], ["edit_file", "write_file", "read_output"]);
     let second = &received[1].body["messages"];
     assert_eq!(second[2]["tool_calls"][0]["id"], "c1");
     assert_eq!(second[3]["role"], "tool");
@@ -244,7 +261,10 @@ async fn a_run_is_cancelled_while_the_model_is_streaming() {
         root: &root,
         policy: &policy,
     };
-    let mut history = vec![Message::User("Explain main.".to_owned())];
+    let mut conversation = Conversation {
+        messages: vec![Message::User("Explain main.".to_owned())],
+        ..Conversation::default()
+    };
     // The user cancels as soon as the answer starts to show.
     let cancel = CancellationToken::new();
     let mut shown = Vec::new();
@@ -252,7 +272,7 @@ async fn a_run_is_cancelled_while_the_model_is_streaming() {
         &models(&server),
         &tools,
         "",
-        &mut history,
+        &mut conversation,
         &Limits::default(),
         &cancel,
         |p| {
@@ -271,5 +291,323 @@ async fn a_run_is_cancelled_while_the_model_is_streaming() {
         "nothing more is read after the cancel: {shown:?}"
     );
     // The unfinished answer does not become part of the conversation.
-    assert_eq!(history.len(), 1);
+    assert_eq!(conversation.messages.len(), 1);
+}
+
+fn error(root: &std::path::Path, line: u32, message: &str) -> Finding {
+    Finding {
+        at: Spot {
+            path: root.join("src/main.rs"),
+            line,
+            column: 4,
+        },
+        severity: "error".to_owned(),
+        source: "rustc".to_owned(),
+        code: "E0425".to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn edit(id: &str, old: &str, new: &str) -> Reply {
+    let arguments =
+        serde_json::json!({"path": "src/main.rs", "old_string": old, "new_string": new});
+    Reply::sse(
+        &openai_sse("", &[(id, "edit_file", &arguments.to_string())], (10, 5)),
+        64,
+    )
+}
+
+#[tokio::test]
+async fn new_errors_after_the_edits_go_back_to_the_model_until_they_are_gone() {
+    let (_dir, root) = support::workspace(&[("src/main.rs", MAIN)]);
+    let server = ModelServer::start(vec![
+        edit("c1", "helo", "hello\", nme"),
+        Reply::sse(&openai_sse("Done.", &[], (10, 5)), 64),
+        // The stand-in editor does not change its text: the same edit again.
+        edit("c2", "helo", "hello"),
+        Reply::sse(&openai_sse("Done, and it compiles.", &[], (10, 5)), 64),
+    ]);
+    let old = error(&root, 9, "cannot find value `elsewhere` in this scope");
+    let new = error(&root, 2, "cannot find value `nme` in this scope");
+    let editor = Editor {
+        // An error the file had before the run is not the agent's doing.
+        findings: vec![old.clone()],
+        after_edits: Mutex::new(VecDeque::from([
+            vec![old.clone(), new.clone()],
+            vec![old.clone()],
+        ])),
+        open: HashMap::from([(root.join("src/main.rs"), (MAIN.to_owned(), 1))]),
+        ..Editor::default()
+    };
+    let (report, history, progress) = go(
+        &server,
+        &editor,
+        &root,
+        &Limits::default(),
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.ended, Ended::Answered);
+    assert_eq!(
+        report.answer, "Done, and it compiles.",
+        "{report:?} {history:?}"
+    );
+    assert!(report.errors_left.is_empty(), "{:?}", report.errors_left);
+    assert_eq!(editor.waited.lock().unwrap().len(), 2);
+    assert_eq!(
+        progress
+            .iter()
+            .filter(|p| matches!(p, Progress::Verifying { .. }))
+            .count(),
+        2
+    );
+    // What the model was told after its first answer: the new error only.
+    let Message::User(feedback) = &history[4] else {
+        panic!("{:?}", history[4])
+    };
+    assert!(feedback.contains("1 new error(s)"), "{feedback}");
+    assert!(
+        feedback.contains("src/main.rs:2:4: error [rustc E0425] cannot find value `nme`"),
+        "{feedback}"
+    );
+    assert!(!feedback.contains("elsewhere"), "{feedback}");
+    let sent = &server.received()[2].body["messages"];
+    assert_eq!(sent[5]["role"], "user");
+    assert_eq!(sent[5]["content"], feedback.as_str());
+}
+
+#[tokio::test]
+async fn verifying_stops_after_its_rounds_and_reports_the_errors_left() {
+    let (_dir, root) = support::workspace(&[("src/main.rs", MAIN)]);
+    let server = ModelServer::start(vec![
+        edit("c1", "helo", "hello\", nme"),
+        Reply::sse(&openai_sse("Done.", &[], (10, 5)), 64),
+        Reply::sse(&openai_sse("It is fine as it is.", &[], (10, 5)), 64),
+    ]);
+    let new = error(&root, 2, "cannot find value `nme` in this scope");
+    let editor = Editor {
+        after_edits: Mutex::new(VecDeque::from([vec![new.clone()], vec![new.clone()]])),
+        open: HashMap::from([(root.join("src/main.rs"), (MAIN.to_owned(), 1))]),
+        ..Editor::default()
+    };
+    let limits = Limits {
+        verify_rounds: 1,
+        ..Limits::default()
+    };
+    let (report, _, _) = go(&server, &editor, &root, &limits, &CancellationToken::new()).await;
+    assert_eq!(report.answer, "It is fine as it is.");
+    assert_eq!(report.steps, 3);
+    assert_eq!(report.errors_left, [new]);
+
+    // With no verify rounds the run does not wait for diagnostics at all.
+    let server = ModelServer::start(vec![
+        edit("c1", "helo", "hello"),
+        Reply::sse(&openai_sse("Done.", &[], (10, 5)), 64),
+    ]);
+    let editor = Editor {
+        open: HashMap::from([(root.join("src/main.rs"), (MAIN.to_owned(), 1))]),
+        ..Editor::default()
+    };
+    let limits = Limits {
+        verify_rounds: 0,
+        ..Limits::default()
+    };
+    let (report, _, _) = go(&server, &editor, &root, &limits, &CancellationToken::new()).await;
+    assert_eq!((report.steps, report.ended), (2, Ended::Answered));
+    assert!(editor.waited.lock().unwrap().is_empty());
+}
+
+/// A file of numbered lines, `lines` of them.
+fn long_file(lines: usize) -> String {
+    (1..=lines)
+        .map(|n| format!("// line {n:05} of a long file\n"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cut_tool_output_can_be_read_on_with_read_output() {
+    let long = long_file(2000); // 60 KB
+    let (_dir, root) = support::workspace(&[("src/main.rs", MAIN), ("src/long.rs", &long)]);
+    let server = ModelServer::start(vec![
+        Reply::sse(
+            &openai_sse(
+                "",
+                &[("c1", "read_file", r#"{"path": "src/long.rs"}"#)],
+                (10, 5),
+            ),
+            4096,
+        ),
+        Reply::sse(
+            &openai_sse(
+                "",
+                &[(
+                    "c2",
+                    "read_output",
+                    r#"{"id": 1, "offset": 30000, "limit": 100}"#,
+                )],
+                (10, 5),
+            ),
+            4096,
+        ),
+        Reply::sse(&openai_sse("Read it.", &[], (10, 5)), 4096),
+    ]);
+    let (report, history, _) = go(
+        &server,
+        &Editor::default(),
+        &root,
+        &Limits::default(),
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.answer, "Read it.");
+    let Message::ToolResult { content: cut, .. } = &history[2] else {
+        panic!("{:?}", history[2])
+    };
+    assert!(cut.len() < 30_200, "{}", cut.len());
+    assert!(
+        cut.ends_with("more bytes; read_output with id 1 and offset 30000 reads on)"),
+        "{}",
+        &cut[29_900..]
+    );
+    let Message::ToolResult {
+        content: more,
+        is_error,
+        ..
+    } = &history[4]
+    else {
+        panic!("{:?}", history[4])
+    };
+    assert!(!is_error, "{more}");
+    // read_file numbers lines: the whole output is what read_file returned.
+    let whole: String = long
+        .lines()
+        .enumerate()
+        .map(|(n, line)| format!("{}\t{line}\n", n + 1))
+        .collect();
+    assert!(more.starts_with(&whole[30_000..30_100]), "{more}");
+    assert!(
+        more.ends_with(&format!(
+            "(bytes 30000-30100 of {}; read on with offset 30100)",
+            whole.len()
+        )),
+        "{more}"
+    );
+}
+
+#[tokio::test]
+async fn old_tool_outputs_make_room_when_the_conversation_nears_the_context_window() {
+    let long = long_file(600); // 18 KB, about 4500 tokens
+    let (_dir, root) = support::workspace(&[("src/main.rs", MAIN), ("src/long.rs", &long)]);
+    let read = |id: &str, tokens: u64| {
+        Reply::sse(
+            &openai_sse(
+                "",
+                &[(id, "read_file", r#"{"path": "src/long.rs"}"#)],
+                (tokens, 5),
+            ),
+            4096,
+        )
+    };
+    let server = ModelServer::start(vec![
+        read("c1", 100),
+        // The provider counts what it was sent: the first output is in it.
+        read("c2", 4600),
+        Reply::sse(
+            &openai_sse(
+                "",
+                &[("c3", "read_output", r#"{"id": 1, "limit": 40}"#)],
+                (5000, 5),
+            ),
+            4096,
+        ),
+        Reply::sse(&openai_sse("Both read.", &[], (600, 5)), 4096),
+    ]);
+    let limits = Limits {
+        context_window: 10_000,
+        max_tokens: 1000,
+        ..Limits::default()
+    };
+    let (report, history, _) = go(
+        &server,
+        &Editor::default(),
+        &root,
+        &limits,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.answer, "Both read.");
+    let received = server.received();
+    // The second request had the first output whole; by the third, with two
+    // outputs (about 9000 tokens) in a window of 10000, the older one made
+    // room, and the newer stayed.
+    let output = |request: usize, message: usize| {
+        received[request].body["messages"][message]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(output(1, 3).contains("line 00600"));
+    assert_eq!(
+        output(2, 3),
+        "(output dropped to make room; read_output with id 1 reads it back)"
+    );
+    assert!(output(2, 5).contains("line 00600"));
+    // And the model read it back.
+    let Message::ToolResult { content, .. } = &history[6] else {
+        panic!("{:?}", history[6])
+    };
+    assert!(content.starts_with("1\t// line 00001"), "{content}");
+    // Nothing but the old output went.
+    assert_eq!(
+        received[2].body["messages"][1]["content"],
+        "Fix the typo in main."
+    );
+    assert_eq!(received[2].body["messages"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn when_dropping_outputs_is_not_enough_whole_old_steps_go_but_never_half_a_step() {
+    let call = |id: &str| Message::Assistant {
+        text: "looking".to_owned(),
+        tool_calls: vec![ToolCall {
+            id: id.to_owned(),
+            name: "grep".to_owned(),
+            arguments: "{}".repeat(500),
+        }],
+    };
+    let result = |id: &str| Message::ToolResult {
+        call_id: id.to_owned(),
+        content: "match\n".repeat(10),
+        is_error: false,
+    };
+    let mut messages = vec![
+        Message::User("Find it.".to_owned()),
+        call("a"),
+        result("a"),
+        call("b"),
+        result("b"),
+        call("c"),
+        result("c"),
+    ];
+    let mut outputs = Outputs::default();
+    // Small outputs are not worth dropping; the first step's call is.
+    let freed = compact(&mut messages, &mut outputs, 1500, 1000);
+    assert!(freed >= 1000, "{freed}");
+    assert_eq!(
+        messages,
+        [
+            Message::User("Find it.".to_owned()),
+            Message::User("(meshls dropped 2 earlier messages to make room)".to_owned()),
+            call("b"),
+            result("b"),
+            call("c"),
+            result("c"),
+        ]
+    );
+    // The last step stays whatever is asked.
+    compact(&mut messages, &mut outputs, usize::MAX, usize::MAX);
+    assert_eq!(messages[messages.len() - 2..], [call("c"), result("c")]);
+    assert_eq!(messages[0], Message::User("Find it.".to_owned()));
+    assert!(matches!(&messages[1], Message::User(note) if note.starts_with("(meshls dropped")));
+    assert_eq!(messages.len(), 4);
 }

@@ -137,7 +137,7 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
     let mut providers = vec![("provider", agent.primary())];
     providers.extend(agent.fallback.iter().cloned().map(|p| ("fallback", p)));
     for (role, provider) in providers {
-        let model = provider.model.as_deref().unwrap_or("(no model set)");
+        let model = provider.model();
         let key = match &provider.api_key_env {
             // Only whether the variable is set: the key itself is never shown.
             Some(var) if std::env::var_os(var).is_some() => format!("key from ${var} (set)"),
@@ -151,7 +151,21 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
             provider.base_url()
         )?;
     }
-    writeln!(out, "  max steps: {}", agent.max_steps)?;
+    let limits = agent.limits();
+    writeln!(
+        out,
+        "  limits: {} steps and {} tokens a run, {} tokens an answer, context window {}, {} verify rounds",
+        limits.max_steps,
+        limits.token_budget,
+        limits.max_tokens,
+        limits.context_window,
+        limits.verify_rounds
+    )?;
+    writeln!(
+        out,
+        "  timeouts: connect {} s, first token {} s, whole answer {} s; {} retries",
+        agent.connect_timeout, agent.first_token_timeout, agent.total_timeout, agent.retries
+    )?;
 
     writeln!(out, "\ndatabase:")?;
     match storage::database_path(root) {

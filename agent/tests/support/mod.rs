@@ -23,6 +23,10 @@ pub struct Editor {
     pub outline: Vec<Symbol>,
     pub places: Vec<Place>,
     pub hover: Option<String>,
+    /// What the language servers say after each round of edits (then
+    /// `findings`), and the files waited for.
+    pub after_edits: Mutex<VecDeque<Vec<Finding>>>,
+    pub waited: Mutex<Vec<Vec<PathBuf>>>,
     /// The positions the language servers were asked about.
     pub spots: Mutex<Vec<Spot>>,
 }
@@ -42,6 +46,16 @@ impl Host for Editor {
             .iter()
             .filter(|finding| path.is_none_or(|path| finding.at.path == path))
             .cloned()
+            .collect()
+    }
+
+    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Finding> {
+        self.waited.lock().unwrap().push(paths.to_vec());
+        let after = self.after_edits.lock().unwrap().pop_front();
+        after
+            .unwrap_or_else(|| self.findings.clone())
+            .into_iter()
+            .filter(|finding| paths.contains(&finding.at.path))
             .collect()
     }
 
