@@ -1,12 +1,13 @@
 //! The LLM coding agent: model providers, the agent loop, tools,
 //! permissions and sessions.
 //!
-//! So far: the `[agent]` configuration, the providers' wire formats
-//! (request bodies, and streamed answers decoded into one [`model::Turn`]),
-//! one endpoint over HTTP with timeouts and retries (`provider.rs`), and the
+//! The `[agent]` configuration; the providers' wire formats (request
+//! bodies, and streamed answers decoded into one [`model::Turn`]); one
+//! endpoint over HTTP with timeouts and retries (`provider.rs`), and the
 //! configured endpoints in order with fallback, circuit breakers and cost
 //! (`models.rs`); the host trait, workspace paths, permissions, and the
-//! file tools (`tools.rs`); and the agent loop (`run.rs`).
+//! tools (`tools.rs`, `outputs.rs`); the agent loop with its verify rounds
+//! and compaction (`run.rs`); sessions and the audit log (`session.rs`).
 //! This crate reaches the editor, documents and language servers only
 //! through a host trait it defines, never through other crates of meshls.
 
@@ -21,6 +22,7 @@ pub mod paths;
 pub mod permissions;
 pub mod provider;
 pub mod run;
+pub mod session;
 pub mod sse;
 pub mod stream;
 pub mod tools;

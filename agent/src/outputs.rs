@@ -70,11 +70,7 @@ impl Outputs {
             .find(|(kept, _)| u64::from(*kept) == id)
             .map(|(_, text)| text)
             .ok_or_else(|| {
-                if id == 0 || id > u64::from(self.last_id) {
-                    format!("there is no output {id}")
-                } else {
-                    format!("output {id} is no longer kept; run its tool again")
-                }
+                format!("output {id} is not kept (outputs are kept until meshls restarts, and the oldest go first); run its tool again")
             })?;
         let mut start = arguments
             .get("offset")

@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -55,9 +56,11 @@ impl Default for Limits {
 
 /// A session's conversation: its messages, and the tool outputs kept
 /// whole for `read_output`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Conversation {
     pub messages: Vec<Message>,
+    /// Kept in memory only: after a restart, `read_output` says so.
+    #[serde(skip)]
     pub outputs: Outputs,
 }
 
@@ -73,6 +76,12 @@ pub enum Progress {
     Tool {
         name: String,
         about: String,
+    },
+    /// A tool call ended, well or not (the model is told why).
+    ToolDone {
+        name: String,
+        about: String,
+        is_error: bool,
     },
     /// Waiting for the language servers' diagnostics of the files changed.
     Verifying {
@@ -227,9 +236,10 @@ impl<H: Host> Run<'_, '_, H> {
                 }
             }
             for call in &turn.tool_calls {
+                let about = about(&call.arguments);
                 progress(Progress::Tool {
                     name: call.name.clone(),
-                    about: about(&call.arguments),
+                    about: about.clone(),
                 });
                 let outcome = if call.name == READ_OUTPUT {
                     match serde_json::from_str(&call.arguments) {
@@ -259,6 +269,11 @@ impl<H: Host> Run<'_, '_, H> {
                     }
                     (outcome.content, outcome.is_error)
                 };
+                progress(Progress::ToolDone {
+                    name: call.name.clone(),
+                    about,
+                    is_error: outcome.1,
+                });
                 request.messages.push(Message::ToolResult {
                     call_id: call.id.clone(),
                     content: self.outputs.cut(outcome.0, TOOL_OUTPUT_LIMIT),

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_lsp::{jsonrpc, Client, LanguageServer};
 
+use meshls_agent::session::Sessions;
 use meshls_analysis::Snapshot;
 use meshls_proxy::{ServerStatus, Servers, StartOptions};
 
@@ -95,6 +96,8 @@ struct State {
     config_errors: Vec<ConfigError>,
     server_problems: Vec<String>,
     db: Option<sled::Db>,
+    /// The agent's sessions, in `db`.
+    sessions: Option<Arc<Sessions>>,
 }
 
 /// Params of `meshls/viewDocument`.
@@ -332,12 +335,22 @@ impl LanguageServer for Backend {
 
         if let Some(path) = root.as_deref().and_then(storage::database_path) {
             // sled does file I/O while opening: keep it off the async workers.
-            match tokio::task::spawn_blocking(move || storage::open(&path)).await {
-                Ok(Ok(db)) => self.state_mut().db = Some(db),
+            match tokio::task::spawn_blocking(move || storage::open_sessions(&path)).await {
+                Ok(Ok((db, sessions, warning))) => {
+                    {
+                        let mut state = self.state_mut();
+                        state.db = Some(db);
+                        state.sessions = Some(Arc::new(sessions));
+                    }
+                    if let Some(warning) = warning {
+                        tracing::warn!("{warning}");
+                        let message = format!("meshls: {warning}");
+                        self.client.log_message(MessageType::WARNING, message).await;
+                    }
+                }
                 Ok(Err(err)) => {
-                    // Expected when a second editor opens the same workspace.
                     tracing::warn!("{err:#}");
-                    let message = format!("meshls: sessions will not be saved: {err:#}");
+                    let message = format!("meshls: the agent's sessions cannot be kept: {err:#}");
                     self.client.log_message(MessageType::WARNING, message).await;
                 }
                 Err(err) => tracing::error!("opening the database panicked: {err}"),

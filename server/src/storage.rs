@@ -1,7 +1,9 @@
-//! The per-workspace sled database: where it lives and opening it. Later
-//! issues hand its trees to the agent (sessions, audit).
+//! The per-workspace sled database: where it lives and opening it. Its
+//! trees go to the agent (sessions, audit: `meshls_agent::session`).
 
 use std::path::{Path, PathBuf};
+
+use meshls_agent::session::{Sessions, Store, Trees};
 
 /// `<data dir>/meshls/workspaces/<name>-<hash>/db`, one per workspace root.
 /// The hash (FNV-1a, stable across Rust versions) keeps two workspaces with
@@ -50,4 +52,35 @@ pub fn open(path: &Path) -> anyhow::Result<sled::Db> {
             path.display()
         )
     })
+}
+
+/// A database that lasts until this process exits, for when the workspace's
+/// own cannot be opened.
+pub fn temporary() -> anyhow::Result<sled::Db> {
+    use anyhow::Context as _;
+    sled::Config::new()
+        .temporary(true)
+        .open()
+        .context("cannot create a temporary database")
+}
+
+/// The workspace's database, or a temporary one with a sentence saying why
+/// and what that means; the agent's sessions in it, with a sentence when
+/// they cannot be saved.
+pub fn open_sessions(path: &Path) -> anyhow::Result<(sled::Db, Sessions, Option<String>)> {
+    let (db, mut warning) = match open(path) {
+        Ok(db) => (db, None),
+        // Expected when a second editor opens the same workspace.
+        Err(err) => (
+            temporary()?,
+            Some(format!(
+                "{err:#}; this meshls keeps the agent's sessions only until it exits"
+            )),
+        ),
+    };
+    let store = Store::open(Trees::of(&db)?)?;
+    if let Some(why) = store.read_only() {
+        warning = Some(why.to_owned());
+    }
+    Ok((db, Sessions::new(store), warning))
 }
