@@ -13,7 +13,7 @@ pub enum FileChange {
     /// Replacements in a file, as byte ranges of the text the agent read.
     /// For a file open in the editor, `version` is the version that text
     /// had: the host re-bases the edit onto newer text if it still applies
-    /// cleanly, and refuses it otherwise.
+    /// cleanly ([`rebase`]), and refuses it otherwise.
     Edit {
         path: PathBuf,
         version: Option<i32>,
@@ -105,4 +105,78 @@ pub trait Host: Send + Sync {
     /// Asks the user whether to go ahead with `action` (one line);
     /// `false` when they say no or do not answer in time.
     fn approve(&self, action: &str) -> impl Future<Output = bool> + Send;
+}
+
+/// `replacements` (byte ranges of `read`, in order, not overlapping) moved
+/// onto `current`, the same file after someone else changed it, when they
+/// still apply cleanly: each replaced range (with the rest of its lines)
+/// is untouched in `current` and can be found there without doubt. `None`
+/// when any cannot, so that an edit is never applied over text it was not
+/// made for.
+pub fn rebase(
+    read: &str,
+    current: &str,
+    replacements: &[(Range<usize>, String)],
+) -> Option<Vec<(Range<usize>, String)>> {
+    if read == current {
+        return Some(replacements.to_vec());
+    }
+    // The one stretch that differs: what lies before it is where it was,
+    // what lies after it moved by the difference in length.
+    let prefix = common_prefix(read, current);
+    let suffix = common_suffix(&read[prefix..], &current[prefix..]);
+    let (read_tail, current_tail) = (read.len() - suffix, current.len() - suffix);
+    let mut rebased = Vec::with_capacity(replacements.len());
+    let mut last_end = 0;
+    for (range, text) in replacements {
+        // The whole lines the range is on.
+        let start = read[..range.start].rfind('\n').map_or(0, |at| at + 1);
+        let end = read[range.end..]
+            .find('\n')
+            .map_or(read.len(), |at| range.end + at + 1);
+        let moved = if end <= prefix {
+            range.clone()
+        } else if start >= read_tail {
+            range.start - read_tail + current_tail..range.end - read_tail + current_tail
+        } else {
+            // In the stretch that differs: its lines, found once.
+            let lines = &read[start..end];
+            if lines.trim().is_empty() {
+                return None;
+            }
+            let mut found = current.match_indices(lines).map(|(at, _)| at);
+            let at = found.next()?;
+            if found.next().is_some() {
+                return None;
+            }
+            at + range.start - start..at + range.end - start
+        };
+        if moved.start < last_end {
+            return None;
+        }
+        last_end = moved.end;
+        rebased.push((moved, text.clone()));
+    }
+    Some(rebased)
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    let mut n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    while !a.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
+}
+
+fn common_suffix(a: &str, b: &str) -> usize {
+    let mut n = a
+        .bytes()
+        .rev()
+        .zip(b.bytes().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    while !a.is_char_boundary(a.len() - n) || !b.is_char_boundary(b.len() - n) {
+        n -= 1;
+    }
+    n
 }
