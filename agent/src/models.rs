@@ -7,7 +7,7 @@
 //! gave it and its cost, from `[agent.prices]`.
 
 use std::{
-    cell::Cell,
+    sync::atomic::{AtomicBool, Ordering},
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -111,9 +111,10 @@ impl Models {
                 .collect();
         }
         for slot in ready {
-            let delivered = Cell::new(false);
+            // Atomic only so the future stays Send.
+            let delivered = AtomicBool::new(false);
             let result = complete(&self.http, &slot.endpoint, request, &self.policy, |delta| {
-                delivered.set(true);
+                delivered.store(true, Ordering::Relaxed);
                 progress(delta);
             })
             .await;
@@ -140,7 +141,7 @@ impl Models {
                         "{err}"
                     );
                     // Half an answer was shown: another model would start over.
-                    if delivered.get() {
+                    if delivered.load(Ordering::Relaxed) {
                         return Err(err);
                     }
                     first_error.get_or_insert(err);

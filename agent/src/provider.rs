@@ -10,7 +10,6 @@
 //! not into errors, logs or `Debug` output.
 
 use std::{
-    cell::Cell,
     fmt,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -199,9 +198,10 @@ pub async fn complete(
 ) -> Result<Turn> {
     let mut attempt = 0;
     loop {
-        let delivered = Cell::new(false);
+        // Atomic only so the future stays Send.
+        let delivered = AtomicBool::new(false);
         let result = once(http, endpoint, request, policy, |delta| {
-            delivered.set(true);
+            delivered.store(true, Ordering::Relaxed);
             progress(delta);
         })
         .await;
@@ -212,7 +212,7 @@ pub async fn complete(
         attempt += 1;
         let wait = retry_wait(&error, attempt, policy);
         match wait {
-            Some(wait) if attempt < policy.attempts && !delivered.get() => {
+            Some(wait) if attempt < policy.attempts && !delivered.load(Ordering::Relaxed) => {
                 tracing::info!(
                     provider = endpoint.name(),
                     attempt,
@@ -257,6 +257,12 @@ async fn once(
     progress: impl FnMut(Delta),
 ) -> Result<Turn> {
     let provider = endpoint.name();
+    // The endpoint's Debug leaves its key out.
+    tracing::debug!(
+        ?endpoint,
+        messages = request.messages.len(),
+        "asking the model"
+    );
     let stalled = Arc::new(AtomicBool::new(false));
     let attempt = async {
         let sent = endpoint.post(http, request).send();

@@ -385,6 +385,7 @@ impl Sessions {
         mut progress: impl FnMut(Progress),
     ) -> Result<Report> {
         let session = &mut *running.session;
+        tracing::info!(session = session.id, "an agent run starts");
         if session.title.is_empty() {
             session.title = request
                 .lines()
@@ -462,6 +463,7 @@ impl Sessions {
                 cost: 0.0,
             },
         };
+        tracing::info!(session = session.id, outcome = ?ended, "an agent run ended");
         self.store.audit(&session.id, ended);
         self.store.save(session);
         report

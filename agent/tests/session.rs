@@ -320,17 +320,27 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|window| window == needle.as_bytes())
 }
 
+/// Every log line of this test binary, from every test in it (a global
+/// subscriber: a thread's own can miss events whose interest another
+/// thread's absence of one had cached).
+fn captured_logs() -> &'static Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+}
+
 #[tokio::test]
 async fn the_api_key_is_never_written_to_the_database_or_the_log() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    // The test's runtime has one thread: everything logs here.
-    let _logging = tracing::subscriber::set_default(subscriber);
-
+    let logs = captured_logs();
     let (_dir, root) = support::workspace(&[("src/main.rs", MAIN)]);
     let data = tempfile::tempdir().unwrap();
     let server = ModelServer::start(fixing_script());
@@ -357,7 +367,14 @@ async fn the_api_key_is_never_written_to_the_database_or_the_log() {
         assert!(!contains(&stored, secret), "the database holds {secret}");
     }
     let logs = logs.0.lock().unwrap().clone();
-    assert!(!logs.is_empty());
+    // The endpoint that holds the key was logged, and the run.
+    assert!(
+        contains(&logs, "asking the model"),
+        "{}",
+        String::from_utf8_lossy(&logs)
+    );
+    assert!(contains(&logs, "api_key: Some(\"<redacted>\")"));
+    assert!(contains(&logs, "an agent run ended"));
     for secret in [KEY, "5ecret", "Bearer"] {
         assert!(
             !contains(&logs, secret),

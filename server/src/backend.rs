@@ -20,7 +20,7 @@ use lsp_types::{
     TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Url,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tower_lsp::{jsonrpc, Client, LanguageServer};
 
 use meshls_agent::session::Sessions;
@@ -33,6 +33,7 @@ use crate::{
     documents::{DocumentError, Documents},
     downstream::{self, Downstream},
     editor::Editor,
+    runs::{Ask, Runs, Start, ASK_COMMAND, CANCEL_COMMAND, NEW_SESSION_COMMAND},
     storage,
 };
 
@@ -42,6 +43,7 @@ pub struct Backend {
     docs: Arc<Documents>,
     downstream: Arc<Downstream>,
     hub: Arc<DiagnosticsHub>,
+    runs: Runs,
     state: RwLock<State>,
 }
 
@@ -96,8 +98,11 @@ struct State {
     config_errors: Vec<ConfigError>,
     server_problems: Vec<String>,
     db: Option<sled::Db>,
-    /// The agent's sessions, in `db`.
+    /// The agent's sessions, in `db`, and the one `meshls.ask` goes on.
     sessions: Option<Arc<Sessions>>,
+    session: Option<String>,
+    /// Whether the editor shows `$/progress` for meshls's own tokens.
+    work_done_progress: bool,
 }
 
 /// Params of `meshls/viewDocument`.
@@ -126,12 +131,21 @@ impl Backend {
         downstream: Arc<Downstream>,
         hub: Arc<DiagnosticsHub>,
     ) -> Backend {
+        let runs = Runs {
+            docs: docs.clone(),
+            downstream: downstream.clone(),
+            hub: hub.clone(),
+            editor: editor.clone(),
+            always: Arc::default(),
+            next_token: Arc::default(),
+        };
         Backend {
             client,
             editor,
             docs,
             downstream,
             hub,
+            runs,
             state: RwLock::new(State::default()),
         }
     }
@@ -200,7 +214,14 @@ impl Backend {
             folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
             selection_range_provider: Some(SelectionRangeProviderCapability::Simple(true)),
             execute_command_provider: Some(ExecuteCommandOptions {
-                commands: vec![STATUS_COMMAND.to_owned()],
+                commands: [
+                    STATUS_COMMAND,
+                    ASK_COMMAND,
+                    CANCEL_COMMAND,
+                    NEW_SESSION_COMMAND,
+                ]
+                .map(str::to_owned)
+                .to_vec(),
                 ..ExecuteCommandOptions::default()
             }),
             ..ServerCapabilities::default()
@@ -329,6 +350,12 @@ impl LanguageServer for Backend {
             let mut state = self.state_mut();
             state.root = root.clone();
             state.initialization_options = params.initialization_options;
+            state.work_done_progress = params
+                .capabilities
+                .window
+                .as_ref()
+                .and_then(|window| window.work_done_progress)
+                .unwrap_or(false);
         }
         let errors = self.reload_config();
         self.state_mut().config_errors = errors;
@@ -484,6 +511,48 @@ impl LanguageServer for Backend {
                     serde_json::json!({"type": 3, "message": summary}),
                 );
                 Ok(Some(serde_json::to_value(status).unwrap_or_default()))
+            }
+            ASK_COMMAND => {
+                let ask = Ask::parse(&params.arguments).map_err(jsonrpc::Error::invalid_params)?;
+                let start = {
+                    let mut state = self.state_mut();
+                    let (Some(root), Some(sessions)) = (state.root.clone(), state.sessions.clone())
+                    else {
+                        return Err(jsonrpc::Error::invalid_params(
+                            "the agent needs a workspace folder, and a place to keep its sessions (see the log)",
+                        ));
+                    };
+                    let session = state
+                        .session
+                        .get_or_insert_with(|| sessions.latest())
+                        .clone();
+                    Start {
+                        ask,
+                        root,
+                        config: state.config.agent.clone(),
+                        sessions,
+                        session,
+                        progress: state.work_done_progress,
+                    }
+                };
+                let session = start.session.clone();
+                let token = self.runs.start(start);
+                Ok(Some(json!({"session": session, "token": token})))
+            }
+            CANCEL_COMMAND => {
+                let cancelled = self.editor.cancel_all_progress();
+                Ok(Some(json!({"cancelled": cancelled})))
+            }
+            NEW_SESSION_COMMAND => {
+                let mut state = self.state_mut();
+                let Some(sessions) = state.sessions.clone() else {
+                    return Err(jsonrpc::Error::invalid_params(
+                        "the agent has no place to keep sessions (see the log)",
+                    ));
+                };
+                let session = sessions.create();
+                state.session = Some(session.clone());
+                Ok(Some(json!({"session": session})))
             }
             other => Err(jsonrpc::Error::invalid_params(format!(
                 "meshls has no command {other}"

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use lsp_types::{Diagnostic, Url};
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 use tower_lsp::Client;
 
 pub struct DiagnosticsHub {
@@ -13,6 +13,9 @@ pub struct DiagnosticsHub {
     /// Held across each publish, so publications leave in the order their
     /// contents were computed and the last one the editor sees is current.
     by_document: Mutex<HashMap<Url, BTreeMap<String, Vec<Diagnostic>>>>,
+    /// Per document, how many times a language server published for it; a
+    /// change wakes whoever waits for fresh diagnostics (the agent).
+    published: watch::Sender<HashMap<Url, u64>>,
 }
 
 impl DiagnosticsHub {
@@ -20,7 +23,43 @@ impl DiagnosticsHub {
         DiagnosticsHub {
             client,
             by_document: Mutex::new(HashMap::new()),
+            published: watch::Sender::new(HashMap::new()),
         }
+    }
+
+    /// How many times a language server has published for `uri`.
+    pub fn publications(&self, uri: &Url) -> u64 {
+        self.published.borrow().get(uri).copied().unwrap_or(0)
+    }
+
+    /// Waits until a language server has published for `uri` more than
+    /// `seen` times.
+    pub async fn published_after(&self, uri: &Url, seen: u64) {
+        let mut changes = self.published.subscribe();
+        // Only fails once the hub is gone, and then nothing will come.
+        let _ = changes
+            .wait_for(|counts| counts.get(uri).copied().unwrap_or(0) > seen)
+            .await;
+    }
+
+    /// Every source's diagnostics for `uri`, merged.
+    pub async fn get(&self, uri: &Url) -> Vec<Diagnostic> {
+        let by_document = self.by_document.lock().await;
+        by_document
+            .get(uri)
+            .into_iter()
+            .flat_map(|sources| sources.values().flatten())
+            .cloned()
+            .collect()
+    }
+
+    /// Every document with diagnostics, and them.
+    pub async fn all(&self) -> Vec<(Url, Vec<Diagnostic>)> {
+        let by_document = self.by_document.lock().await;
+        by_document
+            .iter()
+            .map(|(uri, sources)| (uri.clone(), sources.values().flatten().cloned().collect()))
+            .collect()
     }
 
     /// Replaces `source`'s diagnostics for `uri` and publishes the union.
@@ -42,7 +81,13 @@ impl DiagnosticsHub {
         if sources.is_empty() {
             by_document.remove(&uri);
         }
-        self.client.publish_diagnostics(uri, merged, version).await;
+        self.client
+            .publish_diagnostics(uri.clone(), merged, version)
+            .await;
+        if source != meshls_analysis::DIAGNOSTIC_SOURCE {
+            self.published
+                .send_modify(|counts| *counts.entry(uri).or_default() += 1);
+        }
     }
 
     /// Takes away everything one source said, in every document.

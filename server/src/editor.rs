@@ -16,6 +16,7 @@ use std::{
 
 use serde_json::{json, Value};
 use tokio::{io::AsyncWrite, sync::oneshot};
+use tokio_util::sync::CancellationToken;
 
 use meshls_proxy::{jsonrpc::ResponseError, outbox::Outbox};
 
@@ -32,6 +33,9 @@ pub struct Editor {
     out: Outbox<Output>,
     pending: Mutex<HashMap<String, Waiter>>,
     next_id: AtomicU64,
+    /// meshls's own progress in the editor, by token, and how to stop the
+    /// work it shows (`window/workDoneProgress/cancel`).
+    progress: Mutex<HashMap<String, CancellationToken>>,
 }
 
 impl Editor {
@@ -43,6 +47,7 @@ impl Editor {
             out,
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            progress: Mutex::new(HashMap::new()),
         };
         (Arc::new(editor), drain)
     }
@@ -64,6 +69,45 @@ impl Editor {
     /// is written.
     pub fn close(&self) {
         self.out.close();
+    }
+
+    /// Registers meshls's own progress `token`, which `cancel` stops.
+    pub fn track_progress(&self, token: &str, cancel: CancellationToken) {
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.to_owned(), cancel);
+    }
+
+    pub fn forget_progress(&self, token: &str) {
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
+    }
+
+    /// Cancels the work behind one of meshls's progress tokens; whether the
+    /// token was one.
+    pub fn cancel_progress(&self, token: &str) -> bool {
+        match self
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+        {
+            Some(cancel) => {
+                cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cancels all of meshls's cancellable work; how much there was.
+    pub fn cancel_all_progress(&self) -> usize {
+        let progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        progress.values().for_each(CancellationToken::cancel);
+        progress.len()
     }
 
     pub fn notify(&self, method: &str, params: Value) {

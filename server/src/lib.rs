@@ -1,6 +1,7 @@
 //! meshls: the editor-facing language server and the composition root that
 //! hands each crate its configuration.
 
+pub mod agent_host;
 pub mod backend;
 pub mod config;
 pub mod diagnostics;
@@ -10,6 +11,7 @@ pub mod downstream;
 pub mod editor;
 pub mod logging;
 pub mod route;
+pub mod runs;
 pub mod stdio;
 pub mod storage;
 pub mod transport;

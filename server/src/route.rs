@@ -21,7 +21,7 @@ use serde_json::{json, value::RawValue, Map, Value};
 
 use meshls_proxy::{jsonrpc::ResponseError, Client, Servers};
 
-use crate::{documents::Documents, downstream::Downstream};
+use crate::{documents::Documents, downstream::Downstream, editor::Editor};
 
 /// How long a forwarded request may take. Generous: servers index.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -159,11 +159,16 @@ pub fn is_own(method: &str) -> bool {
 pub struct Router {
     docs: Arc<Documents>,
     downstream: Arc<Downstream>,
+    editor: Arc<Editor>,
 }
 
 impl Router {
-    pub fn new(docs: Arc<Documents>, downstream: Arc<Downstream>) -> Router {
-        Router { docs, downstream }
+    pub fn new(docs: Arc<Documents>, downstream: Arc<Downstream>, editor: Arc<Editor>) -> Router {
+        Router {
+            docs,
+            downstream,
+            editor,
+        }
     }
 
     /// The answer to a request meshls forwards, or `None` for one meshls
@@ -293,6 +298,12 @@ impl Router {
             }
             "window/workDoneProgress/cancel" => {
                 let token = params.get("token").cloned().unwrap_or_default();
+                if token
+                    .as_str()
+                    .is_some_and(|token| self.editor.cancel_progress(token))
+                {
+                    return true;
+                }
                 if let Some((server, token)) = self.downstream.progress_owner(&token) {
                     if let Some(server) = servers.client(&server) {
                         let _ = server.notify_raw(method, json!({ "token": token }));

@@ -87,7 +87,7 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
         editor,
         writer,
     } = session;
-    let router = Router::new(docs.clone(), downstream.clone());
+    let router = Router::new(docs.clone(), downstream.clone(), editor.clone());
     let running: Running = Arc::default();
 
     let (mut server_requests, mut client_responses) = socket.split();

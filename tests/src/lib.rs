@@ -11,6 +11,7 @@
 
 pub mod model_server;
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -318,9 +319,11 @@ impl ServerBuilder {
         let (events_tx, events) = mpsc::channel();
         let violation = Arc::new(Mutex::new(None));
         let (reply_to, found) = (Arc::clone(&stdin), Arc::clone(&violation));
+        let editor = Arc::new(Mutex::new(EditorSide::default()));
+        let editor_side = Arc::clone(&editor);
         thread::Builder::new()
             .name("meshls-stdout".into())
-            .spawn(move || read_stdout(stdout, &reply_to, &found, &events_tx))
+            .spawn(move || read_stdout(stdout, &reply_to, &found, &events_tx, &editor_side))
             .expect("spawn the stdout reader");
 
         Server {
@@ -332,6 +335,7 @@ impl ServerBuilder {
             stderr_done,
             inbox: Inbox::default(),
             next_id: 1,
+            editor,
         }
     }
 
@@ -398,6 +402,7 @@ pub struct Server {
     stderr: Arc<Mutex<String>>,
     stderr_done: Arc<AtomicBool>,
     inbox: Inbox,
+    editor: Arc<Mutex<EditorSide>>,
     next_id: i64,
 }
 
@@ -427,6 +432,13 @@ impl Server {
     /// Everything the server has written to stderr so far.
     pub fn stderr(&self) -> String {
         lock(&self.stderr).clone()
+    }
+
+    /// Drops the unconsumed `method` notifications received so far, so the
+    /// next wait sees only newer ones.
+    pub fn skip_notifications(&mut self, method: &str) {
+        self.pump();
+        self.inbox.notifications.retain(|m| m["method"] != method);
     }
 
     /// Every message received so far, in order, consumed or not.
@@ -576,8 +588,51 @@ impl Server {
 
     /// Opens a document at version 1, as an editor does when a file is shown.
     pub fn open(&mut self, uri: &Url, language_id: &str, text: &str) {
+        lock(&self.editor)
+            .documents
+            .insert(uri.to_string(), (1, TextModel::new(text)));
         let item = json!({"uri": uri, "languageId": language_id, "version": 1, "text": text});
         self.notify("textDocument/didOpen", json!({ "textDocument": item }));
+    }
+
+    /// From now on, answers `workspace/applyEdit` as an editor does: applies
+    /// the edit to the open documents (or the files on disk), sends their
+    /// `didChange`, then answers `applied: true`, or `applied: false` when
+    /// a versioned edit does not match the document's version.
+    pub fn apply_edits(&mut self) {
+        lock(&self.editor).apply_edits = true;
+    }
+
+    /// The button pressed on every `window/showMessageRequest` from now on
+    /// (none: the request is answered with null, as dismissing it does).
+    pub fn choose(&mut self, title: Option<&str>) {
+        lock(&self.editor).choice = title.map(str::to_owned);
+    }
+
+    /// An open document's text and version, as this editor holds it.
+    pub fn document(&self, uri: &Url) -> Option<(String, i32)> {
+        lock(&self.editor)
+            .documents
+            .get(uri.as_str())
+            .map(|(version, text)| (text.text().to_owned(), *version))
+    }
+
+    /// The user replaces an open document's whole text (one `didChange`).
+    pub fn retype(&mut self, uri: &Url, text: &str) {
+        let version = {
+            let mut editor = lock(&self.editor);
+            let (version, model) = editor
+                .documents
+                .get_mut(uri.as_str())
+                .expect("the document is open");
+            *version += 1;
+            *model = TextModel::new(text);
+            *version
+        };
+        self.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
+        );
     }
 
     /// Closes the server's stdin, as an editor that dies without `exit` does.
@@ -775,12 +830,115 @@ fn write_all(stdin: &SharedStdin, bytes: &[u8]) -> io::Result<()> {
     stdin.flush()
 }
 
+/// The test editor's side of the documents, and how it answers the server.
+#[derive(Default)]
+struct EditorSide {
+    /// Open documents by URI: version and text.
+    documents: HashMap<String, (i32, TextModel)>,
+    apply_edits: bool,
+    choice: Option<String>,
+}
+
+impl EditorSide {
+    /// Applies a `workspace/applyEdit` as an editor does, all or nothing;
+    /// the `didChange` notifications to send first, and the answer.
+    fn apply(&mut self, params: &Value) -> (Vec<Value>, Value) {
+        let changes = params["edit"]["documentChanges"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut documents = self.documents.clone();
+        let mut files: Vec<(PathBuf, String)> = Vec::new();
+        let mut touched = Vec::new();
+        for change in &changes {
+            let uri = change
+                .pointer("/textDocument/uri")
+                .or_else(|| change.get("uri"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let path = Url::parse(&uri)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+                .unwrap_or_default();
+            if change["kind"] == "create" {
+                if path.exists() {
+                    return (
+                        Vec::new(),
+                        json!({"applied": false, "failureReason": "the file exists"}),
+                    );
+                }
+                files.push((path, String::new()));
+                continue;
+            }
+            let edits: Vec<(Range, String)> = change["edits"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|edit| {
+                    (
+                        serde_json::from_value(edit["range"].clone()).expect("an LSP range"),
+                        edit["newText"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let apply = |model: &mut TextModel| {
+                // From the last, so earlier positions stay valid.
+                let mut edits = edits.clone();
+                edits.sort_by_key(|(range, _)| (range.start.line, range.start.character));
+                for (range, text) in edits.iter().rev() {
+                    model.apply(*range, text);
+                }
+            };
+            match documents.get_mut(&uri) {
+                Some((version, model)) => {
+                    let wanted = &change["textDocument"]["version"];
+                    if !wanted.is_null() && wanted.as_i64() != Some(i64::from(*version)) {
+                        return (
+                            Vec::new(),
+                            json!({"applied": false, "failureReason": format!("{uri} is at version {version}, not {wanted}")}),
+                        );
+                    }
+                    apply(model);
+                    *version += 1;
+                    touched.push(uri);
+                }
+                None => {
+                    let text = match files.iter().position(|(p, _)| *p == path) {
+                        Some(at) => files.remove(at).1,
+                        None => std::fs::read_to_string(&path).unwrap_or_default(),
+                    };
+                    let mut model = TextModel::new(text);
+                    apply(&mut model);
+                    files.push((path, model.text().to_owned()));
+                }
+            }
+        }
+        for (path, text) in files {
+            std::fs::write(path, text).expect("write an edited file");
+        }
+        self.documents = documents;
+        let notes = touched
+            .iter()
+            .map(|uri| {
+                let (version, model) = &self.documents[uri];
+                json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+                    "textDocument": {"uri": uri, "version": version},
+                    "contentChanges": [{"text": model.text()}],
+                }})
+            })
+            .collect();
+        (notes, json!({"applied": true}))
+    }
+}
+
 /// The stdout reader thread: parses frames, answers server requests and reports violations.
 fn read_stdout(
     stdout: ChildStdout,
     stdin: &SharedStdin,
     violation: &Mutex<Option<Violation>>,
     events: &Sender<Event>,
+    editor: &Mutex<EditorSide>,
 ) {
     let mut reader = BufReader::new(stdout);
     loop {
@@ -790,8 +948,12 @@ fn read_stdout(
                 // Answering here rather than in the test thread means the server is never
                 // left waiting just because the test is busy doing something else.
                 if message.get("id").is_some() && message.get("method").is_some() {
+                    let (notes, reply) = answer(&message, &mut lock(editor));
                     // The server may already be gone, and then nobody needs the answer.
-                    let _ = write_all(stdin, &frame(&answer(&message).to_string()));
+                    for note in notes {
+                        let _ = write_all(stdin, &frame(&note.to_string()));
+                    }
+                    let _ = write_all(stdin, &frame(&reply.to_string()));
                 }
                 if events.send(Event::Message(message)).is_err() {
                     return;
@@ -824,18 +986,33 @@ fn read_stdout(
     let _ = events.send(Event::Closed);
 }
 
-/// The client's reply to a request from the server: whatever means "no preference" for each method.
-fn answer(request: &Value) -> Value {
+/// The client's reply to a request from the server: whatever means "no
+/// preference" for each method, unless the test asked the editor to apply
+/// edits or press a button; with the notifications to send first.
+fn answer(request: &Value, editor: &mut EditorSide) -> (Vec<Value>, Value) {
+    let mut notes = Vec::new();
     let result = match request["method"].as_str() {
         Some("workspace/configuration") => {
             let items = request["params"]["items"].as_array().map_or(0, Vec::len);
             Value::Array(vec![Value::Null; items])
         }
+        Some("workspace/applyEdit") if editor.apply_edits => {
+            let (changes, result) = editor.apply(&request["params"]);
+            notes = changes;
+            result
+        }
+        Some("window/showMessageRequest") => match &editor.choice {
+            Some(title) => json!({ "title": title }),
+            None => Value::Null,
+        },
         // Progress creation, capability (un)registration, message requests and
         // anything newer all accept a null result.
         _ => Value::Null,
     };
-    json!({ "jsonrpc": "2.0", "id": request["id"], "result": result })
+    (
+        notes,
+        json!({ "jsonrpc": "2.0", "id": request["id"], "result": result }),
+    )
 }
 
 /// Reads one byte, recording it; a read error counts as the end of the stream.

@@ -58,9 +58,36 @@ pub struct Reply {
     pub pieces: Vec<Vec<u8>>,
     pub pause: Duration,
     pub ending: Ending,
+    /// Nothing is sent until this opens.
+    pub gate: Option<Gate>,
+}
+
+/// Holds a reply back until the test opens it: for what must happen while
+/// the model "thinks".
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    pub fn open(&self) {
+        *lock(&self.0 .0) = true;
+        self.0 .1.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut open = lock(&self.0 .0);
+        while !*open {
+            open = self.0 .1.wait(open).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 impl Reply {
+    /// This reply, held back until `gate` opens.
+    pub fn after(mut self, gate: &Gate) -> Reply {
+        self.gate = Some(gate.clone());
+        self
+    }
+
     /// A 200 event stream, sent in pieces of `piece` bytes.
     pub fn sse(wire: &str, piece: usize) -> Reply {
         Reply {
@@ -73,6 +100,7 @@ impl Reply {
                 .collect(),
             pause: Duration::ZERO,
             ending: Ending::Complete,
+            gate: None,
         }
     }
 
@@ -84,6 +112,7 @@ impl Reply {
             pieces: vec![body.to_string().into_bytes()],
             pause: Duration::ZERO,
             ending: Ending::Complete,
+            gate: None,
         }
     }
 
@@ -109,6 +138,7 @@ impl Reply {
             pieces: Vec::new(),
             pause: Duration::ZERO,
             ending: Ending::Stall(duration),
+            gate: None,
         }
     }
 }
@@ -233,6 +263,9 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Received> {
 }
 
 fn write_reply(mut stream: TcpStream, reply: Reply) -> std::io::Result<()> {
+    if let Some(gate) = &reply.gate {
+        gate.wait();
+    }
     let chunked = reply.ending == Ending::Cut;
     let mut head = format!(
         "HTTP/1.1 {} Scripted\r\nconnection: close\r\n",

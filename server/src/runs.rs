@@ -1,0 +1,327 @@
+//! The agent's runs in the editor: `meshls.ask` starts one in the current
+//! session, its steps show as `$/progress` (cancellable from the editor or
+//! with `meshls.cancel`), its edits reach the editor through
+//! [`ServerHost`], and its answer comes back as a message, or, when long,
+//! as a markdown file under `.meshls/answers/` opened with
+//! `window/showDocument`.
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+};
+
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use meshls_agent::{
+    models::Models,
+    permissions,
+    run::{Ended, Progress, Report},
+    session::Sessions,
+    AgentConfig,
+};
+
+use crate::{
+    agent_host::ServerHost, diagnostics::DiagnosticsHub, documents::Documents,
+    downstream::Downstream, editor::Editor,
+};
+
+pub const ASK_COMMAND: &str = "meshls.ask";
+pub const CANCEL_COMMAND: &str = "meshls.cancel";
+pub const NEW_SESSION_COMMAND: &str = "meshls.newSession";
+
+/// An answer longer than this (or of more lines) goes to a file.
+const SHORT_ANSWER: usize = 400;
+const SHORT_LINES: usize = 4;
+
+const SYSTEM: &str = "You are meshls's coding agent, working in the user's editor on the workspace whose files your tools reach. \
+Read before you change: use read_file, grep, symbols, definition and references. \
+Change files only with edit_file and write_file; the editor applies each change, and the user sees it and can undo it. \
+After your changes the language servers' new errors come back to you. \
+Keep answers short and concrete.";
+
+/// What a run needs from the server, cloned into its task.
+#[derive(Clone)]
+pub struct Runs {
+    pub docs: Arc<Documents>,
+    pub downstream: Arc<Downstream>,
+    pub hub: Arc<DiagnosticsHub>,
+    pub editor: Arc<Editor>,
+    /// Actions the user allowed for the session ("Always").
+    pub always: Arc<Mutex<HashSet<String>>>,
+    pub next_token: Arc<AtomicU64>,
+}
+
+/// A request to the agent, from `meshls.ask`'s arguments: an instruction,
+/// and where the user is.
+#[derive(Debug, PartialEq)]
+pub struct Ask {
+    pub instruction: String,
+    pub at: Option<(lsp_types::Url, u32)>,
+}
+
+impl Ask {
+    /// `[instruction]`, `[instruction, {uri, position | range}]` or
+    /// `[{instruction, uri?, position? | range?}]`.
+    pub fn parse(arguments: &[Value]) -> Result<Ask, String> {
+        let usage = "meshls.ask takes an instruction, and optionally a location {uri, range}";
+        let (instruction, location) = match arguments {
+            [Value::String(instruction)] => (instruction.clone(), None),
+            [Value::String(instruction), location] => (instruction.clone(), Some(location)),
+            [object @ Value::Object(fields)] => (
+                fields
+                    .get("instruction")
+                    .and_then(Value::as_str)
+                    .ok_or(usage)?
+                    .to_owned(),
+                Some(object),
+            ),
+            _ => return Err(usage.to_owned()),
+        };
+        if instruction.trim().is_empty() {
+            return Err("meshls.ask needs an instruction: what should the agent do?".to_owned());
+        }
+        let at = location.and_then(|location| {
+            let uri = lsp_types::Url::parse(location.get("uri")?.as_str()?).ok()?;
+            let line = location
+                .pointer("/range/start/line")
+                .or_else(|| location.pointer("/position/line"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            Some((uri, line as u32))
+        });
+        Ok(Ask { instruction, at })
+    }
+}
+
+/// What a run is given by the backend at the moment it starts.
+pub struct Start {
+    pub ask: Ask,
+    pub root: PathBuf,
+    pub config: AgentConfig,
+    pub sessions: Arc<Sessions>,
+    pub session: String,
+    /// Whether the editor shows `$/progress`.
+    pub progress: bool,
+}
+
+impl Runs {
+    /// Runs the agent to the end, telling the user how it goes. Returns the
+    /// progress token at once (the run goes on in its own task).
+    pub fn start(&self, start: Start) -> String {
+        let token = format!(
+            "meshls-agent-{}",
+            self.next_token.fetch_add(1, Ordering::Relaxed) + 1
+        );
+        let cancel = CancellationToken::new();
+        self.editor.track_progress(&token, cancel.clone());
+        let runs = self.clone();
+        let returned = token.clone();
+        tokio::spawn(async move {
+            runs.run(start, &token, cancel).await;
+            runs.editor.forget_progress(&token);
+        });
+        returned
+    }
+
+    async fn run(&self, start: Start, token: &str, cancel: CancellationToken) {
+        let Start {
+            ask,
+            root,
+            config,
+            sessions,
+            session,
+            progress: shows_progress,
+        } = start;
+        let models = match Models::new(&config, config.policy(), |variable| {
+            std::env::var(variable).ok()
+        }) {
+            Ok(models) => models,
+            Err(err) => return self.tell(1, &format!("meshls agent: {err}")),
+        };
+        let mut running = match sessions.begin(&session) {
+            Some(Ok(running)) => running,
+            Some(Err(busy)) => return self.tell(2, &format!("meshls agent: {busy}")),
+            None => {
+                let fresh = sessions.create();
+                match sessions.begin(&fresh) {
+                    Some(Ok(running)) => running,
+                    _ => return self.tell(1, "meshls agent: cannot start a session"),
+                }
+            }
+        };
+        let title = ask.instruction.lines().next().unwrap_or("").to_owned();
+        if shows_progress {
+            // An editor that refuses the token still gets the run, without
+            // progress.
+            let _ = self
+                .editor
+                .request("window/workDoneProgress/create", json!({"token": token}))
+                .await;
+            self.progress(token, json!({"kind": "begin", "title": "meshls agent", "message": title, "cancellable": true}));
+        }
+        let mut request = ask.instruction.clone();
+        if let Some((uri, line)) = &ask.at {
+            if let Ok(path) = uri.to_file_path() {
+                let relative = path.strip_prefix(&root).unwrap_or(&path);
+                request.push_str(&format!(
+                    "\n\n(The user is at {} line {}.)",
+                    relative.display(),
+                    line + 1
+                ));
+            }
+        }
+        let host = ServerHost::new(
+            self.docs.clone(),
+            self.downstream.clone(),
+            self.hub.clone(),
+            self.editor.clone(),
+            self.always.clone(),
+        );
+        let policy = permissions::Policy {
+            rules: config.permissions.clone(),
+            read_only: false,
+            run_command: config.run_command,
+        };
+        let report = sessions
+            .run(
+                &mut running,
+                &models,
+                &host,
+                &root,
+                &policy,
+                SYSTEM,
+                &request,
+                &config.limits(),
+                &cancel,
+                |step| {
+                    if let Some(message) = step_message(&step) {
+                        if shows_progress {
+                            self.progress(token, json!({"kind": "report", "message": message}));
+                        }
+                    }
+                },
+            )
+            .await;
+        // The session is free again before the user hears the run ended.
+        let (runs, session) = (running.runs, running.id.clone());
+        drop(running);
+        let outcome = match &report {
+            Ok(report) => ended_message(report),
+            Err(err) => format!("failed: {err}"),
+        };
+        if shows_progress {
+            self.progress(token, json!({"kind": "end", "message": outcome}));
+        }
+        match report {
+            Ok(report) if report.ended == Ended::Cancelled => {
+                self.tell(3, "meshls agent: cancelled; the edits already applied stay (undo them in the editor)");
+            }
+            Ok(report) => self.answer(&root, &session, runs, &title, &report).await,
+            Err(err) => self.tell(1, &format!("meshls agent: {err}")),
+        }
+    }
+
+    fn progress(&self, token: &str, value: Value) {
+        self.editor
+            .notify("$/progress", json!({"token": token, "value": value}));
+    }
+
+    /// One `window/showMessage` (1 error, 2 warning, 3 info).
+    fn tell(&self, kind: u8, message: &str) {
+        self.editor.notify(
+            "window/showMessage",
+            json!({"type": kind, "message": message}),
+        );
+    }
+
+    /// The answer as a message when short, else as a file the editor opens.
+    async fn answer(&self, root: &Path, session: &str, runs: u32, title: &str, report: &Report) {
+        let mut text = report.answer.trim().to_owned();
+        if report.ended != Ended::Answered {
+            text = format!("{} {text}", ended_message(report));
+        }
+        if !report.errors_left.is_empty() {
+            text.push_str(&format!(
+                "\n({} new error(s) remain after the agent's changes.)",
+                report.errors_left.len()
+            ));
+        }
+        if text.len() <= SHORT_ANSWER && text.lines().count() <= SHORT_LINES {
+            return self.tell(3, &format!("meshls agent: {text}"));
+        }
+        let path = root
+            .join(".meshls")
+            .join("answers")
+            .join(format!("{session}-{runs}.md"));
+        let written = std::fs::create_dir_all(path.parent().unwrap_or(root))
+            .and_then(|()| std::fs::write(&path, format!("# {title}\n\n{text}\n")));
+        let uri = match (written, lsp_types::Url::from_file_path(&path)) {
+            (Ok(()), Ok(uri)) => uri,
+            (Err(err), _) => {
+                return self.tell(
+                    3,
+                    &format!(
+                        "meshls agent (the answer could not be saved to {}: {err}): {text}",
+                        path.display()
+                    ),
+                )
+            }
+            (Ok(()), Err(())) => return self.tell(3, &format!("meshls agent: {text}")),
+        };
+        let shown = self
+            .editor
+            .request(
+                "window/showDocument",
+                json!({"uri": uri, "takeFocus": true}),
+            )
+            .await;
+        if !shown.is_ok_and(|answer| answer["success"] == Value::Bool(true)) {
+            self.tell(3, &format!("meshls agent answered in {}", path.display()));
+        }
+    }
+}
+
+/// What a step of the run shows in the progress report.
+fn step_message(step: &Progress) -> Option<String> {
+    Some(match step {
+        Progress::Thinking { step } => format!("step {step}: asking the model"),
+        Progress::Tool { name, about } => {
+            let verb = match name.as_str() {
+                "read_file" | "read_output" => "reading",
+                "list_files" => "listing",
+                "grep" => "searching for",
+                "edit_file" => "editing",
+                "write_file" => "creating",
+                "run_command" => "running",
+                "diagnostics" => "diagnostics of",
+                "symbols" => "symbols of",
+                other => other,
+            };
+            format!("{verb} {about}").trim_end().to_owned()
+        }
+        Progress::Verifying { files } => {
+            format!("waiting for the language servers' diagnostics of {files} file(s)")
+        }
+        Progress::Model(_) | Progress::ToolDone { .. } => return None,
+    })
+}
+
+fn ended_message(report: &Report) -> String {
+    match report.ended {
+        Ended::Answered => format!("done in {} step(s)", report.steps),
+        Ended::MaxSteps => format!(
+            "stopped after {} steps without finishing (raise agent.max_steps to let it go on).",
+            report.steps
+        ),
+        Ended::Budget => {
+            "stopped: the run used up its token budget (agent.token_budget).".to_owned()
+        }
+        Ended::AnswerTooLong => "the answer was cut at agent.max_tokens.".to_owned(),
+        Ended::Cancelled => "cancelled".to_owned(),
+    }
+}

@@ -1,0 +1,411 @@
+//! The agent in the editor, end to end: the real meshls binary, the real
+//! typescript-language-server behind it, a scripted model over HTTP, and a
+//! test editor that applies the edits it is sent, as editors do.
+
+use meshls_e2e::{
+    model_server::{openai_sse, Gate, ModelServer, Reply},
+    path_with_node_servers, Server, Workspace,
+};
+use serde_json::{json, Value};
+
+const PROJECT: &str = r#"
+//- /tsconfig.json
+{"compilerOptions": {"strict": true}}
+//- /src/main.ts
+const label: string = 42;
+export const text = label.toUpperCase();
+"#;
+
+/// The user's config: the agent talks to `model`. (A workspace file may
+/// not say where the agent's requests go.)
+fn use_model(ws: &Workspace, model: &ModelServer) {
+    use_model_at(ws, &format!("{}/v1", model.url()), "");
+}
+
+fn use_model_at(ws: &Workspace, base_url: &str, more: &str) {
+    let dir = ws.config_home().join("meshls");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{base_url}\"\nretries = 0\n{more}"
+        ),
+    )
+    .unwrap();
+}
+
+fn call(id: &str, name: &str, arguments: Value) -> Reply {
+    Reply::sse(
+        &openai_sse("", &[(id, name, &arguments.to_string())], (100, 10)),
+        64,
+    )
+}
+
+fn answer(text: &str) -> Reply {
+    Reply::sse(&openai_sse(text, &[], (100, 10)), 64)
+}
+
+/// Starts meshls with typescript-language-server, opens main.ts, and waits
+/// for TypeScript's type error in it.
+fn start(ws: &Workspace) -> Server {
+    let (mut server, _) = Server::builder(ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    server.apply_edits();
+    let main = ws.uri("src/main.ts");
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == main.as_str() && has_type_error(p)
+    });
+    server.skip_notifications("textDocument/publishDiagnostics");
+    server
+}
+
+fn has_type_error(published: &Value) -> bool {
+    published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| {
+            d["source"] == "typescript" && d["message"].as_str().unwrap().contains("not assignable")
+        })
+}
+
+fn ask(server: &mut Server, instruction: &str, uri: &str) -> String {
+    let started = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.ask", "arguments": [instruction, {"uri": uri, "range": {"start": {"line": 0, "character": 6}, "end": {"line": 0, "character": 6}}}]}),
+        )
+        .expect("meshls.ask starts a run");
+    started["token"].as_str().unwrap().to_owned()
+}
+
+/// Waits for the run's progress to end; every report it made.
+fn reports_until_end(server: &mut Server, token: &str) -> Vec<String> {
+    let mut reports = Vec::new();
+    loop {
+        let progress = server.wait_notification("$/progress", |p| p["token"] == token);
+        let value = &progress["value"];
+        match value["kind"].as_str() {
+            Some("end") => {
+                reports.push(format!("end: {}", value["message"].as_str().unwrap_or("")));
+                return reports;
+            }
+            _ => reports.push(value["message"].as_str().unwrap_or("").to_owned()),
+        }
+    }
+}
+
+#[test]
+fn ask_fixes_a_real_type_error_through_the_editor() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![
+        call("c1", "read_file", json!({"path": "src/main.ts"})),
+        call(
+            "c2",
+            "edit_file",
+            json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
+        ),
+        answer("Fixed: label holds a string now."),
+    ]);
+    use_model(&ws, &model);
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+
+    let token = ask(&mut server, "Fix the type error.", main.as_str());
+    let reports = reports_until_end(&mut server, &token);
+    let shown = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent"))
+    });
+    assert_eq!(
+        shown["message"], "meshls agent: Fixed: label holds a string now.",
+        "progress: {reports:?}"
+    );
+
+    // The edit came as one versioned workspace/applyEdit, which the editor
+    // applied to its copy.
+    let edits: Vec<Value> = server
+        .messages()
+        .into_iter()
+        .filter(|m| m["method"] == "workspace/applyEdit")
+        .collect();
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    let change = &edits[0]["params"]["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"], json!({"uri": main, "version": 1}));
+    assert_eq!(
+        change["edits"],
+        json!([{"range": {"start": {"line": 0, "character": 20}, "end": {"line": 0, "character": 25}}, "newText": "= \"42\";"}])
+    );
+    assert_eq!(
+        server.document(&main),
+        Some((
+            "const label: string = \"42\";\nexport const text = label.toUpperCase();\n".to_owned(),
+            2
+        ))
+    );
+    // The model read the editor's copy, with numbered lines.
+    let received = model.received();
+    assert_eq!(received.len(), 3, "verify found nothing new to fix");
+    assert_eq!(
+        received[1].body["messages"][3]["content"],
+        "1\tconst label: string = 42;\n2\texport const text = label.toUpperCase();\n"
+    );
+    assert!(received[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .contains("(The user is at src/main.ts line 1.)"));
+    // Progress told what the run was doing, verify included.
+    for expected in [
+        "step 1: asking the model",
+        "reading src/main.ts",
+        "editing src/main.ts",
+        "waiting for the language servers' diagnostics of 1 file(s)",
+        "end: done in 3 step(s)",
+    ] {
+        assert!(
+            reports.iter().any(|r| r == expected),
+            "{expected:?} in {reports:?}"
+        );
+    }
+    // And the type error is gone from the diagnostics that follow.
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == main.as_str() && !has_type_error(p)
+    });
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn an_edit_over_what_the_user_just_typed_is_refused_and_one_elsewhere_still_lands() {
+    let ws = Workspace::new(PROJECT);
+    let gate = Gate::default();
+    let model = ModelServer::start(vec![
+        call("c1", "read_file", json!({"path": "src/main.ts"})),
+        // While the model thinks, the user edits the same line.
+        call(
+            "c2",
+            "edit_file",
+            json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
+        )
+        .after(&gate),
+        answer("I could not apply it."),
+    ]);
+    use_model(&ws, &model);
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+
+    let token = ask(&mut server, "Fix the type error.", main.as_str());
+    server.wait_notification("$/progress", |p| {
+        p["value"]["message"] == "step 2: asking the model"
+    });
+    let typed = "const label: string = 42 + 1;\nexport const text = label.toUpperCase();\n";
+    server.retype(&main, typed);
+    // meshls has the new text before the model answers.
+    let view = server
+        .request(
+            "meshls/viewDocument",
+            json!({"textDocument": {"uri": main}}),
+        )
+        .unwrap();
+    assert_eq!(view["version"], 2);
+    gate.open();
+    reports_until_end(&mut server, &token);
+
+    // Nothing was sent over the user's text, and the model was told why.
+    assert!(server
+        .messages()
+        .iter()
+        .all(|m| m["method"] != "workspace/applyEdit"));
+    assert_eq!(server.document(&main), Some((typed.to_owned(), 2)));
+    let told = &model.received()[2].body["messages"][5];
+    assert_eq!(told["role"], "tool");
+    assert!(
+        told["content"]
+            .as_str()
+            .unwrap()
+            .contains("old_string was not found in src/main.ts"),
+        "{told}"
+    );
+
+    // An edit of a line the user did not touch goes through, made on the
+    // new text, at the editor's current version.
+    let gate = Gate::default();
+    let model2 = ModelServer::start(vec![
+        call("c1", "read_file", json!({"path": "src/main.ts"})),
+        call(
+            "c2",
+            "edit_file",
+            json!({"path": "src/main.ts", "old_string": "toUpperCase()", "new_string": "toLowerCase()"}),
+        )
+        .after(&gate),
+        answer("Lower case it is."),
+    ]);
+    use_model(&ws, &model2);
+    server.notify("workspace/didChangeConfiguration", json!({"settings": {}}));
+    let token = ask(&mut server, "Use lower case.", main.as_str());
+    server.wait_notification("$/progress", |p| {
+        p["token"] == token.as_str() && p["value"]["message"] == "step 2: asking the model"
+    });
+    let typed = format!("// the user's comment\n{typed}");
+    server.retype(&main, &typed);
+    server
+        .request(
+            "meshls/viewDocument",
+            json!({"textDocument": {"uri": main}}),
+        )
+        .unwrap();
+    gate.open();
+    reports_until_end(&mut server, &token);
+    assert_eq!(
+        server.document(&main),
+        Some((typed.replace("toUpperCase", "toLowerCase"), 4))
+    );
+    let edit = server
+        .messages()
+        .into_iter()
+        .find(|m| m["method"] == "workspace/applyEdit")
+        .expect("the moved edit was sent");
+    assert_eq!(
+        edit["params"]["edit"]["documentChanges"][0]["textDocument"]["version"],
+        3
+    );
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_run_cancelled_from_the_editor_applies_nothing_and_its_progress_ends() {
+    let ws = Workspace::new(PROJECT);
+    let gate = Gate::default();
+    let model = ModelServer::start(vec![
+        call("c1", "read_file", json!({"path": "src/main.ts"})),
+        call(
+            "c2",
+            "edit_file",
+            json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
+        )
+        .after(&gate),
+    ]);
+    use_model(&ws, &model);
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    let token = ask(&mut server, "Fix the type error.", main.as_str());
+    server.wait_notification("$/progress", |p| {
+        p["value"]["message"] == "step 2: asking the model"
+    });
+    // The user presses cancel on the progress notification.
+    server.notify("window/workDoneProgress/cancel", json!({"token": token}));
+    let reports = reports_until_end(&mut server, &token);
+    gate.open();
+    assert_eq!(reports.last().unwrap(), "end: cancelled");
+    let shown = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent"))
+    });
+    assert!(
+        shown["message"].as_str().unwrap().contains("cancelled"),
+        "{shown}"
+    );
+    assert!(server
+        .messages()
+        .iter()
+        .all(|m| m["method"] != "workspace/applyEdit"));
+    assert_eq!(server.document(&main).unwrap().1, 1);
+
+    // meshls.cancel stops a run too.
+    let gate = Gate::default();
+    let model = ModelServer::start(vec![answer("never seen").after(&gate)]);
+    use_model(&ws, &model);
+    server.notify("workspace/didChangeConfiguration", json!({"settings": {}}));
+    let token = ask(&mut server, "Explain.", main.as_str());
+    server.wait_notification("$/progress", |p| {
+        p["token"] == token.as_str() && p["value"]["message"] == "step 1: asking the model"
+    });
+    let cancelled = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.cancel"}),
+        )
+        .unwrap();
+    assert_eq!(cancelled["cancelled"], 1);
+    assert_eq!(
+        reports_until_end(&mut server, &token).last().unwrap(),
+        "end: cancelled"
+    );
+    gate.open();
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_command_the_user_denies_never_runs() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![
+        call("c1", "run_command", json!({"command": "touch ran.txt"})),
+        answer("You did not let me."),
+    ]);
+    use_model_at(&ws, &format!("{}/v1", model.url()), "run_command = true\n");
+    let mut server = start(&ws);
+    server.choose(Some("Deny"));
+    let token = ask(&mut server, "Touch a file.", ws.uri("src/main.ts").as_str());
+    reports_until_end(&mut server, &token);
+    let asked = server
+        .messages()
+        .into_iter()
+        .find(|m| m["method"] == "window/showMessageRequest")
+        .expect("the user was asked");
+    assert_eq!(
+        asked["params"]["message"],
+        "meshls agent: Run `touch ran.txt`?"
+    );
+    assert_eq!(
+        asked["params"]["actions"],
+        json!([{"title": "Allow"}, {"title": "Always for this session"}, {"title": "Deny"}])
+    );
+    assert!(!ws.path("ran.txt").exists(), "the command ran");
+    let told = &model.received()[1].body["messages"][3];
+    assert_eq!(
+        told["content"],
+        "the user did not allow running `touch ran.txt`"
+    );
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_model_that_is_down_gets_one_clear_sentence_and_the_editor_keeps_working() {
+    let ws = Workspace::new(PROJECT);
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    use_model_at(&ws, &format!("http://127.0.0.1:{port}/v1"), "");
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    let token = ask(&mut server, "Fix the type error.", main.as_str());
+    let reports = reports_until_end(&mut server, &token);
+    assert!(
+        reports.last().unwrap().starts_with("end: failed"),
+        "{reports:?}"
+    );
+    let shown = server.wait_notification("window/showMessage", |p| p["type"] == 1);
+    let message = shown["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "meshls agent: cannot reach the OpenAI-compatible endpoint at http://127.0.0.1:{port}/v1"
+        )) && message.contains("check base_url"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "one sentence: {message}");
+    // The editor session goes on.
+    let hover = server
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": main}, "position": {"line": 0, "character": 7}}),
+        )
+        .unwrap();
+    assert!(hover["contents"].to_string().contains("label"), "{hover}");
+    assert!(server.shutdown_and_exit().success());
+}
