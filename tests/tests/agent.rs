@@ -41,6 +41,19 @@ fn call(id: &str, name: &str, arguments: Value) -> Reply {
     )
 }
 
+fn read_main() -> Reply {
+    call("c1", "read_file", json!({"path": "src/main.ts"}))
+}
+
+/// The fix of the type error, as the model asks for it.
+fn fix_main() -> Reply {
+    call(
+        "c2",
+        "edit_file",
+        json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
+    )
+}
+
 fn answer(text: &str) -> Reply {
     Reply::sse(&openai_sse(text, &[], (100, 10)), 64)
 }
@@ -101,12 +114,8 @@ fn reports_until_end(server: &mut Server, token: &str) -> Vec<String> {
 fn ask_fixes_a_real_type_error_through_the_editor() {
     let ws = Workspace::new(PROJECT);
     let model = ModelServer::start(vec![
-        call("c1", "read_file", json!({"path": "src/main.ts"})),
-        call(
-            "c2",
-            "edit_file",
-            json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
-        ),
+        read_main(),
+        fix_main(),
         answer("Fixed: label holds a string now."),
     ]);
     use_model(&ws, &model);
@@ -182,14 +191,9 @@ fn an_edit_over_what_the_user_just_typed_is_refused_and_one_elsewhere_still_land
     let ws = Workspace::new(PROJECT);
     let gate = Gate::default();
     let model = ModelServer::start(vec![
-        call("c1", "read_file", json!({"path": "src/main.ts"})),
+        read_main(),
         // While the model thinks, the user edits the same line.
-        call(
-            "c2",
-            "edit_file",
-            json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
-        )
-        .after(&gate),
+        fix_main().after(&gate),
         answer("I could not apply it."),
     ]);
     use_model(&ws, &model);
@@ -233,7 +237,7 @@ fn an_edit_over_what_the_user_just_typed_is_refused_and_one_elsewhere_still_land
     // new text, at the editor's current version.
     let gate = Gate::default();
     let model2 = ModelServer::start(vec![
-        call("c1", "read_file", json!({"path": "src/main.ts"})),
+        read_main(),
         call(
             "c2",
             "edit_file",
@@ -278,15 +282,7 @@ fn an_edit_over_what_the_user_just_typed_is_refused_and_one_elsewhere_still_land
 fn a_run_cancelled_from_the_editor_applies_nothing_and_its_progress_ends() {
     let ws = Workspace::new(PROJECT);
     let gate = Gate::default();
-    let model = ModelServer::start(vec![
-        call("c1", "read_file", json!({"path": "src/main.ts"})),
-        call(
-            "c2",
-            "edit_file",
-            json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
-        )
-        .after(&gate),
-    ]);
+    let model = ModelServer::start(vec![read_main(), fix_main().after(&gate)]);
     use_model(&ws, &model);
     let mut server = start(&ws);
     let main = ws.uri("src/main.ts");
