@@ -12,11 +12,12 @@ use std::{
 };
 
 use lsp_types::{
-    DocumentSymbolParams, DocumentSymbolResponse, ExecuteCommandOptions, ExecuteCommandParams,
-    FoldingRange, FoldingRangeParams, FoldingRangeProviderCapability, InitializeParams,
-    InitializeResult, InitializedParams, MessageType, OneOf, PositionEncodingKind, SaveOptions,
-    SelectionRange, SelectionRangeParams, SelectionRangeProviderCapability, ServerCapabilities,
-    ServerInfo, TextDocumentIdentifier, TextDocumentSyncCapability, TextDocumentSyncKind,
+    CodeActionKind, CodeActionOptions, CodeActionProviderCapability, DocumentSymbolParams,
+    DocumentSymbolResponse, ExecuteCommandOptions, ExecuteCommandParams, FoldingRange,
+    FoldingRangeParams, FoldingRangeProviderCapability, InitializeParams, InitializeResult,
+    InitializedParams, MessageType, OneOf, PositionEncodingKind, SaveOptions, SelectionRange,
+    SelectionRangeParams, SelectionRangeProviderCapability, ServerCapabilities, ServerInfo,
+    TextDocumentIdentifier, TextDocumentSyncCapability, TextDocumentSyncKind,
     TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Url,
 };
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,7 @@ use meshls_analysis::Snapshot;
 use meshls_proxy::{ServerStatus, Servers, StartOptions};
 
 use crate::{
+    actions::{self, Action, FIX_COMMAND, RUN_ACTION_COMMAND},
     config::{self, Config, ConfigError, Sources},
     diagnostics::DiagnosticsHub,
     documents::{DocumentError, Documents},
@@ -177,6 +179,35 @@ impl Backend {
         })
     }
 
+    /// Starts the agent on `ask` in the current session; the session and
+    /// the progress token, at once.
+    fn start_run(&self, ask: Ask, read_only: bool) -> jsonrpc::Result<Value> {
+        let start = {
+            let mut state = self.state_mut();
+            let (Some(root), Some(sessions)) = (state.root.clone(), state.sessions.clone()) else {
+                return Err(jsonrpc::Error::invalid_params(
+                    "the agent needs a workspace folder, and a place to keep its sessions (see the log)",
+                ));
+            };
+            let session = state
+                .session
+                .get_or_insert_with(|| sessions.latest())
+                .clone();
+            Start {
+                ask,
+                read_only,
+                root,
+                config: state.config.agent.clone(),
+                sessions,
+                session,
+                progress: state.work_done_progress,
+            }
+        };
+        let session = start.session.clone();
+        let token = self.runs.start(start);
+        Ok(json!({"session": session, "token": token}))
+    }
+
     /// Loads the configuration layers, applies what is valid and returns the
     /// problems.
     fn reload_config(&self) -> Vec<ConfigError> {
@@ -213,10 +244,20 @@ impl Backend {
             document_symbol_provider: Some(OneOf::Left(true)),
             folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
             selection_range_provider: Some(SelectionRangeProviderCapability::Simple(true)),
+            code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+                code_action_kinds: Some(
+                    actions::KINDS
+                        .map(|kind| CodeActionKind::from(kind.to_owned()))
+                        .to_vec(),
+                ),
+                ..CodeActionOptions::default()
+            })),
             execute_command_provider: Some(ExecuteCommandOptions {
                 commands: [
                     STATUS_COMMAND,
                     ASK_COMMAND,
+                    RUN_ACTION_COMMAND,
+                    FIX_COMMAND,
                     CANCEL_COMMAND,
                     NEW_SESSION_COMMAND,
                 ]
@@ -514,30 +555,49 @@ impl LanguageServer for Backend {
             }
             ASK_COMMAND => {
                 let ask = Ask::parse(&params.arguments).map_err(jsonrpc::Error::invalid_params)?;
-                let start = {
-                    let mut state = self.state_mut();
-                    let (Some(root), Some(sessions)) = (state.root.clone(), state.sessions.clone())
-                    else {
-                        return Err(jsonrpc::Error::invalid_params(
-                            "the agent needs a workspace folder, and a place to keep its sessions (see the log)",
-                        ));
-                    };
-                    let session = state
-                        .session
-                        .get_or_insert_with(|| sessions.latest())
-                        .clone();
-                    Start {
-                        ask,
-                        root,
-                        config: state.config.agent.clone(),
-                        sessions,
-                        session,
-                        progress: state.work_done_progress,
+                self.start_run(ask, false).map(Some)
+            }
+            RUN_ACTION_COMMAND | FIX_COMMAND => {
+                let action = match (params.command.as_str(), params.arguments.as_slice()) {
+                    (RUN_ACTION_COMMAND, [action]) => {
+                        serde_json::from_value::<Action>(action.clone()).map_err(|err| {
+                            jsonrpc::Error::invalid_params(format!(
+                                "meshls.runAction takes the argument its code action carries: {err}"
+                            ))
+                        })?
+                    }
+                    (FIX_COMMAND, [file, ..]) => Action::FixFile {
+                        uri: file
+                            .get("uri")
+                            .or(Some(file))
+                            .and_then(Value::as_str)
+                            .and_then(|uri| Url::parse(uri).ok())
+                            .ok_or_else(|| {
+                                jsonrpc::Error::invalid_params("meshls.fix takes a file's uri")
+                            })?,
+                    },
+                    _ => {
+                        return Err(jsonrpc::Error::invalid_params(format!(
+                            "{} takes one argument",
+                            params.command
+                        )))
                     }
                 };
-                let session = start.session.clone();
-                let token = self.runs.start(start);
-                Ok(Some(json!({"session": session, "token": token})))
+                let root = self
+                    .state
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .root
+                    .clone();
+                let path = action.uri().to_file_path().unwrap_or_default();
+                let file = root
+                    .and_then(|root| path.strip_prefix(root).ok().map(PathBuf::from))
+                    .unwrap_or(path);
+                let ask = Ask {
+                    instruction: action.instruction(&file.display().to_string()),
+                    at: Some((action.uri().clone(), action.line())),
+                };
+                self.start_run(ask, action.read_only()).map(Some)
             }
             CANCEL_COMMAND => {
                 let cancelled = self.editor.cancel_all_progress();

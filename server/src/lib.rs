@@ -1,6 +1,7 @@
 //! meshls: the editor-facing language server and the composition root that
 //! hands each crate its configuration.
 
+pub mod actions;
 pub mod agent_host;
 pub mod backend;
 pub mod config;

@@ -21,7 +21,7 @@ use serde_json::{json, value::RawValue, Map, Value};
 
 use meshls_proxy::{jsonrpc::ResponseError, Client, Servers};
 
-use crate::{documents::Documents, downstream::Downstream, editor::Editor};
+use crate::{actions, documents::Documents, downstream::Downstream, editor::Editor};
 
 /// How long a forwarded request may take. Generous: servers index.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -190,6 +190,9 @@ impl Router {
             };
             return Some(forward(server, method, params));
         }
+        if method == "textDocument/codeAction" {
+            return Some(self.code_actions(&servers, params));
+        }
         let Some(route) = route_of(method) else {
             if is_own(method) {
                 return None;
@@ -251,6 +254,11 @@ impl Router {
                 let producers = servers.route_any(provider);
                 let tagged = producers.len() > 1;
                 let server = match params.pointer_mut(pointer).and_then(untag) {
+                    // meshls's own code actions are whole already.
+                    Some(name) if name == actions::OWN_TAG => {
+                        let item = params.pointer(pointer).cloned().unwrap_or_default();
+                        return Some(async move { Ok(text(&item)) }.boxed());
+                    }
                     Some(name) => servers.client(&name),
                     None if !tagged => producers.into_iter().next(),
                     None => None,
@@ -276,6 +284,78 @@ impl Router {
                 )
             }
         }
+    }
+
+    /// The servers' code actions for the document's language, merged, then
+    /// meshls's own (`actions.rs`), computed from the document as it is
+    /// now. When every server fails, meshls's own still come.
+    fn code_actions(&self, servers: &Servers, params: Value) -> Answer {
+        let method = "textDocument/codeAction";
+        let language = self.language(&params);
+        let targets = language
+            .map(|language| servers.route_all(&language, "codeActionProvider"))
+            .unwrap_or_default();
+        let own = self.own_actions(&params);
+        let theirs = if targets.is_empty() {
+            None
+        } else {
+            let tagged = needs_tags(servers, "codeActionProvider");
+            Some(merge(targets, method, params, Items::Actions, tagged))
+        };
+        async move {
+            let own = match own {
+                Some(own) => own.await,
+                None => Vec::new(),
+            };
+            let mut merged = match theirs {
+                None => Vec::new(),
+                Some(theirs) => match theirs.await.and_then(parse) {
+                    Ok(Value::Array(list)) => list,
+                    Ok(_) => Vec::new(),
+                    Err(err) if own.is_empty() => return Err(err),
+                    Err(err) => {
+                        tracing::warn!("code actions: {}", err.message);
+                        Vec::new()
+                    }
+                },
+            };
+            if merged.is_empty() && own.is_empty() {
+                return Ok(null());
+            }
+            merged.extend(own);
+            Ok(text(&Value::Array(merged)))
+        }
+        .boxed()
+    }
+
+    /// meshls's own code actions, from the document captured now and
+    /// computed off the async workers; `None` for a document not open.
+    fn own_actions(&self, params: &Value) -> Option<BoxFuture<'static, Vec<Value>>> {
+        let uri = Url::parse(params.pointer("/textDocument/uri")?.as_str()?).ok()?;
+        let range: lsp_types::Range = serde_json::from_value(params.get("range")?.clone()).ok()?;
+        let diagnostics: Vec<lsp_types::Diagnostic> = params
+            .pointer("/context/diagnostics")
+            .and_then(|d| serde_json::from_value(d.clone()).ok())
+            .unwrap_or_default();
+        let only: Option<Vec<String>> = params
+            .pointer("/context/only")
+            .and_then(|o| serde_json::from_value(o.clone()).ok());
+        let capture = self.docs.capture(&uri).ok()?;
+        let docs = self.docs.clone();
+        Some(
+            async move {
+                let listed = docs
+                    .compute(&uri.clone(), capture, move |snap| {
+                        actions::list(snap, &uri, range, &diagnostics, only.as_deref())
+                    })
+                    .await;
+                listed.unwrap_or_else(|err| {
+                    tracing::error!("listing meshls's code actions failed: {err}");
+                    Vec::new()
+                })
+            }
+            .boxed(),
+        )
     }
 
     /// Forwards a notification meshls does not handle itself; returns

@@ -101,6 +101,8 @@ impl Ask {
 /// What a run is given by the backend at the moment it starts.
 pub struct Start {
     pub ask: Ask,
+    /// Only the reading tools (explain, review).
+    pub read_only: bool,
     pub root: PathBuf,
     pub config: AgentConfig,
     pub sessions: Arc<Sessions>,
@@ -131,6 +133,7 @@ impl Runs {
     async fn run(&self, start: Start, token: &str, cancel: CancellationToken) {
         let Start {
             ask,
+            read_only,
             root,
             config,
             sessions,
@@ -184,7 +187,7 @@ impl Runs {
         );
         let policy = permissions::Policy {
             rules: config.permissions.clone(),
-            read_only: false,
+            read_only,
             run_command: config.run_command,
         };
         let report = sessions

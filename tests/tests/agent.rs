@@ -405,3 +405,168 @@ fn a_model_that_is_down_gets_one_clear_sentence_and_the_editor_keeps_working() {
     assert!(hover["contents"].to_string().contains("label"), "{hover}");
     assert!(server.shutdown_and_exit().success());
 }
+
+fn code_actions(server: &mut Server, uri: &str, line: u32, diagnostics: Value) -> Vec<Value> {
+    let answer = server
+        .request(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": {"uri": uri},
+                "range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}},
+                "context": {"diagnostics": diagnostics},
+            }),
+        )
+        .expect("code actions answer");
+    answer.as_array().cloned().unwrap_or_default()
+}
+
+fn titles(actions: &[Value]) -> Vec<String> {
+    actions
+        .iter()
+        .map(|a| a["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn fix_with_agent_is_offered_on_a_real_type_error_and_fixes_it_when_chosen() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![read_main(), fix_main(), answer("Fixed.")]);
+    use_model(&ws, &model);
+    let (mut server, init) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    let kinds = &init["capabilities"]["codeActionProvider"]["codeActionKinds"];
+    assert!(
+        kinds.as_array().unwrap().contains(&json!("quickfix")),
+        "{kinds}"
+    );
+    server.apply_edits();
+    let main = ws.uri("src/main.ts");
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == main.as_str() && has_type_error(p)
+    });
+    let type_error: Vec<Value> = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["source"] == "typescript")
+        .cloned()
+        .collect();
+
+    let actions = code_actions(&mut server, main.as_str(), 0, json!(type_error));
+    let fix = actions
+        .iter()
+        .find(|a| {
+            a["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Fix with agent: Type 'number' is not assignable")
+        })
+        .unwrap_or_else(|| panic!("{:?}", titles(&actions)));
+    assert_eq!(fix["kind"], "quickfix");
+    assert_eq!(fix["diagnostics"], json!(type_error));
+    assert_eq!(fix["command"]["command"], "meshls.runAction");
+    assert!(titles(&actions).contains(&"Review this file with agent".to_owned()));
+    // Listing never asks the model.
+    assert!(model.received().is_empty());
+
+    server.skip_notifications("textDocument/publishDiagnostics");
+    let started = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": fix["command"]["command"], "arguments": fix["command"]["arguments"]}),
+        )
+        .unwrap();
+    let token = started["token"].as_str().unwrap().to_owned();
+    reports_until_end(&mut server, &token);
+    let request = model.received()[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        request.starts_with("Fix this problem in src/main.ts at line 1: Type 'number' is not assignable to type 'string'. [typescript 2322]"),
+        "{request}"
+    );
+    assert_eq!(
+        server.document(&main).unwrap().0,
+        "const label: string = \"42\";\nexport const text = label.toUpperCase();\n"
+    );
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == main.as_str() && !has_type_error(p)
+    });
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn an_agent_comment_offers_its_instruction_in_rust_and_typescript() {
+    let ws = Workspace::new(
+        r#"
+//- /src/lib.rs
+pub fn total(items: &[u32]) -> u32 {
+    // @agent: make this overflow-safe
+    items.iter().sum()
+}
+//- /src/app.ts
+export function greet(name: string): string {
+  return "hi " + name; /* @agent: use a template string */
+}
+"#,
+    );
+    // No language servers: meshls's own actions need none.
+    let (mut server, _) = Server::start_initialized(&ws);
+    let lib = ws.uri("src/lib.rs");
+    let app = ws.uri("src/app.ts");
+    server.open(&lib, "rust", &ws.read("src/lib.rs"));
+    server.open(&app, "typescript", &ws.read("src/app.ts"));
+
+    let rust = code_actions(&mut server, lib.as_str(), 1, json!([]));
+    assert_eq!(
+        titles(&rust),
+        [
+            "Apply @agent instruction: make this overflow-safe",
+            "Explain total",
+            "Document total",
+            "Write tests for total",
+            "Refactor total with agent",
+            "Review this file with agent",
+        ]
+    );
+    let instruction = &rust[0]["command"]["arguments"][0];
+    assert_eq!(
+        *instruction,
+        json!({"action": "instruction", "uri": lib, "line": 1, "instruction": "make this overflow-safe"})
+    );
+    let explain = &rust[1]["command"]["arguments"][0];
+    assert_eq!(explain["action"], "explain");
+    assert_eq!(explain["range"]["start"]["line"], 0);
+    assert_eq!(explain["range"]["end"]["line"], 3);
+
+    let ts = code_actions(&mut server, app.as_str(), 1, json!([]));
+    assert_eq!(
+        titles(&ts)[0],
+        "Apply @agent instruction: use a template string"
+    );
+    assert!(titles(&ts).contains(&"Write tests for greet".to_owned()));
+    // A line without such a comment offers none.
+    let plain = code_actions(&mut server, app.as_str(), 0, json!([]));
+    assert!(!titles(&plain).iter().any(|t| t.starts_with("Apply @agent")));
+    // Only the kinds asked for.
+    let only = server
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": lib}, "range": {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 0}},
+                   "context": {"diagnostics": [], "only": ["source"]}}),
+        )
+        .unwrap();
+    assert_eq!(
+        titles(only.as_array().unwrap()),
+        ["Review this file with agent"]
+    );
+    // Resolving one of meshls's own gives it back whole.
+    let resolved = server
+        .request("codeAction/resolve", rust[0].clone())
+        .unwrap();
+    assert_eq!(resolved["command"], rust[0]["command"]);
+    assert!(server.shutdown_and_exit().success());
+}

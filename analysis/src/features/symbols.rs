@@ -60,7 +60,11 @@ fn symbol_kind(capture: &str) -> Option<SymbolKind> {
 impl Snapshot {
     /// Hierarchical symbols of the document, in source order.
     pub fn document_symbols(&self) -> Vec<DocumentSymbol> {
-        let defs = self.definitions();
+        self.nest(self.definitions(None))
+    }
+
+    /// Definitions nested into a tree of symbols.
+    fn nest(&self, defs: Vec<Def>) -> Vec<DocumentSymbol> {
         let mut roots = Vec::new();
         // Definitions come sorted by start, outer before inner, so a stack of
         // open ancestors nests them in one pass.
@@ -108,7 +112,19 @@ impl Snapshot {
         position::to_char(&self.text, pos, self.encoding)?;
         let mut container = Vec::new();
         let mut found: Option<Enclosing> = None;
-        let mut level = self.document_symbols();
+        // Only the top-level item around `pos` can hold it: its symbols are
+        // enough, and cost the item's size, not the file's.
+        let byte = self
+            .text
+            .char_to_byte(position::to_char(&self.text, pos, self.encoding)?);
+        let top = self
+            .tree
+            .as_ref()
+            .and_then(|tree| tree.root_node().first_child_for_byte(byte));
+        let mut level = match top {
+            Some(top) => self.nest(self.definitions(Some(top))),
+            None => Vec::new(),
+        };
         while let Some(sym) = level
             .into_iter()
             .find(|sym| contains(sym.range, pos) && is_context(sym.kind))
@@ -136,7 +152,9 @@ impl Snapshot {
         }))
     }
 
-    fn definitions(&self) -> Vec<Def> {
+    /// The definitions in `within` (a node of this snapshot's tree), or in
+    /// the whole document.
+    fn definitions(&self, within: Option<tree_sitter::Node<'_>>) -> Vec<Def> {
         let (Some(tree), Some(language)) = (&self.tree, self.language) else {
             return Vec::new();
         };
@@ -144,7 +162,7 @@ impl Snapshot {
         let names = query.capture_names();
         let mut cursor = QueryCursor::new();
         let text = RopeText(&self.text);
-        let mut matches = cursor.matches(query, tree.root_node(), text);
+        let mut matches = cursor.matches(query, within.unwrap_or(tree.root_node()), text);
         let mut defs: Vec<Def> = Vec::new();
         while let Some(m) = matches.next() {
             let mut def_node = None;
@@ -445,6 +463,14 @@ impl Point {
                     }"#]],
         );
         check_enclosing("rust", "use a;$0\nfn f() {}\n", expect!["none"]);
+        // Past the first item, inside a module's function.
+        check_enclosing(
+            "rust",
+            "fn first() {}\nmod outer {\n    fn inner() { 1$0 }\n}\nfn last() {}\n",
+            expect![[r#"
+                Function inner in ["outer"]
+                fn inner() { 1 }"#]],
+        );
         check_enclosing(
             "typescript",
             "class A {\n  m() { return 1$0; }\n}\n",
