@@ -122,6 +122,18 @@ pub enum Event {
     },
 }
 
+/// What a session has used so far, for `meshls.status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Totals {
+    pub id: String,
+    pub title: String,
+    pub runs: u32,
+    pub usage: Usage,
+    pub cost: f64,
+    /// A run is going on now.
+    pub running: bool,
+}
+
 /// A second run asked of a session that is running one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the agent is already working in session {0}; wait for it to finish, or cancel it, then ask again")]
@@ -339,6 +351,30 @@ impl Sessions {
             Some(id) => id,
             None => self.create(),
         }
+    }
+
+    /// A session's totals as they are now, and whether a run holds it
+    /// (then the totals are those saved when its last run ended).
+    pub fn totals(&self, id: &str) -> Option<Totals> {
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned();
+        let of = |session: &Session, running: bool| Totals {
+            id: session.id.clone(),
+            title: session.title.clone(),
+            runs: session.runs,
+            usage: session.usage,
+            cost: session.cost,
+            running,
+        };
+        let Some(live) = live else {
+            return self.store.load(id).map(|session| of(&session, false));
+        };
+        let held = live.try_lock().map(|session| of(&session, false)).ok();
+        held.or_else(|| self.store.load(id).map(|session| of(&session, true)))
     }
 
     /// Holds session `id` for a run, or says it is busy. `None` when there

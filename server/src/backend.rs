@@ -179,6 +179,43 @@ impl Backend {
         })
     }
 
+    /// The agent's part of `meshls.status`: the model it asks, and the
+    /// current session's runs, tokens and cost; as JSON, and one line.
+    fn agent_status(&self) -> (Value, String) {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let primary = state.config.agent.primary();
+        let model = json!({
+            "provider": primary.provider,
+            "model": primary.model(),
+            "baseUrl": primary.base_url(),
+        });
+        let mut line = format!(
+            "meshls agent: {} at {}",
+            primary.model(),
+            primary.base_url()
+        );
+        let totals = match (&state.sessions, &state.session) {
+            (Some(sessions), Some(id)) => sessions.totals(id),
+            _ => None,
+        };
+        match &totals {
+            Some(totals) => line.push_str(&format!(
+                ", session {}: {} run(s){}, {} tokens in, {} out, ${:.4}",
+                totals.id,
+                totals.runs,
+                if totals.running { " (one running)" } else { "" },
+                totals.usage.input_tokens,
+                totals.usage.output_tokens,
+                totals.cost
+            )),
+            None => line.push_str(", no session yet"),
+        }
+        if state.sessions.is_none() {
+            line.push_str("; sessions cannot be kept (see the log)");
+        }
+        (json!({"model": model, "session": totals}), line)
+    }
+
     /// Starts the agent on `ask` in the current session; the session and
     /// the progress token, at once.
     fn start_run(&self, ask: Ask, read_only: bool) -> jsonrpc::Result<Value> {
@@ -546,12 +583,13 @@ impl LanguageServer for Backend {
         match params.command.as_str() {
             STATUS_COMMAND => {
                 let status = self.downstream.get().status();
-                let summary = status_summary(&status);
+                let agent = self.agent_status();
+                let summary = format!("{} || {}", status_summary(&status), agent.1);
                 self.editor.notify(
                     "window/showMessage",
                     serde_json::json!({"type": 3, "message": summary}),
                 );
-                Ok(Some(serde_json::to_value(status).unwrap_or_default()))
+                Ok(Some(json!({"servers": status, "agent": agent.0})))
             }
             ASK_COMMAND => {
                 let ask = Ask::parse(&params.arguments).map_err(jsonrpc::Error::invalid_params)?;

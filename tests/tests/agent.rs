@@ -183,6 +183,35 @@ fn ask_fixes_a_real_type_error_through_the_editor() {
     server.wait_notification("textDocument/publishDiagnostics", |p| {
         p["uri"] == main.as_str() && !has_type_error(p)
     });
+
+    // meshls.status tells the session's totals and the model.
+    let status = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.status"}),
+        )
+        .unwrap();
+    let agent = &status["agent"];
+    assert_eq!(agent["model"]["model"], "scripted");
+    assert_eq!(agent["session"]["runs"], 1);
+    assert_eq!(
+        agent["session"]["usage"],
+        json!({"input_tokens": 300, "output_tokens": 30})
+    );
+    assert_eq!(agent["session"]["title"], "Fix the type error.");
+    assert_eq!(status["servers"][0]["name"], "typescript-language-server");
+    let shown = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls language servers"))
+    });
+    assert!(
+        shown["message"]
+            .as_str()
+            .unwrap()
+            .contains("meshls agent: scripted at http://127.0.0.1:"),
+        "{shown}"
+    );
     assert!(server.shutdown_and_exit().success());
 }
 

@@ -632,7 +632,7 @@ fn progress_watchers_tokens_hierarchies_and_server_methods_are_relayed() {
             json!({"command": "meshls.status", "arguments": []}),
         )
         .unwrap();
-    let status = status.as_array().unwrap();
+    let status = status["servers"].as_array().unwrap();
     let names: Vec<&str> = status.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
