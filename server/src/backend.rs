@@ -218,7 +218,7 @@ impl Backend {
 
     /// Starts the agent on `ask` in the current session; the session and
     /// the progress token, at once.
-    fn start_run(&self, ask: Ask, read_only: bool) -> jsonrpc::Result<Value> {
+    fn start_run(&self, ask: Ask, read_only: bool, review: Option<Url>) -> jsonrpc::Result<Value> {
         let start = {
             let mut state = self.state_mut();
             let (Some(root), Some(sessions)) = (state.root.clone(), state.sessions.clone()) else {
@@ -233,6 +233,7 @@ impl Backend {
             Start {
                 ask,
                 read_only,
+                review,
                 root,
                 config: state.config.agent.clone(),
                 sessions,
@@ -593,7 +594,7 @@ impl LanguageServer for Backend {
             }
             ASK_COMMAND => {
                 let ask = Ask::parse(&params.arguments).map_err(jsonrpc::Error::invalid_params)?;
-                self.start_run(ask, false).map(Some)
+                self.start_run(ask, false, None).map(Some)
             }
             RUN_ACTION_COMMAND | FIX_COMMAND => {
                 let action = match (params.command.as_str(), params.arguments.as_slice()) {
@@ -635,7 +636,11 @@ impl LanguageServer for Backend {
                     instruction: action.instruction(&file.display().to_string()),
                     at: Some((action.uri().clone(), action.line())),
                 };
-                self.start_run(ask, action.read_only()).map(Some)
+                let review = match &action {
+                    Action::Review { uri } => Some(uri.clone()),
+                    _ => None,
+                };
+                self.start_run(ask, action.read_only(), review).map(Some)
             }
             CANCEL_COMMAND => {
                 let cancelled = self.editor.cancel_all_progress();

@@ -84,7 +84,8 @@ impl DiagnosticsHub {
         self.client
             .publish_diagnostics(uri.clone(), merged, version)
             .await;
-        if source != meshls_analysis::DIAGNOSTIC_SOURCE {
+        // meshls's own sources (syntax, reviews) are not a server's word.
+        if !source.starts_with(meshls_analysis::DIAGNOSTIC_SOURCE) {
             self.published
                 .send_modify(|counts| *counts.entry(uri).or_default() += 1);
         }

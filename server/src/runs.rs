@@ -26,7 +26,7 @@ use meshls_agent::{
 };
 
 use crate::{
-    agent_host::ServerHost, diagnostics::DiagnosticsHub, documents::Documents,
+    actions, agent_host::ServerHost, diagnostics::DiagnosticsHub, documents::Documents,
     downstream::Downstream, editor::Editor,
 };
 
@@ -103,6 +103,8 @@ pub struct Start {
     pub ask: Ask,
     /// Only the reading tools (explain, review).
     pub read_only: bool,
+    /// A review of this file: its findings become diagnostics.
+    pub review: Option<lsp_types::Url>,
     pub root: PathBuf,
     pub config: AgentConfig,
     pub sessions: Arc<Sessions>,
@@ -134,6 +136,7 @@ impl Runs {
         let Start {
             ask,
             read_only,
+            review,
             root,
             config,
             sessions,
@@ -224,9 +227,49 @@ impl Runs {
             Ok(report) if report.ended == Ended::Cancelled => {
                 self.tell(3, "meshls agent: cancelled; the edits already applied stay (undo them in the editor)");
             }
-            Ok(report) => self.answer(&root, &session, runs, &title, &report).await,
+            Ok(report) => {
+                if let (Some(uri), Ended::Answered) = (review, &report.ended) {
+                    if self.publish_review(uri, &report.answer).await {
+                        return;
+                    }
+                }
+                self.answer(&root, &session, runs, &title, &report).await;
+            }
             Err(err) => self.tell(1, &format!("meshls agent: {err}")),
         }
+    }
+
+    /// A review's findings, as the file's `meshls-review` diagnostics
+    /// (replacing the last review's); whether there were any.
+    async fn publish_review(&self, uri: lsp_types::Url, answer: &str) -> bool {
+        let text = match self.docs.view(&uri) {
+            Ok((_, text, _)) => text,
+            Err(_) => uri
+                .to_file_path()
+                .ok()
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .unwrap_or_default(),
+        };
+        let findings = actions::review_findings(answer, &text);
+        let count = findings.len();
+        self.hub
+            .set(uri.clone(), actions::REVIEW_SOURCE, None, findings)
+            .await;
+        if count == 0 {
+            return false;
+        }
+        let name = uri
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .unwrap_or("the file");
+        self.tell(
+            3,
+            &format!(
+                "meshls agent: {count} finding(s) in {name}, with its diagnostics (source {})",
+                actions::REVIEW_SOURCE
+            ),
+        );
+        true
     }
 
     fn progress(&self, token: &str, value: Value) {

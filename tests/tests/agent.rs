@@ -599,3 +599,92 @@ export function greet(name: string): string {
     assert_eq!(resolved["command"], rust[0]["command"]);
     assert!(server.shutdown_and_exit().success());
 }
+
+#[test]
+fn a_review_reads_only_and_its_findings_become_diagnostics_until_the_next_review() {
+    let ws = Workspace::new("//- /src/lib.rs\npub fn a() {}\npub fn b() { panic!() }\n");
+    let model = ModelServer::start(vec![
+        answer("line 2: error: b panics on every call\nline 1: info: a does nothing"),
+        answer("no findings"),
+    ]);
+    use_model(&ws, &model);
+    let (mut server, _) = Server::start_initialized(&ws);
+    let lib = ws.uri("src/lib.rs");
+    server.open(&lib, "rust", &ws.read("src/lib.rs"));
+    let actions = code_actions(&mut server, lib.as_str(), 0, json!([]));
+    let review = actions
+        .iter()
+        .find(|a| a["title"] == "Review this file with agent")
+        .unwrap()
+        .clone();
+    let run = |server: &mut Server| {
+        let started = server
+            .request(
+                "workspace/executeCommand",
+                json!({"command": review["command"]["command"], "arguments": review["command"]["arguments"]}),
+            )
+            .unwrap();
+        reports_until_end(server, started["token"].as_str().unwrap());
+    };
+    run(&mut server);
+    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == lib.as_str()
+            && p["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["source"] == "meshls-review")
+    });
+    let findings: Vec<(u64, u64, &str)> = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["source"] == "meshls-review")
+        .map(|d| {
+            (
+                d["range"]["start"]["line"].as_u64().unwrap(),
+                d["severity"].as_u64().unwrap(),
+                d["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        findings,
+        [(1, 1, "b panics on every call"), (0, 3, "a does nothing")]
+    );
+    let shown = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent"))
+    });
+    assert_eq!(
+        shown["message"],
+        "meshls agent: 2 finding(s) in lib.rs, with its diagnostics (source meshls-review)"
+    );
+    // A review only reads: the model was not offered the editing tools.
+    let received = model.received();
+    let tools: Vec<&str> = received[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(tools.contains(&"read_file"), "{tools:?}");
+    assert!(
+        !tools.contains(&"edit_file") && !tools.contains(&"write_file"),
+        "{tools:?}"
+    );
+
+    // The next review replaces the findings: none now.
+    server.skip_notifications("textDocument/publishDiagnostics");
+    run(&mut server);
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == lib.as_str()
+            && !p["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["source"] == "meshls-review")
+    });
+    assert!(server.shutdown_and_exit().success());
+}
