@@ -269,6 +269,65 @@ fn first_line(text: &str, most: usize) -> String {
     format!("{}…", cut.trim_end())
 }
 
+/// The source of review findings in the editor's diagnostics.
+pub const REVIEW_SOURCE: &str = "meshls-review";
+
+/// The findings of a review answer (lines `line N: severity: message`,
+/// as the review asks for them), as diagnostics of `text`'s lines; lines
+/// that are not findings, or name a line `text` does not have, are left
+/// out.
+pub fn review_findings(answer: &str, text: &str) -> Vec<lsp_types::Diagnostic> {
+    use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position};
+    let lines: Vec<&str> = text.lines().collect();
+    answer
+        .lines()
+        .filter_map(|finding| {
+            let finding = finding
+                .trim()
+                .trim_start_matches(['-', '*', ' '])
+                .trim_start_matches("**");
+            let rest = finding
+                .get(..5)
+                .filter(|word| word.eq_ignore_ascii_case("line "))
+                .map(|_| &finding[5..])?;
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let number: usize = rest[..digits].parse().ok()?;
+            let line = lines.get(number.checked_sub(1)?)?;
+            let rest = rest[digits..]
+                .trim_start_matches("**")
+                .trim_start()
+                .strip_prefix([':', '-', '.'])?
+                .trim();
+            let (severity, message) = match rest.split_once(':') {
+                Some((word, message)) => match word.trim().to_ascii_lowercase().as_str() {
+                    "error" => (DiagnosticSeverity::ERROR, message),
+                    "warning" => (DiagnosticSeverity::WARNING, message),
+                    "info" | "information" | "note" => (DiagnosticSeverity::INFORMATION, message),
+                    "hint" => (DiagnosticSeverity::HINT, message),
+                    _ => (DiagnosticSeverity::WARNING, rest),
+                },
+                None => (DiagnosticSeverity::WARNING, rest),
+            };
+            let message = message.trim();
+            if message.is_empty() {
+                return None;
+            }
+            let row = (number - 1) as u32;
+            let end = line.encode_utf16().count() as u32;
+            Some(Diagnostic {
+                range: lsp_types::Range::new(Position::new(row, 0), Position::new(row, end)),
+                severity: Some(severity),
+                code: Some(NumberOrString::String("review".to_owned())),
+                source: Some(REVIEW_SOURCE.to_owned()),
+                message: message.to_owned(),
+                ..Diagnostic::default()
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{agent_comment, review_findings};
@@ -331,63 +390,4 @@ mod tests {
             assert_eq!(agent_comment(line).as_deref(), expected, "{line}");
         }
     }
-}
-
-/// The source of review findings in the editor's diagnostics.
-pub const REVIEW_SOURCE: &str = "meshls-review";
-
-/// The findings of a review answer (lines `line N: severity: message`,
-/// as the review asks for them), as diagnostics of `text`'s lines; lines
-/// that are not findings, or name a line `text` does not have, are left
-/// out.
-pub fn review_findings(answer: &str, text: &str) -> Vec<lsp_types::Diagnostic> {
-    use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position};
-    let lines: Vec<&str> = text.lines().collect();
-    answer
-        .lines()
-        .filter_map(|finding| {
-            let finding = finding
-                .trim()
-                .trim_start_matches(['-', '*', ' '])
-                .trim_start_matches("**");
-            let rest = finding
-                .get(..5)
-                .filter(|word| word.eq_ignore_ascii_case("line "))
-                .map(|_| &finding[5..])?;
-            let digits = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            let number: usize = rest[..digits].parse().ok()?;
-            let line = lines.get(number.checked_sub(1)?)?;
-            let rest = rest[digits..]
-                .trim_start_matches("**")
-                .trim_start()
-                .strip_prefix([':', '-', '.'])?
-                .trim();
-            let (severity, message) = match rest.split_once(':') {
-                Some((word, message)) => match word.trim().to_ascii_lowercase().as_str() {
-                    "error" => (DiagnosticSeverity::ERROR, message),
-                    "warning" => (DiagnosticSeverity::WARNING, message),
-                    "info" | "information" | "note" => (DiagnosticSeverity::INFORMATION, message),
-                    "hint" => (DiagnosticSeverity::HINT, message),
-                    _ => (DiagnosticSeverity::WARNING, rest),
-                },
-                None => (DiagnosticSeverity::WARNING, rest),
-            };
-            let message = message.trim();
-            if message.is_empty() {
-                return None;
-            }
-            let row = (number - 1) as u32;
-            let end = line.encode_utf16().count() as u32;
-            Some(Diagnostic {
-                range: lsp_types::Range::new(Position::new(row, 0), Position::new(row, end)),
-                severity: Some(severity),
-                code: Some(NumberOrString::String("review".to_owned())),
-                source: Some(REVIEW_SOURCE.to_owned()),
-                message: message.to_owned(),
-                ..Diagnostic::default()
-            })
-        })
-        .collect()
 }
