@@ -43,9 +43,19 @@ pub struct ServerHost {
     pub editor: Arc<Editor>,
     /// Kinds of action the user allowed for the whole session.
     pub always: Arc<Mutex<HashSet<String>>>,
+    /// The editor previews edits marked `needsConfirmation` (VS Code does):
+    /// a file edit or creation to approve is then confirmed there, on the
+    /// edit itself, instead of by a question before it.
+    confirm_in_editor: bool,
+    root: PathBuf,
+    /// Files whose next change the editor must have the user confirm.
+    to_confirm: Mutex<HashSet<String>>,
     /// Per file the agent changed, the servers' publications for it by then.
     changed: Mutex<HashMap<Url, u64>>,
 }
+
+/// The change annotation of edits the user confirms in the editor.
+const CONFIRM: &str = "meshls-agent";
 
 impl ServerHost {
     pub fn new(
@@ -54,6 +64,8 @@ impl ServerHost {
         hub: Arc<DiagnosticsHub>,
         editor: Arc<Editor>,
         always: Arc<Mutex<HashSet<String>>>,
+        root: PathBuf,
+        confirm_in_editor: bool,
     ) -> ServerHost {
         ServerHost {
             docs,
@@ -61,8 +73,28 @@ impl ServerHost {
             hub,
             editor,
             always,
+            confirm_in_editor,
+            root,
+            to_confirm: Mutex::new(HashSet::new()),
             changed: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Marks every edit of a change for confirmation in the editor.
+    fn annotate(edit: &mut Value, path: &Path) {
+        for change in edit["documentChanges"].as_array_mut().into_iter().flatten() {
+            if change.get("kind").is_some() {
+                change["annotationId"] = json!(CONFIRM);
+            }
+            for text_edit in change["edits"].as_array_mut().into_iter().flatten() {
+                text_edit["annotationId"] = json!(CONFIRM);
+            }
+        }
+        edit["changeAnnotations"] = json!({CONFIRM: {
+            "label": "meshls agent",
+            "needsConfirmation": true,
+            "description": format!("The agent's change to {}", name(path)),
+        }});
     }
 
     /// The editor's language id for a file: its open document's, else one
@@ -260,7 +292,15 @@ impl Host for ServerHost {
         };
         let uri = uri(&path)?;
         let seen = self.hub.publications(&uri);
-        let (label, edit) = self.edit(change)?;
+        let (label, mut edit) = self.edit(change)?;
+        let confirm = self
+            .to_confirm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&meshls_agent::paths::relative(&self.root, &path));
+        if confirm {
+            Self::annotate(&mut edit, &path);
+        }
         let answer = self
             .editor
             .request(
@@ -462,6 +502,16 @@ impl Host for ServerHost {
         };
         if always().contains(&kind) {
             return true;
+        }
+        if self.confirm_in_editor {
+            if let Some(("Edit" | "Create", file)) = action.split_once(' ') {
+                // The editor's preview of the edit asks instead.
+                self.to_confirm
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(file.to_owned());
+                return true;
+            }
         }
         let asked = self.editor.request(
             "window/showMessageRequest",

@@ -105,6 +105,8 @@ struct State {
     session: Option<String>,
     /// Whether the editor shows `$/progress` for meshls's own tokens.
     work_done_progress: bool,
+    /// Whether the editor confirms annotated edits itself (a preview).
+    change_annotations: bool,
 }
 
 /// Params of `meshls/viewDocument`.
@@ -239,6 +241,7 @@ impl Backend {
                 sessions,
                 session,
                 progress: state.work_done_progress,
+                confirm_in_editor: state.change_annotations,
             }
         };
         let session = start.session.clone();
@@ -435,6 +438,13 @@ impl LanguageServer for Backend {
                 .as_ref()
                 .and_then(|window| window.work_done_progress)
                 .unwrap_or(false);
+            state.change_annotations = params
+                .capabilities
+                .workspace
+                .as_ref()
+                .and_then(|workspace| workspace.workspace_edit.as_ref())
+                .and_then(|edit| edit.change_annotation_support.as_ref())
+                .is_some();
         }
         let errors = self.reload_config();
         self.state_mut().config_errors = errors;

@@ -111,6 +111,8 @@ pub struct Start {
     pub session: String,
     /// Whether the editor shows `$/progress`.
     pub progress: bool,
+    /// Whether the editor previews edits that need confirmation.
+    pub confirm_in_editor: bool,
 }
 
 impl Runs {
@@ -142,6 +144,7 @@ impl Runs {
             sessions,
             session,
             progress: shows_progress,
+            confirm_in_editor,
         } = start;
         let models = match Models::new(&config, config.policy(), |variable| {
             std::env::var(variable).ok()
@@ -187,6 +190,8 @@ impl Runs {
             self.hub.clone(),
             self.editor.clone(),
             self.always.clone(),
+            root.clone(),
+            confirm_in_editor,
         );
         let policy = permissions::Policy {
             rules: config.permissions.clone(),

@@ -241,6 +241,7 @@ pub struct ServerBuilder {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     initialization_options: Option<Value>,
+    capabilities: Option<Value>,
 }
 
 impl ServerBuilder {
@@ -268,6 +269,13 @@ impl ServerBuilder {
     /// Options sent by [`ServerBuilder::start_initialized`].
     pub fn initialization_options(mut self, options: Value) -> Self {
         self.initialization_options = Some(options);
+        self
+    }
+
+    /// Client capabilities sent by [`ServerBuilder::start_initialized`] on
+    /// top of the usual ones (each section's keys added or replaced).
+    pub fn capabilities(mut self, capabilities: Value) -> Self {
+        self.capabilities = Some(capabilities);
         self
     }
 
@@ -336,6 +344,7 @@ impl ServerBuilder {
             inbox: Inbox::default(),
             next_id: 1,
             editor,
+            extra_capabilities: None,
         }
     }
 
@@ -343,7 +352,9 @@ impl ServerBuilder {
     pub fn start_initialized(self) -> (Server, Value) {
         let root_uri = self.root_uri.clone();
         let options = self.initialization_options.clone();
+        let capabilities = self.capabilities.clone();
         let mut server = self.start();
+        server.extra_capabilities = capabilities;
         let result = server.initialize(root_uri, options);
         (server, result)
     }
@@ -403,6 +414,8 @@ pub struct Server {
     stderr_done: Arc<AtomicBool>,
     inbox: Inbox,
     editor: Arc<Mutex<EditorSide>>,
+    /// Added to the capabilities `initialize` sends.
+    extra_capabilities: Option<Value>,
     next_id: i64,
 }
 
@@ -417,6 +430,7 @@ impl Server {
             args: vec!["serve".into(), "--stdio".into()],
             env: Vec::new(),
             initialization_options: None,
+            capabilities: None,
         }
     }
 
@@ -552,6 +566,16 @@ impl Server {
         if let Some(options) = initialization_options {
             params["initializationOptions"] = options;
         }
+        if let Some(Value::Object(extra)) = &self.extra_capabilities {
+            for (section, fields) in extra {
+                match (&mut params["capabilities"][section], fields) {
+                    (Value::Object(ours), Value::Object(theirs)) => {
+                        ours.extend(theirs.clone());
+                    }
+                    (ours, theirs) => *ours = theirs.clone(),
+                }
+            }
+        }
         let result = self.request("initialize", params).unwrap_or_else(|error| {
             let context = self.context();
             panic!("initialize failed: {error}\n{context}")
@@ -607,6 +631,12 @@ impl Server {
     /// (none: the request is answered with null, as dismissing it does).
     pub fn choose(&mut self, title: Option<&str>) {
         lock(&self.editor).choice = title.map(str::to_owned);
+    }
+
+    /// Whether the user turns down the changes the editor previews for
+    /// confirmation (those annotated `needsConfirmation`).
+    pub fn reject_confirmations(&mut self, reject: bool) {
+        lock(&self.editor).reject_confirmations = reject;
     }
 
     /// An open document's text and version, as this editor holds it.
@@ -837,12 +867,23 @@ struct EditorSide {
     documents: HashMap<String, (i32, TextModel)>,
     apply_edits: bool,
     choice: Option<String>,
+    /// The user turns down every change annotated `needsConfirmation`.
+    reject_confirmations: bool,
 }
 
 impl EditorSide {
     /// Applies a `workspace/applyEdit` as an editor does, all or nothing;
     /// the `didChange` notifications to send first, and the answer.
     fn apply(&mut self, params: &Value) -> (Vec<Value>, Value) {
+        let asks = params["edit"]["changeAnnotations"]
+            .as_object()
+            .is_some_and(|notes| notes.values().any(|note| note["needsConfirmation"] == true));
+        if asks && self.reject_confirmations {
+            return (
+                Vec::new(),
+                json!({"applied": false, "failureReason": "the user did not confirm the change"}),
+            );
+        }
         let changes = params["edit"]["documentChanges"]
             .as_array()
             .cloned()

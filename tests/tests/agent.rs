@@ -688,3 +688,69 @@ fn a_review_reads_only_and_its_findings_become_diagnostics_until_the_next_review
     });
     assert!(server.shutdown_and_exit().success());
 }
+
+#[test]
+fn an_editor_that_previews_edits_confirms_them_there_instead_of_being_asked_first() {
+    let ws = Workspace::new("//- /src/main.rs\nfn main() {}\n//- /src/util.rs\npub fn helo() {}\n");
+    let rename = || {
+        call(
+            "c1",
+            "edit_file",
+            json!({"path": "src/util.rs", "old_string": "helo", "new_string": "hello"}),
+        )
+    };
+    let model = ModelServer::start(vec![
+        rename(),
+        answer("Renamed."),
+        rename(),
+        answer("You turned it down."),
+    ]);
+    use_model(&ws, &model);
+    let (mut server, _) = Server::builder(&ws)
+        .capabilities(json!({"workspace": {"workspaceEdit": {
+            "documentChanges": true,
+            "changeAnnotationSupport": {"groupsOnLabel": true},
+        }}}))
+        .start_initialized();
+    server.apply_edits();
+    // util.rs is not open: changing it needs the user's say.
+    let main = ws.uri("src/main.rs");
+    server.open(&main, "rust", &ws.read("src/main.rs"));
+
+    let token = ask(&mut server, "Fix the typo in util.", main.as_str());
+    reports_until_end(&mut server, &token);
+    let messages = server.messages();
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["method"] != "window/showMessageRequest"),
+        "asked first, though the editor confirms edits itself"
+    );
+    let edit = messages
+        .iter()
+        .find(|m| m["method"] == "workspace/applyEdit")
+        .unwrap();
+    let edit = &edit["params"]["edit"];
+    assert_eq!(
+        edit["changeAnnotations"]["meshls-agent"],
+        json!({"label": "meshls agent", "needsConfirmation": true, "description": "The agent's change to util.rs"})
+    );
+    let change = &edit["documentChanges"][0];
+    assert_eq!(change["textDocument"]["version"], Value::Null);
+    assert_eq!(change["edits"][0]["annotationId"], "meshls-agent");
+    assert_eq!(ws.read("src/util.rs"), "pub fn hello() {}\n");
+
+    // Turned down in the preview: nothing changes, and the model hears it.
+    std::fs::write(ws.path("src/util.rs"), "pub fn helo() {}\n").unwrap();
+    server.reject_confirmations(true);
+    let token = ask(&mut server, "Fix the typo in util again.", main.as_str());
+    reports_until_end(&mut server, &token);
+    assert_eq!(ws.read("src/util.rs"), "pub fn helo() {}\n");
+    let told = &model.received()[3].body["messages"];
+    let told = told.as_array().unwrap().last().unwrap();
+    assert_eq!(
+        told["content"],
+        "the editor did not apply the edit to util.rs (the user did not confirm the change)"
+    );
+    assert!(server.shutdown_and_exit().success());
+}
