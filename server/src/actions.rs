@@ -16,6 +16,8 @@ use meshls_analysis::Snapshot;
 pub const RUN_ACTION_COMMAND: &str = "meshls.runAction";
 /// Fixes every error the language servers report in a file.
 pub const FIX_COMMAND: &str = "meshls.fix";
+/// Reviews a file: its findings become diagnostics.
+pub const REVIEW_COMMAND: &str = "meshls.review";
 
 /// The mark in `data` that says an action is meshls's own, so a resolve
 /// never goes to a language server.

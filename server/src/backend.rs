@@ -29,7 +29,7 @@ use meshls_analysis::Snapshot;
 use meshls_proxy::{ServerStatus, Servers, StartOptions};
 
 use crate::{
-    actions::{self, Action, FIX_COMMAND, RUN_ACTION_COMMAND},
+    actions::{self, Action, FIX_COMMAND, REVIEW_COMMAND, RUN_ACTION_COMMAND},
     config::{self, Config, ConfigError, Sources},
     diagnostics::DiagnosticsHub,
     documents::{DocumentError, Documents},
@@ -299,6 +299,7 @@ impl Backend {
                     ASK_COMMAND,
                     RUN_ACTION_COMMAND,
                     FIX_COMMAND,
+                    REVIEW_COMMAND,
                     CANCEL_COMMAND,
                     NEW_SESSION_COMMAND,
                 ]
@@ -606,7 +607,19 @@ impl LanguageServer for Backend {
                 let ask = Ask::parse(&params.arguments).map_err(jsonrpc::Error::invalid_params)?;
                 self.start_run(ask, false, None).map(Some)
             }
-            RUN_ACTION_COMMAND | FIX_COMMAND => {
+            RUN_ACTION_COMMAND | FIX_COMMAND | REVIEW_COMMAND => {
+                let file_uri = |file: &Value| {
+                    file.get("uri")
+                        .or(Some(file))
+                        .and_then(Value::as_str)
+                        .and_then(|uri| Url::parse(uri).ok())
+                        .ok_or_else(|| {
+                            jsonrpc::Error::invalid_params(format!(
+                                "{} takes a file's uri",
+                                params.command
+                            ))
+                        })
+                };
                 let action = match (params.command.as_str(), params.arguments.as_slice()) {
                     (RUN_ACTION_COMMAND, [action]) => {
                         serde_json::from_value::<Action>(action.clone()).map_err(|err| {
@@ -616,14 +629,10 @@ impl LanguageServer for Backend {
                         })?
                     }
                     (FIX_COMMAND, [file, ..]) => Action::FixFile {
-                        uri: file
-                            .get("uri")
-                            .or(Some(file))
-                            .and_then(Value::as_str)
-                            .and_then(|uri| Url::parse(uri).ok())
-                            .ok_or_else(|| {
-                                jsonrpc::Error::invalid_params("meshls.fix takes a file's uri")
-                            })?,
+                        uri: file_uri(file)?,
+                    },
+                    (REVIEW_COMMAND, [file, ..]) => Action::Review {
+                        uri: file_uri(file)?,
                     },
                     _ => {
                         return Err(jsonrpc::Error::invalid_params(format!(

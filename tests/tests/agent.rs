@@ -675,9 +675,16 @@ fn a_review_reads_only_and_its_findings_become_diagnostics_until_the_next_review
         "{tools:?}"
     );
 
-    // The next review replaces the findings: none now.
+    // The next review (by meshls.review, this time) replaces the
+    // findings: none now.
     server.skip_notifications("textDocument/publishDiagnostics");
-    run(&mut server);
+    let started = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.review", "arguments": [lib]}),
+        )
+        .unwrap();
+    reports_until_end(&mut server, started["token"].as_str().unwrap());
     server.wait_notification("textDocument/publishDiagnostics", |p| {
         p["uri"] == lib.as_str()
             && !p["diagnostics"]
@@ -751,6 +758,99 @@ fn an_editor_that_previews_edits_confirms_them_there_instead_of_being_asked_firs
     assert_eq!(
         told["content"],
         "the editor did not apply the edit to util.rs (the user did not confirm the change)"
+    );
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_long_answer_is_written_to_a_file_the_editor_is_asked_to_show() {
+    let ws = Workspace::new("//- /src/lib.rs\npub fn a() {}\n");
+    let long: String = (1..=12)
+        .map(|n| format!("Point {n}: something worth saying.\n"))
+        .collect();
+    let model = ModelServer::start(vec![answer(&long)]);
+    use_model(&ws, &model);
+    let (mut server, _) = Server::start_initialized(&ws);
+    let lib = ws.uri("src/lib.rs");
+    server.open(&lib, "rust", &ws.read("src/lib.rs"));
+    let token = ask(&mut server, "Explain the crate.", lib.as_str());
+    reports_until_end(&mut server, &token);
+    let shown = server.wait_server_request("window/showDocument");
+    let uri = shown["uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with(ws.uri(".meshls/answers/").as_str()),
+        "{uri}"
+    );
+    assert_eq!(shown["takeFocus"], true);
+    let path = lsp_types::Url::parse(uri).unwrap().to_file_path().unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        written,
+        format!("# Explain the crate.\n\n{}\n", long.trim())
+    );
+    // This editor did not say it showed it: the user is told where it is.
+    let told = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent"))
+    });
+    assert_eq!(
+        told["message"],
+        format!("meshls agent answered in {}", path.display())
+    );
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn new_errors_from_typescript_after_an_edit_go_back_to_the_agent() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![
+        // An edit that brings an error of its own.
+        call(
+            "c1",
+            "edit_file",
+            json!({"path": "src/main.ts", "old_string": "toUpperCase()", "new_string": "toUpperCas()"}),
+        ),
+        answer("Done."),
+        call(
+            "c2",
+            "edit_file",
+            json!({"path": "src/main.ts", "old_string": "toUpperCas()", "new_string": "toUpperCase()"}),
+        ),
+        answer("Done, properly this time."),
+    ]);
+    use_model(&ws, &model);
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    let token = ask(&mut server, "Tidy main.", main.as_str());
+    let reports = reports_until_end(&mut server, &token);
+    assert_eq!(
+        reports.last().unwrap(),
+        "end: done in 4 step(s)",
+        "{reports:?}"
+    );
+    let received = model.received();
+    assert_eq!(received.len(), 4);
+    // What the model was told after its first answer: TypeScript's new
+    // error, not the type error main.ts had before.
+    let told = received[2].body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        told.starts_with("After your changes the language servers report 1 new error(s):"),
+        "{told}"
+    );
+    assert!(told.contains("src/main.ts:2:"), "{told}");
+    assert!(told.contains("toUpperCas"), "{told}");
+    assert!(!told.contains("not assignable"), "{told}");
+    assert_eq!(
+        server.document(&main).unwrap().0,
+        "const label: string = 42;\nexport const text = label.toUpperCase();\n"
     );
     assert!(server.shutdown_and_exit().success());
 }
