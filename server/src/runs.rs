@@ -309,7 +309,10 @@ impl Runs {
             .join(".meshls")
             .join("answers")
             .join(format!("{session}-{runs}.md"));
-        let written = std::fs::create_dir_all(path.parent().unwrap_or(root))
+        let dir = path.parent().unwrap_or(root);
+        let written = std::fs::create_dir_all(dir)
+            // Answers are the user's, not the repository's.
+            .and_then(|()| std::fs::write(dir.join(".gitignore"), "*\n"))
             .and_then(|()| std::fs::write(&path, format!("# {title}\n\n{text}\n")));
         let uri = match (written, lsp_types::Url::from_file_path(&path)) {
             (Ok(()), Ok(uri)) => uri,
