@@ -7,7 +7,9 @@
 //! `analysis/benches/analysis.rs`'s measure).
 //!
 //! Run with `cargo bench -p meshls --bench actions`; it prints the
-//! percentiles of 3,000 listings.
+//! percentiles of 3,000 listings, next to those of reading the whole
+//! file's symbols (what listing cost before it read only the top-level
+//! item around the cursor).
 
 // A bench binary: its report is what it prints.
 #![allow(clippy::print_stdout)]
@@ -57,22 +59,35 @@ fn main() {
     let listed = actions::list(&snapshot, &uri, at, &diagnostics, None);
     assert_eq!(listed.len(), 3 + 1 + 4 + 1, "{listed:#?}");
 
-    let mut times: Vec<Duration> = (0..3_000)
+    let listing = percentiles(3_000, || {
+        actions::list(&snapshot, &uri, at, &diagnostics, None);
+    });
+    // Side by side: the whole file's symbols, which finding the enclosing
+    // item read before it looked at the top-level item around the cursor
+    // only.
+    let whole_file = percentiles(300, || {
+        snapshot.document_symbols();
+    });
+    println!("on a {lines}-line Rust file:");
+    println!("  actions::list                    {listing}");
+    println!("  the whole file's symbols         {whole_file}");
+}
+
+/// p50, p99 and the slowest of `runs` runs of `f`.
+fn percentiles(runs: usize, mut f: impl FnMut()) -> String {
+    let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let start = Instant::now();
-            let listed = actions::list(&snapshot, &uri, at, &diagnostics, None);
-            let took = start.elapsed();
-            std::hint::black_box(listed);
-            took
+            f();
+            start.elapsed()
         })
         .collect();
     times.sort();
     let at = |fraction: f64| times[((times.len() - 1) as f64 * fraction) as usize];
-    println!(
-        "actions::list on a {lines}-line Rust file, {} runs: p50 {:?}, p99 {:?}, max {:?}",
-        times.len(),
+    format!(
+        "{runs} runs: p50 {:?}, p99 {:?}, max {:?}",
         at(0.50),
         at(0.99),
         times[times.len() - 1]
-    );
+    )
 }
