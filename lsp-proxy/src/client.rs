@@ -178,6 +178,9 @@ impl Client {
         if self.gone().is_none() {
             match self.request_raw("shutdown", Value::Null, timeout).await {
                 Ok(_) => {
+                    self.state
+                        .exiting
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     let _ = self.notify_raw("exit", Value::Null);
                 }
                 Err(err) => tracing::warn!(server = %self.name(), "shutdown failed: {err}"),

@@ -70,6 +70,8 @@ pub(crate) struct State {
     pub(crate) gone: Mutex<Option<String>>,
     stderr_tail: Mutex<VecDeque<String>>,
     stats: Mutex<Recorder>,
+    /// `exit` was sent: the end of its output is expected, not news.
+    pub(crate) exiting: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,7 +114,11 @@ impl State {
             if gone.is_some() {
                 return;
             }
-            tracing::warn!(server = %self.name, "{reason}");
+            if self.exiting.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::debug!(server = %self.name, "ended after exit: {reason}");
+            } else {
+                tracing::warn!(server = %self.name, "{reason}");
+            }
             *gone = Some(reason.clone());
         }
         // Its input closes, and the task that drains it ends.
@@ -198,6 +204,7 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
         gone: Mutex::new(None),
         stderr_tail: Mutex::new(VecDeque::new()),
         stats: Mutex::new(Recorder::default()),
+        exiting: std::sync::atomic::AtomicBool::new(false),
     });
 
     let (incoming_tx, incoming) = mpsc::unbounded_channel();

@@ -20,6 +20,7 @@ use meshls_agent::host::{rebase, FileChange, Finding, Host, Place, Spot, Symbol}
 
 use crate::{
     diagnostics::DiagnosticsHub, documents::Documents, downstream::Downstream, editor::Editor,
+    languages::language_of,
 };
 
 /// How long a language server may take to answer the agent.
@@ -100,21 +101,9 @@ impl ServerHost {
     /// The editor's language id for a file: its open document's, else one
     /// from its extension.
     fn language_id(&self, uri: &Url, path: &Path) -> Option<String> {
-        self.docs.language_id(uri).or_else(|| {
-            let id = match path.extension()?.to_str()? {
-                "rs" => "rust",
-                "ts" | "mts" | "cts" => "typescript",
-                "tsx" => "typescriptreact",
-                "js" | "mjs" | "cjs" => "javascript",
-                "jsx" => "javascriptreact",
-                "py" | "pyi" => "python",
-                "c" | "h" => "c",
-                "cc" | "cpp" | "cxx" | "hpp" | "hh" => "cpp",
-                "go" => "go",
-                _ => return None,
-            };
-            Some(id.to_owned())
-        })
+        self.docs
+            .language_id(uri)
+            .or_else(|| language_of(path).map(str::to_owned))
     }
 
     /// The text of a file as the editor has it, else as it is on disk.

@@ -4,12 +4,14 @@
 pub mod actions;
 pub mod agent_host;
 pub mod backend;
+pub mod check;
 pub mod config;
 pub mod diagnostics;
 pub mod doctor;
 pub mod documents;
 pub mod downstream;
 pub mod editor;
+pub mod languages;
 pub mod logging;
 pub mod route;
 pub mod runs;

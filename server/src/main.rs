@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use meshls::{doctor, logging, transport::Ending};
+use meshls::{check, doctor, logging, transport::Ending};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +31,27 @@ struct Cli {
 enum Command {
     /// Run the language server on stdin/stdout (the default).
     Serve,
+    /// Check the workspace with its language servers, without an editor
+    /// (for CI): exits 0 when clean, 1 with findings at or above
+    /// --fail-on, 2 when the check could not be done.
+    Check {
+        /// Files or directories to check; the whole workspace when none.
+        paths: Vec<PathBuf>,
+        /// The workspace.
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: check::Format,
+        /// The least severity that fails the check.
+        #[arg(long, value_enum, default_value = "error")]
+        fail_on: check::FailOn,
+        /// Seconds the servers may take in all.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Write the findings here instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Show the configuration, language servers, model provider and database
     /// meshls finds; exits 1 when the configuration has errors.
     Doctor {
@@ -44,6 +65,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Some(Command::Doctor { .. }) => "warn,sled=error",
+        // What goes wrong is said once, at the end, as the check's result.
+        Some(Command::Check { .. }) => "error,sled=error",
         _ => "info,sled=warn",
     };
     if let Err(err) = logging::init(cli.log_file.as_deref(), default_filter) {
@@ -74,6 +97,46 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Some(Command::Check {
+            paths,
+            root,
+            format,
+            fail_on,
+            timeout,
+            output,
+        }) => {
+            let Some(root) = root.canonicalize().ok().filter(|root| root.is_dir()) else {
+                let message = format!(
+                    "meshls check: {} is not a directory: pass the workspace with --root",
+                    root.display()
+                );
+                let _ = writeln_stderr(&message);
+                return ExitCode::from(2);
+            };
+            let options = check::Options {
+                root,
+                paths,
+                format,
+                fail_on,
+                timeout: std::time::Duration::from_secs(timeout),
+                settle: std::time::Duration::from_millis(1500),
+            };
+            let (text, code) = check::run(&options);
+            let written = match (&output, code) {
+                // The reason a check could not be done goes to stderr.
+                (_, 2) => writeln_stderr(text.trim_end()),
+                (Some(file), _) => std::fs::write(file, &text),
+                (None, _) => {
+                    use std::io::Write as _;
+                    std::io::stdout().lock().write_all(text.as_bytes())
+                }
+            };
+            if let Err(err) = written {
+                let _ = writeln_stderr(&format!("meshls check: cannot write the findings: {err}"));
+                return ExitCode::from(2);
+            }
+            ExitCode::from(code)
         }
         Some(Command::Serve) | None => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -109,6 +109,27 @@ pub fn configure_fake_servers(ws: &Workspace, servers: &[(&str, &str, &str)]) {
     std::fs::write(user_config.join("config.toml"), config).unwrap();
 }
 
+/// PATH with the npm-installed servers first, after checking pyright is there.
+pub fn pyright_path() -> String {
+    let bin = node_bin();
+    assert!(
+        bin.join("pyright-langserver").is_file(),
+        "pyright-langserver not found in {}: run `npm ci` in tests/ (tests/run.sh does)",
+        bin.display()
+    );
+    path_with_node_servers()
+}
+
+/// PATH, after checking clangd is on it.
+pub fn clangd_path() -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    assert!(
+        std::env::split_paths(&path).any(|dir| dir.join("clangd").is_file()),
+        "clangd is not on PATH: install it (Debian: `apt-get install clangd`), or run tests/run.sh, which does"
+    );
+    path.to_string_lossy().into_owned()
+}
+
 /// A temporary project on disk, plus XDG directories kept outside of it so the
 /// server's database and user configuration never show up among the project's files.
 pub struct Workspace {

@@ -13,29 +13,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use lsp_types::{Position, Range, Url};
-use meshls_e2e::{node_bin, path_with_first, path_with_node_servers, Server, TextModel, Workspace};
+use meshls_e2e::{clangd_path, path_with_first, pyright_path, Server, TextModel, Workspace};
 use serde_json::{json, Value};
-
-/// PATH with the npm-installed servers first, after checking pyright is there.
-fn pyright_path() -> String {
-    let bin = node_bin();
-    assert!(
-        bin.join("pyright-langserver").is_file(),
-        "pyright-langserver not found in {}: run `npm ci` in tests/ (tests/run.sh does)",
-        bin.display()
-    );
-    path_with_node_servers()
-}
-
-/// PATH, after checking clangd is on it.
-fn clangd_path() -> String {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    assert!(
-        std::env::split_paths(&path).any(|dir| dir.join("clangd").is_file()),
-        "clangd is not on PATH: install it (Debian: `apt-get install clangd`), or run tests/run.sh, which does"
-    );
-    path.to_string_lossy().into_owned()
-}
 
 /// PATH with the rust-analyzer that tests/run.sh built first. First, because
 /// meshls finds it by name and `~/.cargo/bin` usually holds rustup's proxy

@@ -1,0 +1,535 @@
+//! `meshls check`: the workspace's real language servers, without an
+//! editor, so CI reports what developers see. It starts the servers the
+//! editor would (same config, same defaults), opens the files, waits until
+//! the servers are done with them, and reports their diagnostics and
+//! meshls's own syntax errors.
+//!
+//! "Done" is: every server of a file's language has published for it, no
+//! server has progress under way, and nothing new came for a settle period;
+//! all bounded by the timeout. A check that could not finish (a timeout, a
+//! server that would not start or crashed) fails loudly with exit code 2,
+//! never passes with findings missing.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Url};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use meshls_analysis::{Document, Language, PositionEncoding};
+use meshls_proxy::{FromServer, Incoming, OpenDocument, OpenDocuments, Servers, StartOptions};
+
+use crate::{config, languages::language_of};
+
+/// How the findings are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `path:line:col: severity [source code] message`, and a summary.
+    Text,
+    /// One JSON document (see [`Report`]).
+    Json,
+    /// GitHub Actions workflow commands (`::error file=...::message`).
+    Github,
+}
+
+/// The least severity that fails the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+}
+
+pub struct Options {
+    pub root: PathBuf,
+    /// Files or directories; the whole workspace when empty.
+    pub paths: Vec<PathBuf>,
+    pub format: Format,
+    pub fail_on: FailOn,
+    pub timeout: Duration,
+    /// Quiet time after the last diagnostics before the check is done.
+    pub settle: Duration,
+}
+
+/// One diagnostic, in repository terms.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// Relative to the workspace root, with `/`.
+    pub path: String,
+    /// From 1.
+    pub line: u32,
+    /// From 1, in UTF-16 code units as LSP counts them.
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+    /// `error`, `warning`, `info` or `hint`.
+    pub severity: &'static str,
+    /// Who found it: the diagnostic's source, else the server's name.
+    pub source: String,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+/// The JSON output (`--format json`), schema version 1.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub files_checked: usize,
+    pub servers: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+/// Runs the check; what to print and the exit code (0 clean, 1 findings at
+/// or above `fail_on`, 2 the check could not be done).
+pub fn run(options: &Options) -> (String, u8) {
+    let loaded = config::load(&config::Sources::from_process(Some(&options.root)));
+    if let Some(error) = loaded.errors.first() {
+        return (
+            format!("meshls check: the configuration has errors ({error}); `meshls doctor` lists them all\n"),
+            2,
+        );
+    }
+    let files = match files(&options.root, &options.paths) {
+        Ok(files) => files,
+        Err(why) => return (format!("meshls check: {why}\n"), 2),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return (format!("meshls check: cannot start: {err}\n"), 2),
+    };
+    let checked = runtime.block_on(check(options, &loaded.config.servers, files));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match checked {
+        Ok(report) => {
+            let failing = report
+                .findings
+                .iter()
+                .any(|finding| rank(finding.severity) <= options.fail_on as u8);
+            (render(&report, options.format), u8::from(failing))
+        }
+        Err(why) => (format!("meshls check: {why}\n"), 2),
+    }
+}
+
+/// 0 error, 1 warning, 2 info, 3 hint: compared with [`FailOn`].
+fn rank(severity: &str) -> u8 {
+    match severity {
+        "error" => 0,
+        "warning" => 1,
+        "info" => 2,
+        _ => 3,
+    }
+}
+
+/// The files to check, sorted: the given ones (directories walked), or the
+/// workspace's, `.gitignore` respected; only those of a language meshls or
+/// a server may know.
+fn files(root: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let starts: Vec<PathBuf> = if paths.is_empty() {
+        vec![root.to_path_buf()]
+    } else {
+        paths
+            .iter()
+            .map(|path| {
+                let path = if path.is_absolute() {
+                    path.clone()
+                } else {
+                    root.join(path)
+                };
+                if path.exists() {
+                    Ok(path)
+                } else {
+                    Err(format!("{} does not exist", path.display()))
+                }
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let mut files = Vec::new();
+    for start in starts {
+        let mut walk = ignore::WalkBuilder::new(&start);
+        walk.require_git(false).hidden(false).filter_entry(|entry| {
+            entry.file_name() != ".git" && entry.file_name() != "node_modules"
+        });
+        for entry in walk.build().flatten() {
+            if entry.file_type().is_some_and(|kind| kind.is_file())
+                && language_of(entry.path()).is_some()
+            {
+                files.push(entry.into_path());
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// What the servers said per file, and what the check waits for.
+#[derive(Default)]
+struct Heard {
+    /// Per file and server, the last diagnostics.
+    diagnostics: HashMap<Url, BTreeMap<String, Vec<Diagnostic>>>,
+    /// (file, server) pairs still to publish.
+    awaited: HashSet<(Url, String)>,
+    /// Progress tokens under way, per server.
+    busy: HashSet<(String, String)>,
+    last_news: Option<Instant>,
+}
+
+struct Opened(Vec<OpenDocument>);
+
+impl OpenDocuments for Opened {
+    fn open_documents(&self, language_ids: &[String]) -> Vec<OpenDocument> {
+        self.0
+            .iter()
+            .filter(|doc| language_ids.contains(&doc.language_id))
+            .cloned()
+            .collect()
+    }
+}
+
+async fn check(
+    options: &Options,
+    configs: &BTreeMap<String, meshls_proxy::ServerConfig>,
+    files: Vec<PathBuf>,
+) -> Result<Report, String> {
+    let mut documents = Vec::new();
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue; // Not text: nothing to check.
+        };
+        let (Ok(uri), Some(language_id)) = (Url::from_file_path(path), language_of(path)) else {
+            continue;
+        };
+        documents.push(OpenDocument {
+            uri,
+            language_id: language_id.to_owned(),
+            version: 1,
+            text,
+        });
+    }
+    let root_uri = Url::from_directory_path(&options.root).ok();
+    let params = json!({
+        "processId": std::process::id(),
+        "clientInfo": {"name": "meshls check"},
+        "rootUri": root_uri,
+        "workspaceFolders": root_uri.as_ref().map(|uri| json!([{"uri": uri, "name": "workspace"}])),
+        "capabilities": {
+            "textDocument": {"publishDiagnostics": {"relatedInformation": true, "versionSupport": true}},
+            "window": {"workDoneProgress": true},
+            "workspace": {"configuration": true},
+        },
+    });
+    let start = StartOptions {
+        root: options.root.clone(),
+        editor_params: params,
+        timeout: options.timeout.min(Duration::from_secs(60)),
+        path: std::env::var_os("PATH"),
+        documents: Arc::new(Opened(documents.clone())),
+    };
+    let (servers, problems, incoming) = Servers::start(configs, start).await;
+    if !problems.is_empty() {
+        let not_started: Vec<String> = servers
+            .status()
+            .into_iter()
+            .filter(|status| status.pid.is_none())
+            .map(|status| match status.last_error {
+                Some(why) => format!("{} did not start ({why})", status.name),
+                None => format!("{} did not start", status.name),
+            })
+            .collect();
+        servers.shutdown(Duration::from_secs(5)).await;
+        return Err(format!(
+            "{}, so its findings would be missing; check it with `meshls doctor`",
+            not_started.join("; ")
+        ));
+    }
+    let mut heard = Heard::default();
+    for doc in &documents {
+        let serving = servers.of_language(&doc.language_id);
+        for server in &serving {
+            heard
+                .awaited
+                .insert((doc.uri.clone(), server.name().to_owned()));
+        }
+        if serving.is_empty() {
+            continue;
+        }
+        let params = json!({"textDocument": {
+            "uri": doc.uri, "languageId": doc.language_id, "version": 1, "text": doc.text,
+        }});
+        let _guard = servers.documents_lock();
+        servers.notify_document(&doc.language_id, "textDocument/didOpen", &params);
+    }
+    let waited = wait(options, &servers, incoming, &mut heard).await;
+    let names: Vec<String> = servers
+        .status()
+        .into_iter()
+        .map(|status| status.name)
+        .collect();
+    servers.shutdown(Duration::from_secs(5)).await;
+    waited?;
+
+    let mut findings = Vec::new();
+    for doc in &documents {
+        let path = relative(&options.root, &doc.uri);
+        if let Some(by_server) = heard.diagnostics.get(&doc.uri) {
+            for (server, diagnostics) in by_server {
+                findings.extend(diagnostics.iter().map(|d| finding(&path, server, d)));
+            }
+        }
+        // meshls's own: syntax errors, for the languages it parses.
+        if let Some(language) = Language::for_lsp_id(&doc.language_id) {
+            let mut document = Document::new(&doc.text, 1, Some(language));
+            let snapshot = document.snapshot(PositionEncoding::Utf16);
+            findings.extend(
+                snapshot
+                    .syntax_diagnostics()
+                    .iter()
+                    .map(|d| finding(&path, meshls_analysis::DIAGNOSTIC_SOURCE, d)),
+            );
+        }
+    }
+    findings.sort_by(|a, b| {
+        (&a.path, a.line, a.column, &a.source, &a.message)
+            .cmp(&(&b.path, b.line, b.column, &b.source, &b.message))
+    });
+    findings.dedup();
+    Ok(Report {
+        version: 1,
+        files_checked: documents.len(),
+        servers: names,
+        findings,
+    })
+}
+
+/// Takes in what the servers send until they are done with the files.
+async fn wait(
+    options: &Options,
+    servers: &Servers,
+    mut incoming: mpsc::UnboundedReceiver<FromServer>,
+    heard: &mut Heard,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    loop {
+        let quiet = heard
+            .last_news
+            .is_none_or(|at| at.elapsed() >= options.settle);
+        if heard.awaited.is_empty() && heard.busy.is_empty() && quiet {
+            return Ok(());
+        }
+        let tick = tokio::time::sleep(Duration::from_millis(100));
+        let event = tokio::select! {
+            event = incoming.recv() => event,
+            () = tick => continue,
+            () = tokio::time::sleep_until(deadline) => {
+                let mut waiting: Vec<String> = heard
+                    .awaited
+                    .iter()
+                    .map(|(_, server)| server.clone())
+                    .chain(heard.busy.iter().map(|(server, _)| server.clone()))
+                    .collect();
+                waiting.sort();
+                waiting.dedup();
+                return Err(format!(
+                    "timed out after {} s waiting for {}; raise --timeout, or check the servers with `meshls doctor`",
+                    options.timeout.as_secs(),
+                    if waiting.is_empty() { "the servers to settle".to_owned() } else { waiting.join(", ") }
+                ));
+            }
+        };
+        let Some(event) = event else {
+            return Err("the language servers went away during the check".to_owned());
+        };
+        let (server, incoming) = match event {
+            FromServer::Message { server, incoming } => (server, incoming),
+            FromServer::Restarted { server } => {
+                return Err(format!(
+                    "{server} crashed during the check, so its findings would be incomplete; its log says why (run with MESHLS_LOG=debug)"
+                ))
+            }
+            FromServer::Failed { reason, .. } => return Err(reason),
+        };
+        match incoming {
+            Incoming::Notification { method, params } => {
+                heard.last_news = Some(Instant::now());
+                match method.as_str() {
+                    "textDocument/publishDiagnostics" => {
+                        let Some(uri) = params["uri"].as_str().and_then(|u| Url::parse(u).ok())
+                        else {
+                            continue;
+                        };
+                        let diagnostics: Vec<Diagnostic> =
+                            serde_json::from_value(params["diagnostics"].clone())
+                                .unwrap_or_default();
+                        heard.awaited.remove(&(uri.clone(), server.clone()));
+                        heard
+                            .diagnostics
+                            .entry(uri)
+                            .or_default()
+                            .insert(server, diagnostics);
+                    }
+                    "$/progress" => {
+                        let token = params["token"].to_string();
+                        match params["value"]["kind"].as_str() {
+                            Some("begin") => {
+                                heard.busy.insert((server, token));
+                            }
+                            Some("end") => {
+                                heard.busy.remove(&(server, token));
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Incoming::Request { id, method, params } => {
+                let answer = match method.as_str() {
+                    "workspace/configuration" => servers.configuration(&server, &params),
+                    _ => Value::Null,
+                };
+                if let Some(client) = servers.client(&server) {
+                    let _ = client.respond(id, Ok(answer));
+                }
+            }
+        }
+    }
+}
+
+fn relative(root: &Path, uri: &Url) -> String {
+    let path = uri.to_file_path().unwrap_or_default();
+    path.strip_prefix(root)
+        .unwrap_or(&path)
+        .components()
+        .map(|part| part.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn finding(path: &str, server: &str, diagnostic: &Diagnostic) -> Finding {
+    let severity = match diagnostic.severity {
+        Some(DiagnosticSeverity::WARNING) => "warning",
+        Some(DiagnosticSeverity::INFORMATION) => "info",
+        Some(DiagnosticSeverity::HINT) => "hint",
+        // LSP leaves a missing severity to the client: an error, to be safe.
+        _ => "error",
+    };
+    Finding {
+        path: path.to_owned(),
+        line: diagnostic.range.start.line + 1,
+        column: diagnostic.range.start.character + 1,
+        end_line: diagnostic.range.end.line + 1,
+        end_column: diagnostic.range.end.character + 1,
+        severity,
+        source: diagnostic
+            .source
+            .clone()
+            .unwrap_or_else(|| server.to_owned()),
+        code: diagnostic.code.as_ref().map(|code| match code {
+            NumberOrString::Number(n) => n.to_string(),
+            NumberOrString::String(s) => s.clone(),
+        }),
+        message: diagnostic.message.clone(),
+    }
+}
+
+fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Json => {
+            let mut out = serde_json::to_string_pretty(report).unwrap_or_default();
+            out.push('\n');
+            out
+        }
+        Format::Text => {
+            let mut out = String::new();
+            for f in &report.findings {
+                let code = f
+                    .code
+                    .as_deref()
+                    .map(|c| format!(" {c}"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{}:{}:{}: {} [{}{code}] {}",
+                    f.path,
+                    f.line,
+                    f.column,
+                    f.severity,
+                    f.source,
+                    f.message.replace('\n', " ")
+                );
+            }
+            let count = |severity: &str| {
+                report
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == severity)
+                    .count()
+            };
+            let servers = if report.servers.is_empty() {
+                "no language servers".to_owned()
+            } else {
+                report.servers.join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "{} error(s), {} warning(s), {} other in {} file(s) checked ({servers}, meshls)",
+                count("error"),
+                count("warning"),
+                report.findings.len() - count("error") - count("warning"),
+                report.files_checked
+            );
+            out
+        }
+        Format::Github => {
+            let mut out = String::new();
+            for f in &report.findings {
+                let command = match f.severity {
+                    "error" => "error",
+                    "warning" => "warning",
+                    _ => "notice",
+                };
+                let code = f
+                    .code
+                    .as_deref()
+                    .map(|c| format!(" {c}"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}",
+                    escape_property(&f.path),
+                    f.line,
+                    f.column,
+                    f.end_line,
+                    f.end_column,
+                    escape_property(&format!("{}{code}", f.source)),
+                    escape_data(&f.message)
+                );
+            }
+            out
+        }
+    }
+}
+
+/// GitHub's escaping of a workflow command's message.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// GitHub's escaping of a workflow command's property.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
