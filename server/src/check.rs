@@ -51,6 +51,11 @@ pub struct Options {
     pub root: PathBuf,
     /// Files or directories; the whole workspace when empty.
     pub paths: Vec<PathBuf>,
+    /// Only the files changed since this git revision (committed or not,
+    /// and new ones git does not ignore).
+    pub base: Option<String>,
+    /// Only shard `I` of `N` (from 1) of the files: `(I, N)`.
+    pub shard: Option<(usize, usize)>,
     pub format: Format,
     pub fail_on: FailOn,
     pub timeout: Duration,
@@ -96,7 +101,19 @@ pub fn run(options: &Options) -> (String, u8) {
             2,
         );
     }
-    let files = match files(&options.root, &options.paths) {
+    let files = match files(&options.root, &options.paths).and_then(|files| {
+        let files = match &options.base {
+            Some(base) => {
+                let changed = changed_since(&options.root, base)?;
+                files
+                    .into_iter()
+                    .filter(|file| changed.contains(file))
+                    .collect()
+            }
+            None => files,
+        };
+        Ok(shard(files, options.shard))
+    }) {
         Ok(files) => files,
         Err(why) => return (format!("meshls check: {why}\n"), 2),
     };
@@ -172,6 +189,64 @@ fn files(root: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     files.sort();
     files.dedup();
     Ok(files)
+}
+
+/// The files changed since `base`: in commits since, in the working tree,
+/// and new files git does not ignore; deleted ones are left out.
+fn changed_since(root: &Path, base: &str) -> Result<HashSet<PathBuf>, String> {
+    let git = |args: &[&str]| -> Result<String, String> {
+        let output = std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .map_err(|err| format!("--base needs git, which did not run: {err}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "--base {base}: git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    // Paths git prints are relative to the top of the repository.
+    let top = PathBuf::from(git(&["rev-parse", "--show-toplevel"])?.trim());
+    let top = top.canonicalize().unwrap_or(top);
+    let changed = git(&["diff", "--name-only", "--diff-filter=d", base, "--"])?;
+    let new = git(&["ls-files", "--others", "--exclude-standard"])?;
+    Ok(changed
+        .lines()
+        .map(|line| top.join(line))
+        .chain(new.lines().map(|line| root.join(line)))
+        .collect())
+}
+
+/// Shard `i` of `n` (from 1): every `n`th file of the sorted list, so the
+/// shards are the same on every machine and together hold every file once.
+fn shard(files: Vec<PathBuf>, shard: Option<(usize, usize)>) -> Vec<PathBuf> {
+    let Some((i, n)) = shard else {
+        return files;
+    };
+    files
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| index % n == i - 1)
+        .map(|(_, file)| file)
+        .collect()
+}
+
+/// `I/N` for `--shard`, with 1 <= I <= N.
+pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((i, n)) if (1..=n).contains(&i) => Ok((i, n)),
+        _ => Err(format!(
+            "`{text}` is not a shard: write I/N with 1 <= I <= N, such as 2/4"
+        )),
+    }
 }
 
 /// What the servers said per file, and what the check waits for.

@@ -51,6 +51,14 @@ enum Command {
         /// Write the findings here instead of stdout.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Only the files changed since this git revision (such as
+        /// origin/main), committed or not.
+        #[arg(long)]
+        base: Option<String>,
+        /// Only shard I of N (such as 2/4), for N CI jobs in parallel:
+        /// the same split on every machine.
+        #[arg(long, value_parser = check::parse_shard)]
+        shard: Option<(usize, usize)>,
     },
     /// Show the configuration, language servers, model provider and database
     /// meshls finds; exits 1 when the configuration has errors.
@@ -105,6 +113,8 @@ fn main() -> ExitCode {
             fail_on,
             timeout,
             output,
+            base,
+            shard,
         }) => {
             let Some(root) = root.canonicalize().ok().filter(|root| root.is_dir()) else {
                 let message = format!(
@@ -117,6 +127,8 @@ fn main() -> ExitCode {
             let options = check::Options {
                 root,
                 paths,
+                base,
+                shard,
                 format,
                 fail_on,
                 timeout: std::time::Duration::from_secs(timeout),

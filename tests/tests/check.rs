@@ -178,3 +178,72 @@ fn a_server_that_does_not_start_or_crashes_fails_the_check_loudly() {
         "{said}"
     );
 }
+
+fn git(ws: &Workspace, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
+        .args(args)
+        .current_dir(ws.root())
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+#[test]
+fn base_checks_only_the_files_changed_since_a_revision() {
+    let ws = Workspace::new(TYPESCRIPT);
+    git(&ws, &["init", "-q"]);
+    git(&ws, &["add", "."]);
+    git(&ws, &["commit", "-q", "-m", "start"]);
+    // Changed since: ok.ts (now with an error of its own) and a new file.
+    ws.write("src/ok.ts", "export const ok: number = \"one\";\n");
+    ws.write("src/new.ts", "export const fresh = 1;\n");
+    let out = check(
+        &ws,
+        &path_with_node_servers(),
+        &["--base", "HEAD", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["files_checked"], 2, "{report}");
+    let paths: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    // main.ts's errors are older than HEAD: not this change's.
+    assert_eq!(paths, ["src/ok.ts"], "{report}");
+
+    let out = check(
+        &ws,
+        &path_with_node_servers(),
+        &["--base", "no-such-revision"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("meshls check: --base no-such-revision: git diff"));
+}
+
+#[test]
+fn shards_split_the_files_the_same_way_every_time() {
+    let ws = Workspace::new(TYPESCRIPT);
+    let files = |shard: &str| {
+        let out = check(
+            &ws,
+            &path_with_node_servers(),
+            &["--shard", shard, "--format", "json"],
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report["files_checked"].as_u64().unwrap())
+    };
+    // Sorted, every second file: main.ts (with errors), then ok.ts.
+    assert_eq!(files("1/2"), (Some(1), 1));
+    assert_eq!(files("2/2"), (Some(0), 1));
+    let out = check(&ws, &path_with_node_servers(), &["--shard", "3/2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a shard"),
+        "{out:?}"
+    );
+}
