@@ -82,6 +82,16 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    /// Who found it and its code: `typescript 2322`, `meshls syntax-error`.
+    pub fn rule(&self) -> String {
+        match &self.code {
+            Some(code) => format!("{} {code}", self.source),
+            None => self.source.clone(),
+        }
+    }
+}
+
 /// The JSON output (`--format json`), schema version 1.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -529,19 +539,14 @@ fn render(report: &Report, format: Format) -> String {
         Format::Text => {
             let mut out = String::new();
             for f in &report.findings {
-                let code = f
-                    .code
-                    .as_deref()
-                    .map(|c| format!(" {c}"))
-                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "{}:{}:{}: {} [{}{code}] {}",
+                    "{}:{}:{}: {} [{}] {}",
                     f.path,
                     f.line,
                     f.column,
                     f.severity,
-                    f.source,
+                    f.rule(),
                     f.message.replace('\n', " ")
                 );
             }
@@ -575,11 +580,6 @@ fn render(report: &Report, format: Format) -> String {
                     "warning" => "warning",
                     _ => "notice",
                 };
-                let code = f
-                    .code
-                    .as_deref()
-                    .map(|c| format!(" {c}"))
-                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}",
@@ -588,7 +588,7 @@ fn render(report: &Report, format: Format) -> String {
                     f.column,
                     f.end_line,
                     f.end_column,
-                    escape_property(&format!("{}{code}", f.source)),
+                    escape_property(&f.rule()),
                     escape_data(&f.message)
                 );
             }
