@@ -1,0 +1,129 @@
+//! Wall time of `meshls check` on a generated TypeScript project, next to
+//! `tsc --noEmit` (the TypeScript compiler's own checker, the same
+//! TypeScript 5.9 typescript-language-server runs) on the same project, in
+//! one run, alternating, so the machine's drift falls on both alike.
+//!
+//! Needs `MESHLS_BIN` (a release build of meshls, say) and
+//! `MESHLS_TEST_NODE_BIN` (tests/node_modules/.bin):
+//!
+//! ```sh
+//! cargo build --release -p meshls
+//! MESHLS_BIN=$PWD/target/release/meshls MESHLS_TEST_NODE_BIN=$PWD/tests/node_modules/.bin \
+//!     cargo bench -p meshls-e2e --bench check
+//! ```
+
+// A bench binary: its report is what it prints.
+#![allow(clippy::print_stdout)]
+
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use meshls_e2e::{meshls_bin, node_bin, path_with_node_servers};
+
+/// Files in the project, and of those, how many hold a type error.
+const FILES: usize = 200;
+const WITH_ERRORS: usize = 10;
+const ROUNDS: usize = 5;
+
+fn project(dir: &Path) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("tsconfig.json"),
+        r#"{"compilerOptions": {"strict": true, "target": "es2022", "module": "es2022", "moduleResolution": "bundler", "noEmit": true}, "include": ["src"]}"#,
+    )
+    .unwrap();
+    for n in 0..FILES {
+        let import = if n == 0 {
+            String::new()
+        } else {
+            format!("import {{ total{} }} from \"./file{}\";\n", n - 1, n - 1)
+        };
+        let error = if n % (FILES / WITH_ERRORS) == 0 {
+            "export const wrong: string = 42;\n"
+        } else {
+            ""
+        };
+        let uses = if n == 0 {
+            "0".to_owned()
+        } else {
+            format!("total{}([1, 2])", n - 1)
+        };
+        std::fs::write(
+            dir.join(format!("src/file{n}.ts")),
+            format!(
+                "{import}{error}\
+                 export interface Reading{n} {{ station: number; values: number[]; label: string }}\n\
+                 export function total{n}(values: number[]): number {{\n  return values.reduce((a, b) => a + b, 0) + {uses};\n}}\n\
+                 export function describe{n}(r: Reading{n}): string {{\n  return `${{r.label}}: ${{total{n}(r.values)}}`;\n}}\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
+fn time(mut command: Command, expect_code: i32) -> Duration {
+    let start = Instant::now();
+    let output = command.output().expect("the checker runs");
+    let took = start.elapsed();
+    assert_eq!(
+        output.status.code(),
+        Some(expect_code),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    took
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    project(&root);
+    let data = tempfile::tempdir().unwrap();
+    let meshls = || {
+        let mut command = Command::new(meshls_bin());
+        command
+            .args(["check", "--format", "json", "--root"])
+            .arg(&root)
+            .env("PATH", path_with_node_servers())
+            .env("XDG_CONFIG_HOME", data.path())
+            .env("XDG_DATA_HOME", data.path());
+        command
+    };
+    let tsc = || {
+        let mut command = Command::new(node_bin().join("tsc"));
+        command.args(["--noEmit", "-p"]).arg(&root);
+        command
+    };
+    // Both find the same errors; a check that found fewer would be quicker.
+    let report = meshls().output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let found = report["findings"].as_array().unwrap().len();
+    let tsc_found = String::from_utf8_lossy(&tsc().output().unwrap().stdout)
+        .lines()
+        .filter(|line| line.contains("error TS"))
+        .count();
+    assert_eq!((found, tsc_found), (WITH_ERRORS, WITH_ERRORS));
+
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        ours.push(time(meshls(), 1));
+        theirs.push(time(tsc(), 2));
+    }
+    ours.sort();
+    theirs.sort();
+    let show = |times: &[Duration]| {
+        format!(
+            "median {:.2} s, fastest {:.2} s, slowest {:.2} s",
+            times[times.len() / 2].as_secs_f64(),
+            times[0].as_secs_f64(),
+            times[times.len() - 1].as_secs_f64()
+        )
+    };
+    println!("{FILES} TypeScript files, {WITH_ERRORS} with a type error, {ROUNDS} rounds each, alternating:");
+    println!("  meshls check    {}", show(&ours));
+    println!("  tsc --noEmit    {}", show(&theirs));
+}
