@@ -134,17 +134,30 @@ pub fn rebase(
         let end = read[range.end..]
             .find('\n')
             .map_or(read.len(), |at| range.end + at + 1);
-        let moved = if end <= prefix {
+        // Whole lines: each ends with its line break (or the text does the
+        // same in both), and starts after one that did not change.
+        let ends_whole = read[start..end].ends_with('\n');
+        let moved = if end < prefix || (end == prefix && ends_whole) {
             range.clone()
-        } else if start >= read_tail {
+        } else if start > read_tail
+            || (start == read_tail
+                && (current_tail == 0 || current.as_bytes()[current_tail - 1] == b'\n'))
+        {
             range.start - read_tail + current_tail..range.end - read_tail + current_tail
         } else {
-            // In the stretch that differs: its lines, found once.
+            // In the stretch that differs: its lines, found once, as lines.
             let lines = &read[start..end];
             if lines.trim().is_empty() {
                 return None;
             }
-            let mut found = current.match_indices(lines).map(|(at, _)| at);
+            let mut found = current
+                .match_indices(lines)
+                .map(|(at, _)| at)
+                .filter(|&at| {
+                    let after = at + lines.len();
+                    (at == 0 || current.as_bytes()[at - 1] == b'\n')
+                        && (ends_whole || after == current.len())
+                });
             let at = found.next()?;
             if found.next().is_some() {
                 return None;

@@ -85,11 +85,12 @@ impl Outputs {
                 arguments
                     .get("limit")
                     .and_then(Value::as_u64)
-                    .map_or(limit, |asked| (asked as usize).min(limit)),
+                    .map_or(limit, |asked| (asked as usize).clamp(1, limit)),
             )
             .min(text.len());
+        // Forward to a character boundary: a read always makes progress.
         while !text.is_char_boundary(end) {
-            end -= 1;
+            end += 1;
         }
         let mut out = text[start..end].to_owned();
         if end < text.len() {

@@ -235,7 +235,7 @@ impl<H: Host> Run<'_, '_, H> {
                     None => return Ok(()),
                 }
             }
-            for call in &turn.tool_calls {
+            for (index, call) in turn.tool_calls.iter().enumerate() {
                 let about = about(&call.arguments);
                 progress(Progress::Tool {
                     name: call.name.clone(),
@@ -256,11 +256,21 @@ impl<H: Host> Run<'_, '_, H> {
                     }
                     let outcome = tokio::select! {
                         biased;
-                        () = self.cancel.cancelled() => {
-                            self.report.ended = Ended::Cancelled;
-                            return Ok(());
+                        () = self.cancel.cancelled() => None,
+                        outcome = self.tools.run(call) => Some(outcome),
+                    };
+                    let Some(outcome) = outcome else {
+                        // Every call gets its result, or providers refuse
+                        // the conversation when the session goes on.
+                        for call in &turn.tool_calls[index..] {
+                            request.messages.push(Message::ToolResult {
+                                call_id: call.id.clone(),
+                                content: "cancelled by the user before it finished".to_owned(),
+                                is_error: true,
+                            });
                         }
-                        outcome = self.tools.run(call) => outcome,
+                        self.report.ended = Ended::Cancelled;
+                        return Ok(());
                     };
                     if let Some(path) = target.filter(|_| !outcome.is_error) {
                         if !self.report.changed.contains(&path) {
@@ -274,9 +284,16 @@ impl<H: Host> Run<'_, '_, H> {
                     about,
                     is_error: outcome.1,
                 });
+                // read_output answers within the limit already, with its own
+                // note on where to read on.
+                let content = if call.name == READ_OUTPUT {
+                    outcome.0
+                } else {
+                    self.outputs.cut(outcome.0, TOOL_OUTPUT_LIMIT)
+                };
                 request.messages.push(Message::ToolResult {
                     call_id: call.id.clone(),
-                    content: self.outputs.cut(outcome.0, TOOL_OUTPUT_LIMIT),
+                    content,
                     is_error: outcome.1,
                 });
             }

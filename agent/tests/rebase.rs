@@ -66,6 +66,24 @@ fn an_edit_whose_text_the_user_changed_is_refused() {
     assert_eq!(rebase(READ, &twice, &fix_old()), None);
 }
 
+#[test]
+fn an_edit_whose_line_changed_anywhere_is_refused() {
+    // Typed at the start of the line.
+    let current = READ.replace("    old();", "x    old();");
+    assert_eq!(rebase(READ, &current, &fix_old()), None);
+    // The last line, without a line break, grew.
+    let read = "a\nfoo";
+    let edit = vec![(2..5, "baz".to_owned())];
+    assert_eq!(rebase(read, "a\nfoobar", &edit), None);
+    // Found in the middle of a changed line is not found as a line.
+    let read = "a\nold();\nb\n";
+    let edit = vec![(2..5, "new".to_owned())];
+    assert_eq!(rebase(read, "A\nxold();\nB\n", &edit), None);
+    // While the same line, whole, between two changes, is.
+    let moved = rebase(read, "A\nold();\nB\n", &edit).unwrap();
+    assert_eq!(apply("A\nold();\nB\n", &moved), "A\nnew();\nB\n");
+}
+
 /// Lines of a few distinct words, so a random edit can land anywhere.
 fn text() -> impl Strategy<Value = String> {
     prop::collection::vec("[a-c]{0,6}", 1..12).prop_map(|lines| lines.join("\n") + "\n")
@@ -92,7 +110,16 @@ proptest! {
         let replacements = vec![(ours.clone(), "X".to_owned())];
         if let Some(rebased) = rebase(&read, &current, &replacements) {
             let (moved, _) = &rebased[0];
-            prop_assert_eq!(&current[moved.clone()], &read[ours]);
+            prop_assert_eq!(&current[moved.clone()], &read[ours.clone()]);
+            // And the whole lines around it are as they were read.
+            // (From the line of its first byte to that of its last.)
+            let line = |text: &str, range: &std::ops::Range<usize>| {
+                let start = text[..range.start].rfind('\n').map_or(0, |at| at + 1);
+                let last = if range.is_empty() { range.end } else { range.end - 1 };
+                let end = text[last..].find('\n').map_or(text.len(), |at| last + at + 1);
+                text[start..end].to_owned()
+            };
+            prop_assert_eq!(line(&current, moved), line(&read, &ours));
         }
     }
 
@@ -108,8 +135,10 @@ proptest! {
         typed in "[a-z]{0,5}",
     ) {
         let n = lines.len();
-        let (ours, theirs) = (pick.0 % n, pick.1 % n);
-        prop_assume!(ours.abs_diff(theirs) >= 2);
+        let ours = pick.0 % n;
+        // A line at least one away (there are, with four lines or more).
+        let away: Vec<usize> = (0..n).filter(|line| line.abs_diff(ours) >= 2).collect();
+        let theirs = away[pick.1 % away.len()];
         let read = lines.join("\n") + "\n";
         let start = |line: usize| lines[..line].iter().map(|l| l.len() + 1).sum::<usize>();
         let ours_range = start(ours)..start(ours) + lines[ours].len();

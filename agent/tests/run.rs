@@ -611,3 +611,68 @@ fn when_dropping_outputs_is_not_enough_whole_old_steps_go_but_never_half_a_step(
     assert!(matches!(&messages[1], Message::User(note) if note.starts_with("(meshls dropped")));
     assert_eq!(messages.len(), 4);
 }
+
+#[tokio::test]
+async fn a_run_cancelled_during_a_tool_call_leaves_no_call_without_its_result() {
+    let (_dir, root) = support::workspace(&[("src/main.rs", MAIN)]);
+    let server = ModelServer::start(vec![Reply::sse(
+        &openai_sse(
+            "",
+            &[
+                ("c1", "run_command", r#"{"command": "sleep 30"}"#),
+                ("c2", "read_file", r#"{"path": "src/main.rs"}"#),
+            ],
+            (10, 5),
+        ),
+        64,
+    )]);
+    let editor = Editor::default();
+    let policy = Policy {
+        run_command: true,
+        rules: toml::from_str("run_command = { allow = [\"sleep *\"] }").unwrap(),
+        ..Policy::default()
+    };
+    let tools = Tools {
+        host: &editor,
+        root: &root,
+        policy: &policy,
+    };
+    let mut conversation = Conversation {
+        messages: vec![Message::User("Wait.".to_owned())],
+        ..Conversation::default()
+    };
+    let cancel = CancellationToken::new();
+    let report = run(
+        &models(&server),
+        &tools,
+        "",
+        &mut conversation,
+        &Limits::default(),
+        &cancel,
+        |p| {
+            if matches!(p, Progress::Tool { .. }) {
+                cancel.cancel();
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.ended, Ended::Cancelled);
+    // The session can go on: both calls have a result.
+    let results: Vec<(&str, &str)> = conversation.messages[2..]
+        .iter()
+        .map(|m| match m {
+            Message::ToolResult {
+                call_id, content, ..
+            } => (call_id.as_str(), content.as_str()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("c1", "cancelled by the user before it finished"),
+            ("c2", "cancelled by the user before it finished"),
+        ]
+    );
+}

@@ -52,7 +52,7 @@ pub struct ServerHost {
     /// Files whose next change the editor must have the user confirm.
     to_confirm: Mutex<HashSet<String>>,
     /// Per file the agent changed, the servers' publications for it by then.
-    changed: Mutex<HashMap<Url, u64>>,
+    changed: Mutex<HashMap<PathBuf, u64>>,
 }
 
 /// The change annotation of edits the user confirms in the editor.
@@ -98,6 +98,15 @@ impl ServerHost {
         }});
     }
 
+    /// The file's URI as the editor named it when it is open (editors
+    /// escape characters differently), else one made from the path.
+    fn uri_for(&self, path: &Path) -> Result<Url, String> {
+        match self.docs.uri_of(path) {
+            Some(uri) => Ok(uri),
+            None => uri(path),
+        }
+    }
+
     /// The editor's language id for a file: its open document's, else one
     /// from its extension.
     fn language_id(&self, uri: &Url, path: &Path) -> Option<String> {
@@ -121,7 +130,7 @@ impl ServerHost {
         method: &str,
         extra: Value,
     ) -> Result<Value, String> {
-        let uri = uri(&at.path)?;
+        let uri = self.uri_for(&at.path)?;
         let language = self
             .language_id(&uri, &at.path)
             .ok_or_else(|| format!("meshls does not know the language of {}", at.path.display()))?;
@@ -231,10 +240,20 @@ impl ServerHost {
                 // What counts is whether the text is still what was read.
                 version: _,
             } => {
-                let uri = uri(&path)?;
-                let (current, version) = match self.open_document(&path) {
-                    Some((text, now)) => (text, Some(now)),
+                let (uri, current, version) = match self.docs.uri_of(&path) {
+                    // Open: the editor's text, or nothing if meshls's copy
+                    // of it cannot be trusted; never the disk's instead.
+                    Some(uri) => {
+                        let (version, text, _) = self.docs.view(&uri).map_err(|_| {
+                            format!(
+                                "meshls's copy of {} is out of sync with the editor, so the edit was not made; close and reopen the file",
+                                name(&path)
+                            )
+                        })?;
+                        (uri, text, Some(version))
+                    }
                     None => (
+                        uri(&path)?,
                         std::fs::read_to_string(&path)
                             .map_err(|err| format!("cannot read {}: {err}", name(&path)))?,
                         None,
@@ -250,7 +269,7 @@ impl ServerHost {
                         )
                     })?
                 };
-                let edits: Vec<Value> = replacements
+                let edits: Vec<Value> = keep_line_breaks(&current, replacements)
                     .iter()
                     .map(|(range, new)| {
                         json!({"range": {
@@ -270,7 +289,7 @@ impl ServerHost {
 
 impl Host for ServerHost {
     fn open_document(&self, path: &Path) -> Option<(String, i32)> {
-        let uri = Url::from_file_path(path).ok()?;
+        let uri = self.docs.uri_of(path)?;
         let (version, text, _) = self.docs.view(&uri).ok()?;
         Some((text, version))
     }
@@ -279,8 +298,7 @@ impl Host for ServerHost {
         let path = match &change {
             FileChange::Edit { path, .. } | FileChange::Create { path, .. } => path.clone(),
         };
-        let uri = uri(&path)?;
-        let seen = self.hub.publications(&uri);
+        let seen = self.hub.publications(&path);
         let (label, mut edit) = self.edit(change)?;
         let confirm = self
             .to_confirm
@@ -317,7 +335,7 @@ impl Host for ServerHost {
         self.changed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(uri, seen);
+            .insert(path, seen);
         Ok(())
     }
 
@@ -325,7 +343,7 @@ impl Host for ServerHost {
         match path {
             Some(path) => match uri(path) {
                 Ok(uri) => {
-                    let diagnostics = self.hub.get(&uri).await;
+                    let diagnostics = self.hub.for_path(path).await;
                     self.findings(&uri, diagnostics)
                 }
                 Err(_) => Vec::new(),
@@ -341,7 +359,7 @@ impl Host for ServerHost {
     }
 
     async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Finding> {
-        let waits: Vec<(Url, u64)> = {
+        let waits: Vec<(&Path, u64)> = {
             let changed = self
                 .changed
                 .lock()
@@ -349,12 +367,11 @@ impl Host for ServerHost {
             paths
                 .iter()
                 .filter_map(|path| {
-                    let uri = Url::from_file_path(path).ok()?;
-                    let seen = *changed.get(&uri)?;
+                    let seen = *changed.get(path)?;
                     // Only files a language server looks at get fresh diagnostics.
-                    let language = self.language_id(&uri, path)?;
+                    let language = self.language_id(&self.uri_for(path).ok()?, path)?;
                     (!self.downstream.get().of_language(&language).is_empty())
-                        .then_some((uri, seen))
+                        .then_some((path.as_path(), seen))
                 })
                 .collect()
         };
@@ -362,7 +379,7 @@ impl Host for ServerHost {
             let all = futures::future::join_all(
                 waits
                     .iter()
-                    .map(|(uri, seen)| self.hub.published_after(uri, *seen)),
+                    .map(|(path, seen)| self.hub.published_after(path, *seen)),
             );
             if tokio::time::timeout(FRESH_TIMEOUT, all).await.is_ok() {
                 tokio::time::sleep(SETTLE).await;
@@ -551,6 +568,35 @@ fn line_of(text: &str, line: u32) -> Option<&str> {
 }
 
 /// The LSP position (UTF-16) of byte `offset` of `text`.
+/// Replacements that start or end between the `\r` and `\n` of a line
+/// break widened to hold the whole break (and given it back in their
+/// text): LSP has no position inside a `\r\n`, and an editor would move
+/// one there to the line's end, so the `\r` would be lost.
+fn keep_line_breaks(
+    text: &str,
+    replacements: Vec<(std::ops::Range<usize>, String)>,
+) -> Vec<(std::ops::Range<usize>, String)> {
+    let inside_break = |at: usize| {
+        at > 0
+            && text.as_bytes().get(at - 1) == Some(&b'\r')
+            && text.as_bytes().get(at) == Some(&b'\n')
+    };
+    replacements
+        .into_iter()
+        .map(|(mut range, mut new)| {
+            if inside_break(range.start) {
+                range.start -= 1;
+                new.insert(0, '\r');
+            }
+            if inside_break(range.end) {
+                range.end += 1;
+                new.push('\n');
+            }
+            (range, new)
+        })
+        .collect()
+}
+
 /// Lines end at `\n`, `\r\n` or a lone `\r`, as LSP counts them.
 pub fn byte_position(text: &str, offset: usize) -> Position {
     let bytes = text.as_bytes();

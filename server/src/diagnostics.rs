@@ -2,7 +2,10 @@
 //! downstream server), kept per document and source and published merged,
 //! so one source's update never erases another's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+};
 
 use lsp_types::{Diagnostic, Url};
 use tokio::sync::{watch, Mutex};
@@ -13,9 +16,10 @@ pub struct DiagnosticsHub {
     /// Held across each publish, so publications leave in the order their
     /// contents were computed and the last one the editor sees is current.
     by_document: Mutex<HashMap<Url, BTreeMap<String, Vec<Diagnostic>>>>,
-    /// Per document, how many times a language server published for it; a
-    /// change wakes whoever waits for fresh diagnostics (the agent).
-    published: watch::Sender<HashMap<Url, u64>>,
+    /// Per file, how many times a language server published for it; a
+    /// change wakes whoever waits for fresh diagnostics (the agent). By
+    /// path: servers and editors encode the same file's URI differently.
+    published: watch::Sender<HashMap<PathBuf, u64>>,
 }
 
 impl DiagnosticsHub {
@@ -27,28 +31,29 @@ impl DiagnosticsHub {
         }
     }
 
-    /// How many times a language server has published for `uri`.
-    pub fn publications(&self, uri: &Url) -> u64 {
-        self.published.borrow().get(uri).copied().unwrap_or(0)
+    /// How many times a language server has published for the file.
+    pub fn publications(&self, path: &Path) -> u64 {
+        self.published.borrow().get(path).copied().unwrap_or(0)
     }
 
-    /// Waits until a language server has published for `uri` more than
+    /// Waits until a language server has published for the file more than
     /// `seen` times.
-    pub async fn published_after(&self, uri: &Url, seen: u64) {
+    pub async fn published_after(&self, path: &Path, seen: u64) {
         let mut changes = self.published.subscribe();
         // Only fails once the hub is gone, and then nothing will come.
         let _ = changes
-            .wait_for(|counts| counts.get(uri).copied().unwrap_or(0) > seen)
+            .wait_for(|counts| counts.get(path).copied().unwrap_or(0) > seen)
             .await;
     }
 
-    /// Every source's diagnostics for `uri`, merged.
-    pub async fn get(&self, uri: &Url) -> Vec<Diagnostic> {
+    /// Every source's diagnostics for the file, merged, whatever URI each
+    /// came with.
+    pub async fn for_path(&self, path: &Path) -> Vec<Diagnostic> {
         let by_document = self.by_document.lock().await;
         by_document
-            .get(uri)
-            .into_iter()
-            .flat_map(|sources| sources.values().flatten())
+            .iter()
+            .filter(|(uri, _)| uri.to_file_path().is_ok_and(|file| file == path))
+            .flat_map(|(_, sources)| sources.values().flatten())
             .cloned()
             .collect()
     }
@@ -86,8 +91,10 @@ impl DiagnosticsHub {
             .await;
         // meshls's own sources (syntax, reviews) are not a server's word.
         if !source.starts_with(meshls_analysis::DIAGNOSTIC_SOURCE) {
-            self.published
-                .send_modify(|counts| *counts.entry(uri).or_default() += 1);
+            if let Ok(path) = uri.to_file_path() {
+                self.published
+                    .send_modify(|counts| *counts.entry(path).or_default() += 1);
+            }
         }
     }
 

@@ -135,6 +135,18 @@ impl Documents {
         }
     }
 
+    /// The URI the editor gave the open document at `path`: editors encode
+    /// file URIs differently (VS Code escapes `[`, `]`, `@`, `+`, ...), so
+    /// one made from the path may not be the editor's.
+    pub fn uri_of(&self, path: &std::path::Path) -> Option<Url> {
+        self.lock()
+            .store
+            .iter()
+            .map(|(uri, _)| uri)
+            .find(|uri| uri.to_file_path().is_ok_and(|open| open == path))
+            .cloned()
+    }
+
     /// The editor's language id of an open document.
     pub fn language_id(&self, uri: &Url) -> Option<String> {
         self.lock()

@@ -854,3 +854,47 @@ fn new_errors_from_typescript_after_an_edit_go_back_to_the_agent() {
     );
     assert!(server.shutdown_and_exit().success());
 }
+
+#[test]
+fn a_file_the_editor_names_with_an_escaped_uri_is_edited_as_the_editor_has_it() {
+    let ws = Workspace::new("//- /src/[id]/page.ts\nexport const a: number = 1;\n");
+    let model = ModelServer::start(vec![
+        call(
+            "c1",
+            "edit_file",
+            json!({"path": "src/[id]/page.ts", "old_string": "= 1", "new_string": "= 2"}),
+        ),
+        answer("Done."),
+    ]);
+    use_model(&ws, &model);
+    let (mut server, _) = Server::start_initialized(&ws);
+    server.apply_edits();
+    // As VS Code names it: brackets escaped, which a URI made from the path
+    // does not do.
+    let plain = ws.uri("src/[id]/page.ts");
+    let escaped: lsp_types::Url = plain
+        .as_str()
+        .replace('[', "%5B")
+        .replace(']', "%5D")
+        .parse()
+        .unwrap();
+    assert_ne!(plain, escaped);
+    // Unsaved in the editor: the agent must edit this text, not the disk's.
+    let unsaved = "// draft\nexport const a: number = 1;\n";
+    server.open(&escaped, "typescript", unsaved);
+    let token = ask(&mut server, "Make it two.", escaped.as_str());
+    reports_until_end(&mut server, &token);
+    let edit = server
+        .messages()
+        .into_iter()
+        .find(|m| m["method"] == "workspace/applyEdit")
+        .expect("an edit");
+    let change = &edit["params"]["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"]["uri"], escaped.as_str());
+    assert_eq!(change["textDocument"]["version"], 1);
+    assert_eq!(
+        server.document(&escaped),
+        Some(("// draft\nexport const a: number = 2;\n".to_owned(), 2))
+    );
+    assert!(server.shutdown_and_exit().success());
+}
