@@ -223,12 +223,26 @@ fn changed_since(root: &Path, base: &str) -> Result<HashSet<PathBuf>, String> {
     // Paths git prints are relative to the top of the repository.
     let top = PathBuf::from(git(&["rev-parse", "--show-toplevel"])?.trim());
     let top = top.canonicalize().unwrap_or(top);
-    let changed = git(&["diff", "--name-only", "--diff-filter=d", base, "--"])?;
-    let new = git(&["ls-files", "--others", "--exclude-standard"])?;
+    // NUL-separated: names with spaces or non-ASCII letters come as they are.
+    let changed = git(&[
+        "diff",
+        "-z",
+        "--name-only",
+        "--diff-filter=d",
+        "--end-of-options",
+        base,
+        "--",
+    ])?;
+    let new = git(&["ls-files", "-z", "--others", "--exclude-standard"])?;
     Ok(changed
-        .lines()
-        .map(|line| top.join(line))
-        .chain(new.lines().map(|line| root.join(line)))
+        .split('\0')
+        .filter(|name| !name.is_empty())
+        .map(|name| top.join(name))
+        .chain(
+            new.split('\0')
+                .filter(|name| !name.is_empty())
+                .map(|name| root.join(name)),
+        )
         .collect())
 }
 
@@ -262,10 +276,11 @@ pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
 /// What the servers said per file, and what the check waits for.
 #[derive(Default)]
 struct Heard {
-    /// Per file and server, the last diagnostics.
-    diagnostics: HashMap<Url, BTreeMap<String, Vec<Diagnostic>>>,
+    /// Per file and server, the last diagnostics. By path: a server may
+    /// write a file's URI otherwise than meshls did.
+    diagnostics: HashMap<PathBuf, BTreeMap<String, Vec<Diagnostic>>>,
     /// (file, server) pairs still to publish.
-    awaited: HashSet<(Url, String)>,
+    awaited: HashSet<(PathBuf, String)>,
     /// Progress tokens under way, per server.
     busy: HashSet<(String, String)>,
     last_news: Option<Instant>,
@@ -342,10 +357,13 @@ async fn check(
     let mut heard = Heard::default();
     for doc in &documents {
         let serving = servers.of_language(&doc.language_id);
+        let Ok(path) = doc.uri.to_file_path() else {
+            continue;
+        };
         for server in &serving {
             heard
                 .awaited
-                .insert((doc.uri.clone(), server.name().to_owned()));
+                .insert((path.clone(), server.name().to_owned()));
         }
         if serving.is_empty() {
             continue;
@@ -368,7 +386,8 @@ async fn check(
     let mut findings = Vec::new();
     for doc in &documents {
         let path = relative(&options.root, &doc.uri);
-        if let Some(by_server) = heard.diagnostics.get(&doc.uri) {
+        let file = doc.uri.to_file_path().unwrap_or_default();
+        if let Some(by_server) = heard.diagnostics.get(&file) {
             for (server, diagnostics) in by_server {
                 findings.extend(diagnostics.iter().map(|d| finding(&path, server, d)));
             }
@@ -447,24 +466,30 @@ async fn wait(
         };
         match incoming {
             Incoming::Notification { method, params } => {
-                heard.last_news = Some(Instant::now());
+                // Only diagnostics and progress are news: a server that
+                // keeps logging has still settled.
                 match method.as_str() {
                     "textDocument/publishDiagnostics" => {
-                        let Some(uri) = params["uri"].as_str().and_then(|u| Url::parse(u).ok())
+                        heard.last_news = Some(Instant::now());
+                        let Some(path) = params["uri"]
+                            .as_str()
+                            .and_then(|u| Url::parse(u).ok())
+                            .and_then(|uri| uri.to_file_path().ok())
                         else {
                             continue;
                         };
                         let diagnostics: Vec<Diagnostic> =
                             serde_json::from_value(params["diagnostics"].clone())
                                 .unwrap_or_default();
-                        heard.awaited.remove(&(uri.clone(), server.clone()));
+                        heard.awaited.remove(&(path.clone(), server.clone()));
                         heard
                             .diagnostics
-                            .entry(uri)
+                            .entry(path)
                             .or_default()
                             .insert(server, diagnostics);
                     }
                     "$/progress" => {
+                        heard.last_news = Some(Instant::now());
                         let token = params["token"].to_string();
                         match params["value"]["kind"].as_str() {
                             Some("begin") => {

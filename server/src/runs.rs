@@ -34,6 +34,9 @@ pub const ASK_COMMAND: &str = "meshls.ask";
 pub const CANCEL_COMMAND: &str = "meshls.cancel";
 pub const NEW_SESSION_COMMAND: &str = "meshls.newSession";
 
+/// How long the editor may take to accept a progress token.
+const PROGRESS_CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An answer longer than this (or of more lines) goes to a file.
 const SHORT_ANSWER: usize = 400;
 const SHORT_LINES: usize = 4;
@@ -164,13 +167,17 @@ impl Runs {
             }
         };
         let title = ask.instruction.lines().next().unwrap_or("").to_owned();
+        // An editor that refuses the token, or does not answer in time,
+        // still gets the run, without progress.
+        let created = self
+            .editor
+            .request("window/workDoneProgress/create", json!({"token": token}));
+        let shows_progress = shows_progress
+            && matches!(
+                tokio::time::timeout(PROGRESS_CREATE_TIMEOUT, created).await,
+                Ok(Ok(_))
+            );
         if shows_progress {
-            // An editor that refuses the token still gets the run, without
-            // progress.
-            let _ = self
-                .editor
-                .request("window/workDoneProgress/create", json!({"token": token}))
-                .await;
             self.progress(token, json!({"kind": "begin", "title": "meshls agent", "message": title, "cancellable": true}));
         }
         let mut request = ask.instruction.clone();

@@ -198,6 +198,8 @@ fn base_checks_only_the_files_changed_since_a_revision() {
     // Changed since: ok.ts (now with an error of its own) and a new file.
     ws.write("src/ok.ts", "export const ok: number = \"one\";\n");
     ws.write("src/new.ts", "export const fresh = 1;\n");
+    // git quotes such names unless asked not to.
+    ws.write("src/café.ts", "export const c: number = \"x\";\n");
     let out = check(
         &ws,
         &path_with_node_servers(),
@@ -205,7 +207,7 @@ fn base_checks_only_the_files_changed_since_a_revision() {
     );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["files_checked"], 2, "{report}");
+    assert_eq!(report["files_checked"], 3, "{report}");
     let paths: Vec<&str> = report["findings"]
         .as_array()
         .unwrap()
@@ -213,7 +215,7 @@ fn base_checks_only_the_files_changed_since_a_revision() {
         .map(|f| f["path"].as_str().unwrap())
         .collect();
     // main.ts's errors are older than HEAD: not this change's.
-    assert_eq!(paths, ["src/ok.ts"], "{report}");
+    assert_eq!(paths, ["src/café.ts", "src/ok.ts"], "{report}");
 
     let out = check(
         &ws,
