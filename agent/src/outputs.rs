@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::model::ToolSpec;
@@ -20,6 +21,24 @@ pub struct Outputs {
     kept: VecDeque<(u32, String)>,
     last_id: u32,
     bytes: usize,
+}
+
+/// Saved with the session: only the last id, so that after a restart a
+/// note's id never names another output (the outputs themselves are not
+/// saved).
+impl Serialize for Outputs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.last_id.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Outputs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Outputs {
+            last_id: u32::deserialize(deserializer)?,
+            ..Outputs::default()
+        })
+    }
 }
 
 impl Outputs {

@@ -59,8 +59,9 @@ impl Default for Limits {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Conversation {
     pub messages: Vec<Message>,
-    /// Kept in memory only: after a restart, `read_output` says so.
-    #[serde(skip)]
+    /// Kept in memory only (their last id is saved): after a restart,
+    /// `read_output` says an old output is not kept.
+    #[serde(default)]
     pub outputs: Outputs,
 }
 
@@ -134,6 +135,8 @@ pub async fn run<H: Host>(
     // The conversation moves into the request, which grows with the run
     // instead of being copied for every step, and comes back whatever
     // happens.
+    // The request is the last message when the run starts.
+    let request_at = conversation.messages.len().saturating_sub(1);
     let mut tool_specs = specs(tools.policy);
     tool_specs.push(outputs::spec());
     let mut request = ModelRequest {
@@ -160,6 +163,7 @@ pub async fn run<H: Host>(
         before: Vec::new(),
         verified: 0,
         known: None,
+        request: request_at,
     };
     let ended = run.steps(models, &mut request, progress).await;
     conversation.messages = request.messages;
@@ -167,6 +171,8 @@ pub async fn run<H: Host>(
 }
 
 struct Run<'a, 't, H> {
+    /// Where this run's request is in the conversation.
+    request: usize,
     tools: &'a Tools<'t, H>,
     limits: &'a Limits,
     cancel: &'a CancellationToken,
@@ -380,7 +386,7 @@ impl<H: Host> Run<'_, '_, H> {
         }
         let want = ((estimate - room / 2) * 4) as usize;
         let need = ((estimate - room / 4 * 3) * 4) as usize;
-        let freed = compact(messages, self.outputs, want, need);
+        let freed = compact(messages, self.outputs, &mut self.request, want, need);
         tracing::debug!(estimate, room, want, freed, "compacted the conversation");
         if let Some((tokens, then)) = &mut self.known {
             *tokens = tokens.saturating_sub((freed / 4) as u64);
@@ -424,13 +430,11 @@ const SMALL_OUTPUT: usize = 300;
 pub fn compact(
     messages: &mut Vec<Message>,
     outputs: &mut Outputs,
+    request: &mut usize,
     want: usize,
     need: usize,
 ) -> usize {
-    let last_step = messages
-        .iter()
-        .rposition(|message| matches!(message, Message::Assistant { .. }))
-        .unwrap_or(messages.len());
+    let last_step = last_step_of(messages);
     let mut freed = 0;
     for message in &mut messages[..last_step] {
         if freed >= want {
@@ -448,25 +452,54 @@ pub fn compact(
             }
         }
     }
-    let mut last_step = last_step;
     let mut dropped = 0;
-    while freed < need && last_step > 1 {
-        freed += weight(&messages.remove(1));
-        last_step -= 1;
+    // Oldest first: earlier runs' messages (after the first), then this
+    // run's early steps; never this run's request.
+    let mut remove = |messages: &mut Vec<Message>, at: usize, request: &mut usize| {
+        if at < *request {
+            *request -= 1;
+        }
         dropped += 1;
+        weight(&messages.remove(at))
+    };
+    loop {
+        let at = if *request > 1 {
+            1
+        } else if *request + 1 < last_step_of(messages) {
+            *request + 1
+        } else {
+            break;
+        };
+        if freed >= need {
+            break;
+        }
+        freed += remove(messages, at, request);
         // A tool result without its call is an error to every provider.
-        while last_step > 1 && matches!(messages[1], Message::ToolResult { .. }) {
-            freed += weight(&messages.remove(1));
-            last_step -= 1;
-            dropped += 1;
+        while at < last_step_of(messages)
+            && at != *request
+            && matches!(messages[at], Message::ToolResult { .. })
+        {
+            freed += remove(messages, at, request);
         }
     }
     if dropped > 0 {
         let note = format!("(meshls dropped {dropped} earlier messages to make room)");
         freed = freed.saturating_sub(note.len());
-        messages.insert(1.min(messages.len()), Message::User(note));
+        let at = 1.min(messages.len());
+        messages.insert(at, Message::User(note));
+        if at <= *request && *request > 0 {
+            *request += 1;
+        }
     }
     freed
+}
+
+/// Where the last step (the last assistant turn) starts.
+fn last_step_of(messages: &[Message]) -> usize {
+    messages
+        .iter()
+        .rposition(|message| matches!(message, Message::Assistant { .. }))
+        .unwrap_or(messages.len())
 }
 
 /// What a call is about, for progress: its path or pattern.

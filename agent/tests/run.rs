@@ -591,7 +591,7 @@ fn when_dropping_outputs_is_not_enough_whole_old_steps_go_but_never_half_a_step(
     ];
     let mut outputs = Outputs::default();
     // Small outputs are not worth dropping; the first step's call is.
-    let freed = compact(&mut messages, &mut outputs, 1500, 1000);
+    let freed = compact(&mut messages, &mut outputs, &mut 0, 1500, 1000);
     assert!(freed >= 1000, "{freed}");
     assert_eq!(
         messages,
@@ -605,7 +605,7 @@ fn when_dropping_outputs_is_not_enough_whole_old_steps_go_but_never_half_a_step(
         ]
     );
     // The last step stays whatever is asked.
-    compact(&mut messages, &mut outputs, usize::MAX, usize::MAX);
+    compact(&mut messages, &mut outputs, &mut 0, usize::MAX, usize::MAX);
     assert_eq!(messages[messages.len() - 2..], [call("c"), result("c")]);
     assert_eq!(messages[0], Message::User("Find it.".to_owned()));
     assert!(matches!(&messages[1], Message::User(note) if note.starts_with("(meshls dropped")));
@@ -675,4 +675,49 @@ async fn a_run_cancelled_during_a_tool_call_leaves_no_call_without_its_result() 
             ("c2", "cancelled by the user before it finished"),
         ]
     );
+}
+
+#[test]
+fn compaction_drops_earlier_runs_first_and_never_this_runs_request() {
+    let step = |id: &str| {
+        [
+            Message::Assistant {
+                text: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: id.to_owned(),
+                    name: "grep".to_owned(),
+                    arguments: "{}".repeat(200),
+                }],
+            },
+            Message::ToolResult {
+                call_id: id.to_owned(),
+                content: "x".to_owned(),
+                is_error: false,
+            },
+        ]
+    };
+    let mut messages = vec![Message::User("First run.".to_owned())];
+    messages.extend(step("a"));
+    messages.push(Message::Assistant {
+        text: "Done.".to_owned(),
+        tool_calls: vec![],
+    });
+    messages.push(Message::User("Second run.".to_owned()));
+    messages.extend(step("b"));
+    messages.extend(step("c"));
+    let mut request = 4;
+    compact(
+        &mut messages,
+        &mut Outputs::default(),
+        &mut request,
+        usize::MAX,
+        usize::MAX,
+    );
+    assert_eq!(messages[request], Message::User("Second run.".to_owned()));
+    // What is left: the first request, the note, this run's request and
+    // its last step; this run's first step went after the first run's.
+    assert_eq!(messages.len(), 5, "{messages:#?}");
+    assert_eq!(messages[0], Message::User("First run.".to_owned()));
+    assert!(matches!(&messages[1], Message::User(note) if note.starts_with("(meshls dropped 5")));
+    assert_eq!(messages[3..], step("c"));
 }

@@ -427,3 +427,20 @@ async fn a_database_from_a_newer_meshls_is_read_but_never_written() {
     let store = Store::open(trees).unwrap();
     assert!(store.load("broken").is_none());
 }
+
+#[test]
+fn an_output_id_from_before_a_restart_never_names_another_output() {
+    let mut conversation = meshls_agent::run::Conversation::default();
+    let first = conversation.outputs.keep("before the restart".to_owned());
+    let saved = serde_json::to_string(&conversation).unwrap();
+    let mut restored: meshls_agent::run::Conversation = serde_json::from_str(&saved).unwrap();
+    let next = restored.outputs.keep("after the restart".to_owned());
+    assert_ne!(first, next);
+    let read = restored
+        .outputs
+        .read(&serde_json::json!({"id": first}), 100);
+    assert!(read.unwrap_err().contains("is not kept"));
+    // Sessions saved before the id was saved still load.
+    let old: meshls_agent::run::Conversation = serde_json::from_str(r#"{"messages": []}"#).unwrap();
+    assert!(old.messages.is_empty());
+}
