@@ -138,7 +138,14 @@ pub fn run(options: &Options) -> (String, u8) {
     let checked = runtime.block_on(check(options, &loaded.config.servers, files));
     runtime.shutdown_timeout(Duration::from_secs(1));
     match checked {
-        Ok(report) => {
+        Ok(mut report) => {
+            if options.format == Format::Github {
+                // GitHub places annotations by the path in the repository.
+                let prefix = repository_prefix(&options.root);
+                for finding in &mut report.findings {
+                    finding.path = format!("{prefix}{}", finding.path);
+                }
+            }
             let failing = report
                 .findings
                 .iter()
@@ -244,6 +251,34 @@ fn changed_since(root: &Path, base: &str) -> Result<HashSet<PathBuf>, String> {
                 .map(|name| root.join(name)),
         )
         .collect())
+}
+
+/// Where `root` is in its git repository (`packages/web/`), or nothing
+/// when it is the top or not in one.
+fn repository_prefix(root: &Path) -> String {
+    let top = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+    let Some(top) = top.and_then(|top| top.canonicalize().ok()) else {
+        return String::new();
+    };
+    match root.strip_prefix(&top) {
+        Ok(inner) if !inner.as_os_str().is_empty() => {
+            let mut prefix: String = inner
+                .components()
+                .map(|part| part.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            prefix.push('/');
+            prefix
+        }
+        _ => String::new(),
+    }
 }
 
 /// Shard `i` of `n` (from 1): every `n`th file of the sorted list, so the

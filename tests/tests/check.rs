@@ -249,3 +249,25 @@ fn shards_split_the_files_the_same_way_every_time() {
         "{out:?}"
     );
 }
+
+#[test]
+fn github_annotations_name_files_from_the_top_of_the_repository() {
+    let ws = Workspace::new(&TYPESCRIPT.replace("//- /", "//- /packages/web/"));
+    git(&ws, &["init", "-q"]);
+    let web = ws.path("packages/web");
+    let out = Command::new(meshls_bin())
+        .args(["check", "--format", "github", "--root"])
+        .arg(&web)
+        .arg("src/main.ts")
+        .env("PATH", path_with_node_servers())
+        .env("XDG_CONFIG_HOME", ws.config_home())
+        .env("XDG_DATA_HOME", ws.data_home())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stdout(&out).starts_with("::error file=packages/web/src/main.ts,line=1,col=7,"),
+        "{}",
+        stdout(&out)
+    );
+}
