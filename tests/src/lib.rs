@@ -104,10 +104,11 @@ pub fn configure_fake_servers(ws: &Workspace, servers: &[(&str, &str, &str)]) {
             fake.display().to_string()
         ));
     }
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(user_config.join("config.toml"), config).unwrap();
+    ws.write_user_config(&config);
 }
+
+/// A user config with a server that dies as it starts, saying "dying".
+pub const BROKEN_SERVER: &str = "[servers.broken]\ncommand = \"sh\"\nargs = [\"-c\", \"echo dying >&2; exit 7\"]\nlanguages = [\"typescript\"]\n";
 
 /// PATH with the npm-installed servers first, after checking pyright is there.
 pub fn pyright_path() -> String {
@@ -208,6 +209,13 @@ impl Workspace {
     }
 
     /// Writes a file, creating its directories, for tests that change files behind the server's back.
+    /// Writes the user's own config file (`$XDG_CONFIG_HOME/meshls/config.toml`).
+    pub fn write_user_config(&self, text: &str) {
+        let dir = self.config_home().join("meshls");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("config.toml"), text).unwrap();
+    }
+
     pub fn write(&self, rel: &str, text: &str) {
         let path = self.path(rel);
         if let Some(parent) = path.parent() {

@@ -23,15 +23,9 @@ fn use_model(ws: &Workspace, model: &ModelServer) {
 }
 
 fn use_model_at(ws: &Workspace, base_url: &str, more: &str) {
-    let dir = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{base_url}\"\nretries = 0\n{more}"
-        ),
-    )
-    .unwrap();
+    ws.write_user_config(&format!(
+        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{base_url}\"\nretries = 0\n{more}"
+    ));
 }
 
 fn call(id: &str, name: &str, arguments: Value) -> Reply {

@@ -187,15 +187,11 @@ export function double(n: number): number {
 /// a test: one tsserver instead of a syntax and a semantic one, and no
 /// typings installer.
 fn lean_typescript_server(ws: &Workspace) {
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(
-        user_config.join("config.toml"),
+    ws.write_user_config(
         "[servers.typescript-language-server.initialization_options]\n\
          disableAutomaticTypingAcquisition = true\n\
          tsserver = { useSyntaxServer = \"never\" }\n",
-    )
-    .unwrap();
+    );
 }
 
 /// The edited file: a type error that each round pushes one line down, a

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use meshls_e2e::{
     clangd_path, configure_fake_servers, meshls_bin, path_with_node_servers, pyright_path,
-    Workspace,
+    Workspace, BROKEN_SERVER,
 };
 use serde_json::{json, Value};
 
@@ -146,13 +146,7 @@ fn pyright_and_clangd_errors_are_found() {
 #[test]
 fn a_server_that_does_not_start_or_crashes_fails_the_check_loudly() {
     let ws = Workspace::new("//- /a.ts\nexport const a = 1;\n");
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(
-        user_config.join("config.toml"),
-        "[servers.broken]\ncommand = \"sh\"\nargs = [\"-c\", \"echo dying >&2; exit 7\"]\nlanguages = [\"typescript\"]\n",
-    )
-    .unwrap();
+    ws.write_user_config(BROKEN_SERVER);
     let out = check(&ws, &std::env::var("PATH").unwrap(), &[]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let said = String::from_utf8_lossy(&out.stderr);

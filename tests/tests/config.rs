@@ -79,13 +79,9 @@ fn doctor(ws: &Workspace, env: &[(&str, &str)]) -> (bool, String) {
 fn doctor_reports_what_it_finds() {
     // Where keys go is the user's choice: their own config file says it.
     let ws = Workspace::new("//- /meshls.toml\n[analysis]\nsyntax_diagnostics = true\n");
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(
-        user_config.join("config.toml"),
+    ws.write_user_config(
         "[agent]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\napi_key_env = \"MESHLS_TEST_KEY\"\n",
-    )
-    .unwrap();
+    );
 
     // A fake clangd on a PATH of our own, so the result does not depend on the machine.
     let bin = ws.temp_dir().join("bin");

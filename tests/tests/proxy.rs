@@ -3,7 +3,9 @@
 //! meshls, its diagnostics merge with meshls's own, and it goes away with
 //! meshls.
 
-use meshls_e2e::{configure_fake_servers, path_with_node_servers, Server, Workspace};
+use meshls_e2e::{
+    configure_fake_servers, path_with_node_servers, Server, Workspace, BROKEN_SERVER,
+};
 use serde_json::{json, Value};
 
 /// Configures one server run by the scripted `fake_server.py` in `mode`,
@@ -160,13 +162,7 @@ fn typescript_answers_through_meshls_and_diagnostics_merge() {
 #[test]
 fn a_server_that_fails_to_start_is_reported_and_the_others_still_serve() {
     let ws = Workspace::new(PROJECT);
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(
-        user_config.join("config.toml"),
-        "[servers.broken]\ncommand = \"sh\"\nargs = [\"-c\", \"echo dying >&2; exit 7\"]\nlanguages = [\"typescript\"]\n",
-    )
-    .unwrap();
+    ws.write_user_config(BROKEN_SERVER);
     let (mut server, _) = Server::builder(&ws)
         .env("PATH", path_with_node_servers())
         .start_initialized();
@@ -672,13 +668,7 @@ fn progress_watchers_tokens_hierarchies_and_server_methods_are_relayed() {
 #[test]
 fn doctor_starts_each_server_and_reports_how_it_went() {
     let ws = Workspace::new(PROJECT);
-    let user_config = ws.config_home().join("meshls");
-    std::fs::create_dir_all(&user_config).unwrap();
-    std::fs::write(
-        user_config.join("config.toml"),
-        "[servers.broken]\ncommand = \"sh\"\nargs = [\"-c\", \"echo dying >&2; exit 7\"]\nlanguages = [\"typescript\"]\n",
-    )
-    .unwrap();
+    ws.write_user_config(BROKEN_SERVER);
     let output = std::process::Command::new(meshls_e2e::meshls_bin())
         .args(["doctor", "--root"])
         .arg(ws.root())
