@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use meshls_agent::paths;
 use meshls_analysis::{Document, Language, PositionEncoding};
 use meshls_proxy::{FromServer, Incoming, OpenDocument, OpenDocuments, Servers, StartOptions};
 
@@ -208,28 +209,36 @@ fn files(root: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// Runs git in `root`: what it printed, or why it failed.
+fn git(root: &Path, args: &[&str]) -> Result<String, String> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .map_err(|err| format!("git did not run: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The top of the git repository `root` is in.
+fn repository_top(root: &Path) -> Result<PathBuf, String> {
+    let top = PathBuf::from(git(root, &["rev-parse", "--show-toplevel"])?.trim());
+    Ok(top.canonicalize().unwrap_or(top))
+}
+
 /// The files changed since `base`: in commits since, in the working tree,
 /// and new files git does not ignore; deleted ones are left out.
 fn changed_since(root: &Path, base: &str) -> Result<HashSet<PathBuf>, String> {
-    let git = |args: &[&str]| -> Result<String, String> {
-        let output = std::process::Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .output()
-            .map_err(|err| format!("--base needs git, which did not run: {err}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "--base {base}: git {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    };
+    let git = |args: &[&str]| git(root, args).map_err(|why| format!("--base {base}: {why}"));
     // Paths git prints are relative to the top of the repository.
-    let top = PathBuf::from(git(&["rev-parse", "--show-toplevel"])?.trim());
-    let top = top.canonicalize().unwrap_or(top);
+    let top = repository_top(root).map_err(|why| format!("--base {base}: {why}"))?;
     // NUL-separated: names with spaces or non-ASCII letters come as they are.
     let changed = git(&[
         "diff",
@@ -256,26 +265,9 @@ fn changed_since(root: &Path, base: &str) -> Result<HashSet<PathBuf>, String> {
 /// Where `root` is in its git repository (`packages/web/`), or nothing
 /// when it is the top or not in one.
 fn repository_prefix(root: &Path) -> String {
-    let top = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["rev-parse", "--show-toplevel"])
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
-    let Some(top) = top.and_then(|top| top.canonicalize().ok()) else {
-        return String::new();
-    };
-    match root.strip_prefix(&top) {
-        Ok(inner) if !inner.as_os_str().is_empty() => {
-            let mut prefix: String = inner
-                .components()
-                .map(|part| part.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            prefix.push('/');
-            prefix
+    match repository_top(root) {
+        Ok(top) if top != root && root.starts_with(&top) => {
+            format!("{}/", paths::relative(&top, root))
         }
         _ => String::new(),
     }
@@ -553,13 +545,7 @@ async fn wait(
 }
 
 fn relative(root: &Path, uri: &Url) -> String {
-    let path = uri.to_file_path().unwrap_or_default();
-    path.strip_prefix(root)
-        .unwrap_or(&path)
-        .components()
-        .map(|part| part.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    paths::relative(root, &uri.to_file_path().unwrap_or_default())
 }
 
 fn finding(path: &str, server: &str, diagnostic: &Diagnostic) -> Finding {
