@@ -27,7 +27,7 @@ use meshls_agent::paths;
 use meshls_analysis::{Document, Language, PositionEncoding};
 use meshls_proxy::{FromServer, Incoming, OpenDocument, OpenDocuments, Servers, StartOptions};
 
-use crate::{config, languages::language_of};
+use crate::{config, languages::language_of, sarif};
 
 /// How the findings are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,6 +38,8 @@ pub enum Format {
     Json,
     /// GitHub Actions workflow commands (`::error file=...::message`).
     Github,
+    /// SARIF 2.1.0, for GitHub code scanning and other viewers.
+    Sarif,
 }
 
 /// The least severity that fails the check.
@@ -81,6 +83,8 @@ pub struct Finding {
     pub source: String,
     pub code: Option<String>,
     pub message: String,
+    /// Stays the same when lines move above it (see [`sarif::fingerprint`]).
+    pub fingerprint: String,
 }
 
 impl Finding {
@@ -88,6 +92,14 @@ impl Finding {
     pub fn rule(&self) -> String {
         match &self.code {
             Some(code) => format!("{} {code}", self.source),
+            None => self.source.clone(),
+        }
+    }
+
+    /// The same as an identifier: `typescript/2322`, SARIF's `ruleId`.
+    pub fn rule_id(&self) -> String {
+        match &self.code {
+            Some(code) => format!("{}/{code}", self.source),
             None => self.source.clone(),
         }
     }
@@ -139,22 +151,38 @@ pub fn run(options: &Options) -> (String, u8) {
     let checked = runtime.block_on(check(options, &loaded.config.servers, files));
     runtime.shutdown_timeout(Duration::from_secs(1));
     match checked {
-        Ok(mut report) => {
-            if options.format == Format::Github {
-                // GitHub places annotations by the path in the repository.
-                let prefix = repository_prefix(&options.root);
-                for finding in &mut report.findings {
-                    finding.path = format!("{prefix}{}", finding.path);
-                }
-            }
-            let failing = report
-                .findings
-                .iter()
-                .any(|finding| rank(finding.severity) <= options.fail_on as u8);
-            (render(&report, options.format), u8::from(failing))
-        }
+        Ok(report) => finish(report, options),
         Err(why) => (format!("meshls check: {why}\n"), 2),
     }
+}
+
+/// The report as `options.format` has it, and the exit code.
+fn finish(mut report: Report, options: &Options) -> (String, u8) {
+    let top = match options.format {
+        // GitHub places findings by their path in the repository.
+        Format::Github | Format::Sarif => {
+            let top = repository_top(&options.root)
+                .ok()
+                .filter(|top| options.root.starts_with(top))
+                .unwrap_or_else(|| options.root.clone());
+            if top != options.root {
+                let prefix = paths::relative(&top, &options.root);
+                for finding in &mut report.findings {
+                    finding.path = format!("{prefix}/{}", finding.path);
+                }
+            }
+            Url::from_directory_path(&top).ok()
+        }
+        Format::Text | Format::Json => None,
+    };
+    let failing = report
+        .findings
+        .iter()
+        .any(|finding| rank(finding.severity) <= options.fail_on as u8);
+    (
+        render(&report, options.format, top.as_ref()),
+        u8::from(failing),
+    )
 }
 
 /// 0 error, 1 warning, 2 info, 3 hint: compared with [`FailOn`].
@@ -260,17 +288,6 @@ fn changed_since(root: &Path, base: &str) -> Result<HashSet<PathBuf>, String> {
                 .map(|name| root.join(name)),
         )
         .collect())
-}
-
-/// Where `root` is in its git repository (`packages/web/`), or nothing
-/// when it is the top or not in one.
-fn repository_prefix(root: &Path) -> String {
-    match repository_top(root) {
-        Ok(top) if top != root && root.starts_with(&top) => {
-            format!("{}/", paths::relative(&top, root))
-        }
-        _ => String::new(),
-    }
 }
 
 /// Shard `i` of `n` (from 1): every `n`th file of the sorted list, so the
@@ -436,6 +453,13 @@ async fn check(
             .cmp(&(&b.path, b.line, b.column, &b.source, &b.message))
     });
     findings.dedup();
+    let texts: HashMap<String, &str> = documents
+        .iter()
+        .map(|doc| (relative(&options.root, &doc.uri), doc.text.as_str()))
+        .collect();
+    sarif::fingerprint(&mut findings, |path, line| {
+        texts.get(path)?.lines().nth(line.checked_sub(1)? as usize)
+    });
     Ok(Report {
         version: 1,
         files_checked: documents.len(),
@@ -572,16 +596,15 @@ fn finding(path: &str, server: &str, diagnostic: &Diagnostic) -> Finding {
             NumberOrString::String(s) => s.clone(),
         }),
         message: diagnostic.message.clone(),
+        fingerprint: String::new(),
     }
 }
 
-fn render(report: &Report, format: Format) -> String {
+/// The report in `format`; `top` is what SARIF's paths are relative to.
+fn render(report: &Report, format: Format, top: Option<&Url>) -> String {
     match format {
-        Format::Json => {
-            let mut out = serde_json::to_string_pretty(report).unwrap_or_default();
-            out.push('\n');
-            out
-        }
+        Format::Json => pretty(report),
+        Format::Sarif => pretty(&sarif::log(report, top.map(Url::as_str))),
         Format::Text => {
             let mut out = String::new();
             for f in &report.findings {
@@ -641,6 +664,13 @@ fn render(report: &Report, format: Format) -> String {
             out
         }
     }
+}
+
+/// JSON as people read it, ending in a line break.
+pub fn pretty(value: &impl Serialize) -> String {
+    let mut out = serde_json::to_string_pretty(value).unwrap_or_default();
+    out.push('\n');
+    out
 }
 
 /// GitHub's escaping of a workflow command's message.

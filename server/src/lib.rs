@@ -15,6 +15,7 @@ pub mod languages;
 pub mod logging;
 pub mod route;
 pub mod runs;
+pub mod sarif;
 pub mod stdio;
 pub mod storage;
 pub mod transport;

@@ -60,6 +60,16 @@ enum Command {
         #[arg(long, value_parser = check::parse_shard)]
         shard: Option<(usize, usize)>,
     },
+    /// Join SARIF logs (the --shard parts of a check) into one, for one
+    /// upload to GitHub code scanning.
+    MergeSarif {
+        /// The logs to join.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the joined log here instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Show the configuration, language servers, model provider and database
     /// meshls finds; exits 1 when the configuration has errors.
     Doctor {
@@ -149,6 +159,46 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             ExitCode::from(code)
+        }
+        Some(Command::MergeSarif { files, output }) => {
+            let mut logs = Vec::new();
+            for file in &files {
+                let name = file.display().to_string();
+                let read = std::fs::read_to_string(file)
+                    .map_err(|err| format!("cannot read {name}: {err}"))
+                    .and_then(|text| {
+                        serde_json::from_str(&text)
+                            .map_err(|err| format!("{name} is not JSON: {err}"))
+                    });
+                match read {
+                    Ok(log) => logs.push((name, log)),
+                    Err(why) => {
+                        let _ = writeln_stderr(&format!("meshls merge-sarif: {why}"));
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            let merged = match meshls::sarif::merge(&logs) {
+                Ok(merged) => check::pretty(&merged),
+                Err(why) => {
+                    let _ = writeln_stderr(&format!("meshls merge-sarif: {why}"));
+                    return ExitCode::from(2);
+                }
+            };
+            let written = match &output {
+                Some(file) => std::fs::write(file, &merged),
+                None => {
+                    use std::io::Write as _;
+                    std::io::stdout().lock().write_all(merged.as_bytes())
+                }
+            };
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    let _ = writeln_stderr(&format!("meshls merge-sarif: cannot write: {err}"));
+                    ExitCode::from(2)
+                }
+            }
         }
         Some(Command::Serve) | None => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()

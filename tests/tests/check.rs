@@ -7,8 +7,8 @@
 use std::process::{Command, Output};
 
 use meshls_e2e::{
-    clangd_path, configure_fake_servers, meshls_bin, path_with_node_servers, pyright_path,
-    Workspace, BROKEN_SERVER,
+    assert_valid_sarif, clangd_path, configure_fake_servers, meshls_bin, path_with_node_servers,
+    pyright_path, sarif_errors, Workspace, BROKEN_SERVER,
 };
 use serde_json::{json, Value};
 
@@ -88,6 +88,7 @@ fn json_and_github_formats_say_the_same() {
             "path": "src/main.ts", "line": 1, "column": 7, "end_line": 1, "end_column": 12,
             "severity": "error", "source": "typescript", "code": "2322",
             "message": "Type 'number' is not assignable to type 'string'.",
+            "fingerprint": report["findings"][0]["fingerprint"],
         })
     );
     assert_eq!(report["findings"].as_array().unwrap().len(), 3);
@@ -242,6 +243,170 @@ fn shards_split_the_files_the_same_way_every_time() {
         String::from_utf8_lossy(&out.stderr).contains("is not a shard"),
         "{out:?}"
     );
+}
+
+/// The findings of a SARIF log: (ruleId, uri, startLine, fingerprint).
+fn sarif_results(log: &Value) -> Vec<(String, String, u64, String)> {
+    assert_valid_sarif(log);
+    let runs = log["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "one run: {log}");
+    let rules = &runs[0]["tool"]["driver"]["rules"];
+    runs[0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| {
+            // Each result points at its rule.
+            let index = result["ruleIndex"].as_u64().unwrap() as usize;
+            assert_eq!(rules[index]["id"], result["ruleId"], "{log}");
+            let location = &result["locations"][0]["physicalLocation"];
+            (
+                result["ruleId"].as_str().unwrap().to_owned(),
+                location["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                location["region"]["startLine"].as_u64().unwrap(),
+                result["partialFingerprints"]["meshlsFinding/v1"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sarif_is_valid_its_fingerprints_survive_moved_lines_and_shards_merge() {
+    let ws = Workspace::new(TYPESCRIPT);
+    ws.write("src/two words é.ts", "export const n: number = \"one\";\n");
+    let sarif = |args: &[&str]| {
+        let mut all = vec!["--format", "sarif"];
+        all.extend(args);
+        let out = check(&ws, &path_with_node_servers(), &all);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let whole = sarif(&[]);
+    let results = sarif_results(&whole);
+    let found: Vec<(&str, &str, u64)> = results
+        .iter()
+        .map(|(rule, uri, line, _)| (rule.as_str(), uri.as_str(), *line))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("typescript/2322", "src/main.ts", 1),
+            ("meshls/syntax-error", "src/main.ts", 2),
+            ("typescript/1005", "src/main.ts", 2),
+            ("typescript/2322", "src/two%20words%20%C3%A9.ts", 1),
+        ],
+        "{whole:#}"
+    );
+    let run = &whole["runs"][0];
+    assert_eq!(run["columnKind"], "utf16CodeUnits");
+    assert_eq!(run["results"][0]["level"], "error");
+    assert_eq!(
+        run["results"][0]["locations"][0]["physicalLocation"]["region"],
+        json!({"startLine": 1, "startColumn": 7, "endLine": 1, "endColumn": 12})
+    );
+    // One rule per ruleId.
+    assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 3);
+    // The validation does catch what is wrong: a level SARIF lacks, a path
+    // that is not a URI reference.
+    let mut broken = whole.clone();
+    broken["runs"][0]["results"][0]["level"] = json!("fatal");
+    broken["runs"][0]["results"][1]["locations"][0]["physicalLocation"]["artifactLocation"]
+        ["uri"] = json!("src/a b.ts");
+    assert_eq!(
+        sarif_errors(&broken).len(),
+        2,
+        "{:?}",
+        sarif_errors(&broken)
+    );
+
+    // Lines moved down: the same alerts, by their fingerprints.
+    let main = ws.read("src/main.ts");
+    ws.write("src/main.ts", &format!("// a comment\n\n{main}"));
+    let moved = sarif_results(&sarif(&[]));
+    let lines: Vec<u64> = moved.iter().map(|(_, _, line, _)| *line).collect();
+    assert_eq!(lines, [3, 4, 4, 1]);
+    let prints = |results: &[(String, String, u64, String)]| -> Vec<String> {
+        results
+            .iter()
+            .map(|(_, _, _, print)| print.clone())
+            .collect()
+    };
+    assert_eq!(prints(&moved), prints(&results));
+    let mut unique = prints(&results);
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "each finding its own fingerprint");
+
+    // Three shards, merged: the whole check's findings, one run.
+    let dir = ws.temp_dir();
+    let mut parts = Vec::new();
+    for shard in ["1/3", "2/3", "3/3"] {
+        let file = dir.join(format!("part{}.sarif", &shard[..1]));
+        let out = check(
+            &ws,
+            &path_with_node_servers(),
+            &[
+                "--format",
+                "sarif",
+                "--shard",
+                shard,
+                "--output",
+                file.to_str().unwrap(),
+            ],
+        );
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+        parts.push(file);
+    }
+    let merged = Command::new(meshls_bin())
+        .arg("merge-sarif")
+        .args(&parts)
+        .output()
+        .unwrap();
+    assert_eq!(merged.status.code(), Some(0), "{merged:?}");
+    let mut merged = sarif_results(&serde_json::from_slice(&merged.stdout).unwrap());
+    merged.sort();
+    let mut expected = moved.clone();
+    expected.sort();
+    assert_eq!(merged, expected);
+
+    // A file that is not SARIF: said, exit 2.
+    std::fs::write(dir.join("bad.sarif"), "{\"version\": \"1.0\"}").unwrap();
+    let out = Command::new(meshls_bin())
+        .arg("merge-sarif")
+        .arg(&parts[0])
+        .arg(dir.join("bad.sarif"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.sarif is not a SARIF 2.1.0 log"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn fail_on_sets_the_least_severity_that_fails() {
+    // A missing import is a warning by this project's pyright settings.
+    let ws = Workspace::new(
+        "//- /pyrightconfig.json\n{\"reportMissingImports\": \"warning\"}\n//- /app.py\nimport no_such_module_here\n",
+    );
+    let run = |fail_on: &str| {
+        let out = check(&ws, &pyright_path(), &["--fail-on", fail_on]);
+        (out.status.code(), stdout(&out))
+    };
+    let (code, text) = run("error");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.starts_with("app.py:1:8: warning [Pyright reportMissingImports] Import \"no_such_module_here\" could not be resolved"),
+        "{text}"
+    );
+    assert_eq!(run("warning").0, Some(1));
+    assert_eq!(run("info").0, Some(1));
 }
 
 #[test]
