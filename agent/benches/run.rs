@@ -15,7 +15,7 @@ use std::{
 use criterion::{criterion_group, criterion_main, Criterion};
 use meshls_agent::{
     config::{AgentConfig, Provider},
-    host::{FileChange, Finding, Host, Place, Spot, Symbol},
+    host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol},
     model::{Message, ModelRequest},
     models::Models,
     permissions::Policy,
@@ -42,6 +42,9 @@ impl Host for Editor {
     }
     async fn approve(&self, _: &str) -> bool {
         true
+    }
+    async fn report(&self, _: Reported) -> Result<String, String> {
+        Ok(String::new())
     }
     async fn diagnostics(&self, _: Option<&Path>) -> Vec<Finding> {
         Vec::new()

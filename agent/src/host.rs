@@ -64,6 +64,23 @@ pub struct Symbol {
     pub depth: u32,
 }
 
+/// A problem a review found, as the model reports it with
+/// `report_finding`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    pub path: PathBuf,
+    /// The lines it is about, from 1, `end_line` included.
+    pub line: u32,
+    pub end_line: u32,
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+    /// What kind of problem: `bug`, `security`, `performance`, ...
+    pub category: String,
+    pub message: String,
+    /// How to fix it, when the model says.
+    pub suggestion: Option<String>,
+}
+
 pub trait Host: Send + Sync {
     /// The editor's copy of a file it has open: the text and its version.
     fn open_document(&self, path: &std::path::Path) -> Option<(String, i32)>;
@@ -105,6 +122,10 @@ pub trait Host: Send + Sync {
     /// Asks the user whether to go ahead with `action` (one line);
     /// `false` when they say no or do not answer in time.
     fn approve(&self, action: &str) -> impl Future<Output = bool> + Send;
+
+    /// Takes a review's finding: what to tell the model (it was noted, or
+    /// why it will not be reported). Only reviews offer `report_finding`.
+    fn report(&self, finding: Reported) -> impl Future<Output = Result<String, String>> + Send;
 }
 
 /// `replacements` (byte ranges of `read`, in order, not overlapping) moved

@@ -65,6 +65,8 @@ pub struct Policy {
     pub read_only: bool,
     /// `run_command` exists at all.
     pub run_command: bool,
+    /// The run is a review: `report_finding` exists.
+    pub review: bool,
 }
 
 /// A call, as the policy sees it.
@@ -199,7 +201,7 @@ mod tests {
         policy = Policy {
             rules,
             run_command: true,
-            read_only: false,
+            ..Policy::default()
         };
         assert_eq!(
             policy.decide(call("write_file", "src/new.rs", false)),

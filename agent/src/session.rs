@@ -27,7 +27,7 @@ use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    host::{FileChange, Finding, Host, Place, Spot, Symbol},
+    host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol},
     model::{Message, Usage},
     models::Models,
     permissions,
@@ -573,5 +573,9 @@ impl<H: Host> Host for Audited<'_, H> {
             },
         );
         allowed
+    }
+
+    async fn report(&self, finding: Reported) -> Result<String, String> {
+        self.host.report(finding).await
     }
 }

@@ -1,7 +1,8 @@
 //! The agent's tools, by their stable names (part of the product's
 //! contract): the file tools `read_file`, `list_files`, `grep`,
 //! `edit_file`, `write_file`, and the language servers' `diagnostics`,
-//! `symbols`, `definition`, `references` and `hover`.
+//! `symbols`, `definition`, `references` and `hover`; in a review,
+//! `report_finding`.
 //! Each resolves its path under the workspace root, asks the permission
 //! policy, and answers the model in plain text, errors included: a tool
 //! that fails tells the model why, so it can correct itself.
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::{
-    host::{FileChange, Finding, Host, Place, Spot, Symbol},
+    host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol},
     model::{ToolCall, ToolSpec},
     paths,
     permissions::{self, Call, Decision},
@@ -126,6 +127,21 @@ pub fn specs(policy: &permissions::Policy) -> Vec<ToolSpec> {
                 "required": ["path", "content"]}),
         ));
     }
+    if policy.review {
+        specs.push(spec(
+            "report_finding",
+            "Report one problem you found in the code under review: call it once per finding; findings written as text are not reported.",
+            json!({"type": "object", "properties": {
+                "path": {"type": "string", "description": "Path relative to the workspace root"},
+                "line": {"type": "integer", "description": "First line of the problem, from 1, as read_file shows it"},
+                "end_line": {"type": "integer", "description": "Last line, when it spans several"},
+                "severity": {"type": "string", "enum": ["error", "warning", "info"]},
+                "category": {"type": "string", "description": "bug, security, performance, error-handling, maintainability, style, ..."},
+                "message": {"type": "string", "description": "What is wrong and why, in a sentence or two"},
+                "suggestion": {"type": "string", "description": "How to fix it"}},
+                "required": ["path", "line", "severity", "category", "message"]}),
+        ));
+    }
     if policy.run_command && !policy.read_only {
         specs.push(spec(
             "run_command",
@@ -205,12 +221,65 @@ impl<H: Host> Tools<'_, H> {
                 }
                 .await
             }
+            "report_finding" if self.policy.review => self.report_finding(&arguments).await,
             other => Err(format!("there is no tool named {other}")),
         };
         match result {
             Ok(content) => Outcome::ok(content),
             Err(why) => Outcome::error(why),
         }
+    }
+
+    async fn report_finding(&self, arguments: &Value) -> Result<String, String> {
+        let path = self.path(arguments, "path", true)?;
+        if !path.is_file() {
+            return Err(format!(
+                "{} is not a file of the workspace",
+                self.relative(&path)
+            ));
+        }
+        let text = |key: &str| match arguments.get(key) {
+            Some(Value::String(text)) if !text.trim().is_empty() => {
+                Ok(Some(text.trim().to_owned()))
+            }
+            None | Some(Value::Null) => Ok(None),
+            _ => Err(format!("`{key}` must be a non-empty string")),
+        };
+        let required = |key: &str| text(key)?.ok_or(format!("`{key}` is required"));
+        let line = |key: &str| {
+            arguments
+                .get(key)
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n >= 1)
+                .ok_or(format!("`{key}` must be a line number, from 1"))
+        };
+        let start = line("line")?;
+        let end = match arguments.get("end_line") {
+            None | Some(Value::Null) => start,
+            Some(_) => line("end_line")?.max(start),
+        };
+        let severity = match required("severity")?.to_ascii_lowercase().as_str() {
+            "error" => "error",
+            "warning" => "warning",
+            "info" | "information" | "note" | "hint" => "info",
+            other => {
+                return Err(format!(
+                    "`severity` must be error, warning or info, not {other}"
+                ))
+            }
+        };
+        self.host
+            .report(Reported {
+                path,
+                line: start,
+                end_line: end,
+                severity: severity.to_owned(),
+                category: required("category")?.to_ascii_lowercase(),
+                message: required("message")?,
+                suggestion: text("suggestion")?,
+            })
+            .await
     }
 
     fn path(&self, arguments: &Value, key: &str, required: bool) -> Result<PathBuf, String> {
@@ -344,7 +413,6 @@ impl<H: Host> Tools<'_, H> {
             .map_err(|_| format!("{} is not a text file (not UTF-8)", self.relative(path)))
     }
 
-    /// Asks the policy, and the user when it says so.
     /// Asks the policy about a call on a file, and the user when it says so.
     async fn permitted(&self, tool: &str, path: &Path, action: &str) -> Result<(), String> {
         let subject = self.relative(path);

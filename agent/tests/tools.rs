@@ -9,7 +9,7 @@ use support::Editor;
 use std::path::PathBuf;
 
 use meshls_agent::{
-    host::{FileChange, Finding, Place, Spot, Symbol},
+    host::{FileChange, Finding, Place, Reported, Spot, Symbol},
     model::ToolCall,
     permissions::Policy,
     tools::{specs, Outcome, Tools},
@@ -254,6 +254,77 @@ fn write_file_creates_only_new_files_and_asks_first() {
 }
 
 #[test]
+fn report_finding_hands_a_checked_finding_to_the_host_only_in_a_review() {
+    let mut f = fixture();
+    let finding = json!({"path": "src/main.rs", "line": 2, "end_line": 3, "severity": "Warning",
+        "category": "Bug", "message": " x and y are the same ", "suggestion": "use one"});
+    assert_eq!(
+        f.error("report_finding", finding.clone()),
+        "there is no tool named report_finding"
+    );
+    f.policy.review = true;
+    f.policy.read_only = true;
+    assert_eq!(f.ok("report_finding", finding), "noted");
+    assert_eq!(
+        *f.editor.reported.lock().unwrap(),
+        [Reported {
+            path: f.root.join("src/main.rs"),
+            line: 2,
+            end_line: 3,
+            severity: "warning".to_owned(),
+            category: "bug".to_owned(),
+            message: "x and y are the same".to_owned(),
+            suggestion: Some("use one".to_owned()),
+        }]
+    );
+    let base = json!({"path": "src/main.rs", "line": 1, "severity": "error", "category": "bug", "message": "m"});
+    let with = |key: &str, value: Value| {
+        let mut arguments = base.clone();
+        arguments[key] = value;
+        arguments
+    };
+    for (arguments, why) in [
+        (
+            with("line", json!(0)),
+            "`line` must be a line number, from 1",
+        ),
+        (
+            with("severity", json!("fatal")),
+            "`severity` must be error, warning or info, not fatal",
+        ),
+        (
+            with("message", json!(" ")),
+            "`message` must be a non-empty string",
+        ),
+        (with("path", json!("../outside.rs")), "outside"),
+        (
+            with("path", json!("src/missing.rs")),
+            "src/missing.rs is not a file of the workspace",
+        ),
+    ] {
+        let said = f.error("report_finding", arguments);
+        assert!(said.contains(why), "{said} / {why}");
+    }
+    let mut no_category = base.clone();
+    no_category.as_object_mut().unwrap().remove("category");
+    assert_eq!(
+        f.error("report_finding", no_category),
+        "`category` is required"
+    );
+    assert_eq!(
+        f.editor.reported.lock().unwrap().len(),
+        1,
+        "none of those reached the host"
+    );
+    // An end before the start is the start.
+    let mut backwards = with("line", json!(3));
+    backwards["end_line"] = json!(1);
+    f.ok("report_finding", backwards);
+    let last = f.editor.reported.lock().unwrap().pop().unwrap();
+    assert_eq!((last.line, last.end_line), (3, 3));
+}
+
+#[test]
 fn the_model_sees_the_writing_tools_only_when_it_may_write() {
     let names = |policy: &Policy| {
         specs(policy)
@@ -280,6 +351,12 @@ fn the_model_sees_the_writing_tools_only_when_it_may_write() {
         ..Policy::default()
     };
     assert_eq!(names(&read_only), reading);
+    let review = Policy {
+        read_only: true,
+        review: true,
+        ..Policy::default()
+    };
+    assert_eq!(names(&review), [&reading[..], &["report_finding"]].concat());
     let f = fixture();
     let outcome = f.run("no_such_tool", json!({}));
     assert_eq!(

@@ -16,7 +16,7 @@ use std::{
 use lsp_types::{Position, Url};
 use serde_json::{json, Value};
 
-use meshls_agent::host::{rebase, FileChange, Finding, Host, Place, Spot, Symbol};
+use meshls_agent::host::{rebase, FileChange, Finding, Host, Place, Reported, Spot, Symbol};
 
 use crate::{
     diagnostics::DiagnosticsHub, documents::Documents, downstream::Downstream, editor::Editor,
@@ -493,6 +493,10 @@ impl Host for ServerHost {
             _ => String::new(),
         };
         Ok((!text.is_empty()).then_some(text))
+    }
+
+    async fn report(&self, _: Reported) -> Result<String, String> {
+        Err("findings are reported only in `meshls review`".to_owned())
     }
 
     async fn approve(&self, action: &str) -> bool {

@@ -204,6 +204,7 @@ impl Runs {
             rules: config.permissions.clone(),
             read_only,
             run_command: config.run_command,
+            review: false,
         };
         let report = sessions
             .run(

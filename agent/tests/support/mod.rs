@@ -8,7 +8,7 @@ use std::{
     sync::Mutex,
 };
 
-use meshls_agent::host::{FileChange, Finding, Host, Place, Spot, Symbol};
+use meshls_agent::host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol};
 
 /// Open documents, the changes applied, and scripted answers to approvals
 /// (none left means no).
@@ -29,6 +29,8 @@ pub struct Editor {
     pub waited: Mutex<Vec<Vec<PathBuf>>>,
     /// The positions the language servers were asked about.
     pub spots: Mutex<Vec<Spot>>,
+    /// What a review reported.
+    pub reported: Mutex<Vec<Reported>>,
 }
 
 impl Host for Editor {
@@ -95,6 +97,11 @@ impl Host for Editor {
     async fn approve(&self, action: &str) -> bool {
         self.asked.lock().unwrap().push(action.to_owned());
         self.answers.lock().unwrap().pop_front().unwrap_or(false)
+    }
+
+    async fn report(&self, finding: Reported) -> Result<String, String> {
+        self.reported.lock().unwrap().push(finding);
+        Ok("noted".to_owned())
     }
 }
 
