@@ -16,6 +16,7 @@ pub mod logging;
 pub mod route;
 pub mod runs;
 pub mod sarif;
+pub mod senses;
 pub mod stdio;
 pub mod storage;
 pub mod transport;

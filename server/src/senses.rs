@@ -1,0 +1,366 @@
+//! The agent's senses: the real language servers behind meshls, asked
+//! about a file as the editor has it (its open buffer, else the disk), with
+//! their answers in the agent's plain terms (lines from 1, columns in
+//! characters). The editor's host and `meshls review`'s headless one both
+//! see through it.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use lsp_types::{Position, Url};
+use serde_json::{json, Value};
+
+use meshls_agent::host::{Finding, Place, Spot, Symbol};
+use meshls_proxy::Servers;
+
+use crate::{documents::Documents, languages::language_of};
+
+/// How long a language server may take to answer the agent.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct Senses {
+    /// The editor's open documents (none, headless).
+    pub docs: Arc<Documents>,
+    pub servers: Arc<Servers>,
+}
+
+impl Senses {
+    /// The file's URI as the editor named it when it is open (editors
+    /// escape characters differently), else one made from the path.
+    pub fn uri_for(&self, path: &Path) -> Result<Url, String> {
+        match self.docs.uri_of(path) {
+            Some(uri) => Ok(uri),
+            None => uri(path),
+        }
+    }
+
+    /// The editor's language id for a file: its open document's, else one
+    /// from its extension.
+    pub fn language_id(&self, uri: &Url, path: &Path) -> Option<String> {
+        self.docs
+            .language_id(uri)
+            .or_else(|| language_of(path).map(str::to_owned))
+    }
+
+    /// The text of a file as the editor has it, else as it is on disk.
+    pub fn text(&self, path: &Path) -> Option<String> {
+        self.open_document(path)
+            .map(|(text, _)| text)
+            .or_else(|| std::fs::read_to_string(path).ok())
+    }
+
+    /// Asks the language server of `at`'s file that offers `provider`.
+    pub async fn ask(
+        &self,
+        at: &Spot,
+        provider: &str,
+        method: &str,
+        extra: Value,
+    ) -> Result<Value, String> {
+        let uri = self.uri_for(&at.path)?;
+        let language = self
+            .language_id(&uri, &at.path)
+            .ok_or_else(|| format!("meshls does not know the language of {}", at.path.display()))?;
+        let server = self
+            .servers
+            .route(&language, provider)
+            .ok_or_else(|| format!("no language server for {language} answers {method} here"))?;
+        let text = self.text(&at.path).unwrap_or_default();
+        let mut params = json!({
+            "textDocument": {"uri": uri},
+            "position": lsp_position(&text, at.line.saturating_sub(1), at.column),
+        });
+        if let (Value::Object(params), Value::Object(extra)) = (&mut params, extra) {
+            params.extend(extra);
+        }
+        server
+            .request_raw(method, params, QUERY_TIMEOUT)
+            .await
+            .map_err(|err| err.to_string())
+    }
+
+    /// Places from a `Location`, `Location[]` or `LocationLink[]` answer.
+    pub fn places(&self, answer: &Value) -> Vec<Place> {
+        let items: Vec<&Value> = match answer {
+            Value::Array(items) => items.iter().collect(),
+            Value::Null => Vec::new(),
+            one => vec![one],
+        };
+        let mut texts: HashMap<PathBuf, Option<String>> = HashMap::new();
+        items
+            .into_iter()
+            .filter_map(|item| {
+                let uri = item
+                    .get("targetUri")
+                    .or_else(|| item.get("uri"))?
+                    .as_str()?;
+                let range = item
+                    .get("targetSelectionRange")
+                    .or_else(|| item.get("range"))?;
+                let path = Url::parse(uri).ok()?.to_file_path().ok()?;
+                let text = texts
+                    .entry(path.clone())
+                    .or_insert_with(|| self.text(&path));
+                let at = spot(path, text.as_deref(), &range["start"]);
+                let line_text = text
+                    .as_deref()
+                    .and_then(|text| line_of(text, at.line - 1))
+                    .map(str::to_owned);
+                Some(Place { at, line_text })
+            })
+            .collect()
+    }
+
+    pub fn finding(&self, path: PathBuf, text: Option<&str>, diagnostic: &Value) -> Finding {
+        let severity = match diagnostic["severity"].as_u64() {
+            Some(1) | None => "error",
+            Some(2) => "warning",
+            Some(3) => "information",
+            _ => "hint",
+        };
+        let code = match &diagnostic["code"] {
+            Value::String(code) => code.clone(),
+            Value::Number(code) => code.to_string(),
+            _ => String::new(),
+        };
+        Finding {
+            at: spot(path, text, &diagnostic["range"]["start"]),
+            severity: severity.to_owned(),
+            source: diagnostic["source"].as_str().unwrap_or("").to_owned(),
+            code,
+            message: diagnostic["message"].as_str().unwrap_or("").to_owned(),
+        }
+    }
+
+    pub fn findings(&self, uri: &Url, diagnostics: Vec<lsp_types::Diagnostic>) -> Vec<Finding> {
+        let Ok(path) = uri.to_file_path() else {
+            return Vec::new();
+        };
+        let text = self.text(&path);
+        diagnostics
+            .iter()
+            .map(|diagnostic| {
+                let value = serde_json::to_value(diagnostic).unwrap_or_default();
+                self.finding(path.clone(), text.as_deref(), &value)
+            })
+            .collect()
+    }
+
+    /// The editor's copy of a file it has open: the text and its version.
+    pub fn open_document(&self, path: &Path) -> Option<(String, i32)> {
+        let uri = self.docs.uri_of(path)?;
+        let (version, text, _) = self.docs.view(&uri).ok()?;
+        Some((text, version))
+    }
+
+    pub async fn symbols(&self, path: &Path) -> Result<Vec<Symbol>, String> {
+        let uri = uri(path)?;
+        let language = self
+            .language_id(&uri, path)
+            .ok_or_else(|| format!("meshls does not know the language of {}", name(path)))?;
+        let server = self
+            .servers
+            .route(&language, "documentSymbolProvider")
+            .ok_or_else(|| format!("no language server for {language} lists symbols"))?;
+        let answer = server
+            .request_raw(
+                "textDocument/documentSymbol",
+                json!({"textDocument": {"uri": uri}}),
+                QUERY_TIMEOUT,
+            )
+            .await
+            .map_err(|err| err.to_string())?;
+        let text = self.text(path);
+        let mut out = Vec::new();
+        symbols_of(&answer, path, text.as_deref(), 0, &mut out);
+        Ok(out)
+    }
+
+    pub async fn workspace_symbols(&self, query: &str) -> Result<Vec<Symbol>, String> {
+        let servers = self.servers.route_any("workspaceSymbolProvider");
+        if servers.is_empty() {
+            return Err("no language server searches the workspace's symbols".to_owned());
+        }
+        let mut out = Vec::new();
+        for server in servers {
+            let answer = server
+                .request_raw("workspace/symbol", json!({"query": query}), QUERY_TIMEOUT)
+                .await
+                .map_err(|err| err.to_string())?;
+            for item in answer.as_array().into_iter().flatten() {
+                let Some(path) = item["location"]["uri"]
+                    .as_str()
+                    .and_then(|uri| Url::parse(uri).ok()?.to_file_path().ok())
+                else {
+                    continue;
+                };
+                let text = self.text(&path);
+                out.push(Symbol {
+                    name: item["name"].as_str().unwrap_or("").to_owned(),
+                    kind: kind_name(&item["kind"]).to_owned(),
+                    at: spot(path, text.as_deref(), &item["location"]["range"]["start"]),
+                    depth: 0,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn definition(&self, at: &Spot) -> Result<Vec<Place>, String> {
+        let answer = self
+            .ask(
+                at,
+                "definitionProvider",
+                "textDocument/definition",
+                json!({}),
+            )
+            .await?;
+        Ok(self.places(&answer))
+    }
+
+    pub async fn references(&self, at: &Spot) -> Result<Vec<Place>, String> {
+        let answer = self
+            .ask(
+                at,
+                "referencesProvider",
+                "textDocument/references",
+                json!({"context": {"includeDeclaration": true}}),
+            )
+            .await?;
+        Ok(self.places(&answer))
+    }
+
+    pub async fn hover(&self, at: &Spot) -> Result<Option<String>, String> {
+        let answer = self
+            .ask(at, "hoverProvider", "textDocument/hover", json!({}))
+            .await?;
+        let text = match &answer["contents"] {
+            Value::String(text) => text.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .map(|part| part["value"].as_str().or(part.as_str()).unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+            Value::Object(content) => content
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            _ => String::new(),
+        };
+        Ok((!text.is_empty()).then_some(text))
+    }
+}
+
+pub fn uri(path: &Path) -> Result<Url, String> {
+    Url::from_file_path(path).map_err(|()| format!("{} is not an absolute path", path.display()))
+}
+
+pub fn name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    )
+}
+
+/// Line `line` (from 0) of `text`, without its line break.
+fn line_of(text: &str, line: u32) -> Option<&str> {
+    text.split('\n')
+        .nth(line as usize)
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+}
+
+/// The LSP position of column `column` (in characters) of line `line`
+/// (from 0).
+fn lsp_position(text: &str, line: u32, column: u32) -> Position {
+    let character = line_of(text, line).map_or(column, |l| {
+        l.chars()
+            .take(column as usize)
+            .map(char::len_utf16)
+            .sum::<usize>() as u32
+    });
+    Position { line, character }
+}
+
+/// The agent's spot (line from 1, column in characters) for an LSP
+/// position; without the text, UTF-16 units count as characters.
+fn spot(path: PathBuf, text: Option<&str>, position: &Value) -> Spot {
+    let line = position["line"].as_u64().unwrap_or(0) as u32;
+    let units = position["character"].as_u64().unwrap_or(0) as usize;
+    let column = match text.and_then(|text| line_of(text, line)) {
+        Some(l) => {
+            let mut seen = 0;
+            l.chars()
+                .take_while(|c| {
+                    seen += c.len_utf16();
+                    seen <= units
+                })
+                .count() as u32
+        }
+        None => units as u32,
+    };
+    Spot {
+        path,
+        line: line + 1,
+        column,
+    }
+}
+
+fn symbols_of(answer: &Value, path: &Path, text: Option<&str>, depth: u32, out: &mut Vec<Symbol>) {
+    for item in answer.as_array().into_iter().flatten() {
+        let start = item
+            .get("selectionRange")
+            .or_else(|| item.pointer("/location/range"))
+            .or_else(|| item.get("range"))
+            .map(|range| &range["start"]);
+        out.push(Symbol {
+            name: item["name"].as_str().unwrap_or("").to_owned(),
+            kind: kind_name(&item["kind"]).to_owned(),
+            at: spot(path.to_path_buf(), text, start.unwrap_or(&Value::Null)),
+            depth,
+        });
+        if let Some(children) = item.get("children") {
+            symbols_of(children, path, text, depth + 1, out);
+        }
+    }
+}
+
+/// The name of an LSP `SymbolKind`.
+fn kind_name(kind: &Value) -> &'static str {
+    const NAMES: [&str; 26] = [
+        "file",
+        "module",
+        "namespace",
+        "package",
+        "class",
+        "method",
+        "property",
+        "field",
+        "constructor",
+        "enum",
+        "interface",
+        "function",
+        "variable",
+        "constant",
+        "string",
+        "number",
+        "boolean",
+        "array",
+        "object",
+        "key",
+        "null",
+        "enum member",
+        "struct",
+        "event",
+        "operator",
+        "type parameter",
+    ];
+    kind.as_u64()
+        .and_then(|kind| NAMES.get((kind as usize).checked_sub(1)?))
+        .copied()
+        .unwrap_or("symbol")
+}
