@@ -25,9 +25,11 @@ use tokio::sync::mpsc;
 
 use meshls_agent::paths;
 use meshls_analysis::{Document, Language, PositionEncoding};
-use meshls_proxy::{FromServer, Incoming, OpenDocument, OpenDocuments, Servers, StartOptions};
+use meshls_proxy::{
+    jsonrpc::RequestId, FromServer, Incoming, OpenDocument, OpenDocuments, Servers, StartOptions,
+};
 
-use crate::{config, languages::language_of, sarif};
+use crate::{config, languages::language_of, review, sarif};
 
 /// How the findings are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +66,31 @@ pub struct Options {
     pub timeout: Duration,
     /// Quiet time after the last diagnostics before the check is done.
     pub settle: Duration,
+    /// Also review the change with the agent (`meshls review`).
+    pub review: Option<ReviewOptions>,
+}
+
+pub struct ReviewOptions {
+    /// Keep the findings outside the changed lines too.
+    pub all: bool,
+}
+
+/// What a check or review gives: the findings written in the format, the
+/// exit code, and what stderr should say besides.
+pub struct Outcome {
+    pub out: String,
+    pub code: u8,
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    fn failed(why: String) -> Outcome {
+        Outcome {
+            out: why,
+            code: 2,
+            warnings: Vec::new(),
+        }
+    }
 }
 
 /// One diagnostic, in repository terms.
@@ -112,17 +139,23 @@ pub struct Report {
     pub files_checked: usize,
     pub servers: Vec<String>,
     pub findings: Vec<Finding>,
+    /// Why the findings may be incomplete (a review that stopped early).
+    pub warnings: Vec<String>,
 }
 
-/// Runs the check; what to print and the exit code (0 clean, 1 findings at
-/// or above `fail_on`, 2 the check could not be done).
-pub fn run(options: &Options) -> (String, u8) {
+/// Runs the check (and the review); the exit code is 0 clean, 1 findings
+/// at or above `fail_on`, 2 the check could not be done.
+pub fn run(options: &Options) -> Outcome {
+    let command = if options.review.is_some() {
+        "meshls review"
+    } else {
+        "meshls check"
+    };
     let loaded = config::load(&config::Sources::from_process(Some(&options.root)));
     if let Some(error) = loaded.errors.first() {
-        return (
-            format!("meshls check: the configuration has errors ({error}); `meshls doctor` lists them all\n"),
-            2,
-        );
+        return Outcome::failed(format!(
+            "{command}: the configuration has errors ({error}); `meshls doctor` lists them all\n"
+        ));
     }
     let files = match files(&options.root, &options.paths).and_then(|files| {
         let files = match &options.base {
@@ -138,7 +171,14 @@ pub fn run(options: &Options) -> (String, u8) {
         Ok(shard(files, options.shard))
     }) {
         Ok(files) => files,
-        Err(why) => return (format!("meshls check: {why}\n"), 2),
+        Err(why) => return Outcome::failed(format!("{command}: {why}\n")),
+    };
+    let scope = match &options.review {
+        Some(_) => match review::scope(&options.root, options.base.as_deref(), &files) {
+            Ok(scope) => Some(scope),
+            Err(why) => return Outcome::failed(format!("{command}: {why}\n")),
+        },
+        None => None,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -146,18 +186,18 @@ pub fn run(options: &Options) -> (String, u8) {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(err) => return (format!("meshls check: cannot start: {err}\n"), 2),
+        Err(err) => return Outcome::failed(format!("{command}: cannot start: {err}\n")),
     };
-    let checked = runtime.block_on(check(options, &loaded.config.servers, files));
+    let checked = runtime.block_on(check(options, &loaded.config, files, scope));
     runtime.shutdown_timeout(Duration::from_secs(1));
     match checked {
         Ok(report) => finish(report, options),
-        Err(why) => (format!("meshls check: {why}\n"), 2),
+        Err(why) => Outcome::failed(format!("{command}: {why}\n")),
     }
 }
 
 /// The report as `options.format` has it, and the exit code.
-fn finish(mut report: Report, options: &Options) -> (String, u8) {
+fn finish(mut report: Report, options: &Options) -> Outcome {
     let top = match options.format {
         // GitHub places findings by their path in the repository.
         Format::Github | Format::Sarif => {
@@ -179,10 +219,11 @@ fn finish(mut report: Report, options: &Options) -> (String, u8) {
         .findings
         .iter()
         .any(|finding| rank(finding.severity) <= options.fail_on as u8);
-    (
-        render(&report, options.format, top.as_ref()),
-        u8::from(failing),
-    )
+    Outcome {
+        out: render(&report, options.format, top.as_ref()),
+        code: u8::from(failing),
+        warnings: report.warnings.clone(),
+    }
 }
 
 /// 0 error, 1 warning, 2 info, 3 hint: compared with [`FailOn`].
@@ -238,7 +279,7 @@ fn files(root: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Runs git in `root`: what it printed, or why it failed.
-fn git(root: &Path, args: &[&str]) -> Result<String, String> {
+pub(crate) fn git(root: &Path, args: &[&str]) -> Result<String, String> {
     let output = std::process::Command::new("git")
         .arg("-C")
         .arg(root)
@@ -256,7 +297,7 @@ fn git(root: &Path, args: &[&str]) -> Result<String, String> {
 }
 
 /// The top of the git repository `root` is in.
-fn repository_top(root: &Path) -> Result<PathBuf, String> {
+pub(crate) fn repository_top(root: &Path) -> Result<PathBuf, String> {
     let top = PathBuf::from(git(root, &["rev-parse", "--show-toplevel"])?.trim());
     Ok(top.canonicalize().unwrap_or(top))
 }
@@ -344,8 +385,9 @@ impl OpenDocuments for Opened {
 
 async fn check(
     options: &Options,
-    configs: &BTreeMap<String, meshls_proxy::ServerConfig>,
+    config: &config::Config,
     files: Vec<PathBuf>,
+    scope: Option<review::Scope>,
 ) -> Result<Report, String> {
     let mut documents = Vec::new();
     for path in &files {
@@ -381,7 +423,8 @@ async fn check(
         path: std::env::var_os("PATH"),
         documents: Arc::new(Opened(documents.clone())),
     };
-    let (servers, problems, incoming) = Servers::start(configs, start).await;
+    let (servers, problems, mut incoming) = Servers::start(&config.servers, start).await;
+    let servers = Arc::new(servers);
     if !problems.is_empty() {
         let not_started: Vec<String> = servers
             .status()
@@ -418,14 +461,37 @@ async fn check(
         let _guard = servers.documents_lock();
         servers.notify_document(&doc.language_id, "textDocument/didOpen", &params);
     }
-    let waited = wait(options, &servers, incoming, &mut heard).await;
+    let waited = wait(options, &servers, &mut incoming, &mut heard).await;
     let names: Vec<String> = servers
         .status()
         .into_iter()
         .map(|status| status.name)
         .collect();
+    let mut reviewed = Ok((Vec::new(), None));
+    if let (Ok(()), Some(review), Some(scope)) = (&waited, &options.review, scope) {
+        // The servers go on answering what they ask while the agent asks
+        // them.
+        let answering = tokio::spawn(keep_answering(Arc::clone(&servers), incoming));
+        let review = review::Review {
+            root: &options.root,
+            base: options.base.as_deref(),
+            all: review.all,
+            config: &config.agent,
+            scope,
+        };
+        reviewed = review::review(
+            review,
+            Arc::clone(&servers),
+            &documents,
+            &heard.diagnostics,
+            |_| {},
+        )
+        .await;
+        answering.abort();
+    }
     servers.shutdown(Duration::from_secs(5)).await;
     waited?;
+    let (reviewed, unfinished) = reviewed?;
 
     let mut findings = Vec::new();
     for doc in &documents {
@@ -448,15 +514,24 @@ async fn check(
             );
         }
     }
+    findings.extend(reviewed);
     findings.sort_by(|a, b| {
         (&a.path, a.line, a.column, &a.source, &a.message)
             .cmp(&(&b.path, b.line, b.column, &b.source, &b.message))
     });
     findings.dedup();
-    let texts: HashMap<String, &str> = documents
+    let mut texts: HashMap<String, String> = documents
         .iter()
-        .map(|doc| (relative(&options.root, &doc.uri), doc.text.as_str()))
+        .map(|doc| (relative(&options.root, &doc.uri), doc.text.clone()))
         .collect();
+    // A review may find something in a file it was not asked about.
+    for finding in &findings {
+        if !texts.contains_key(&finding.path) {
+            let text =
+                std::fs::read_to_string(options.root.join(&finding.path)).unwrap_or_default();
+            texts.insert(finding.path.clone(), text);
+        }
+    }
     sarif::fingerprint(&mut findings, |path, line| {
         texts.get(path)?.lines().nth(line.checked_sub(1)? as usize)
     });
@@ -465,6 +540,7 @@ async fn check(
         files_checked: documents.len(),
         servers: names,
         findings,
+        warnings: unfinished.into_iter().collect(),
     })
 }
 
@@ -472,7 +548,7 @@ async fn check(
 async fn wait(
     options: &Options,
     servers: &Servers,
-    mut incoming: mpsc::UnboundedReceiver<FromServer>,
+    incoming: &mut mpsc::UnboundedReceiver<FromServer>,
     heard: &mut Heard,
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + options.timeout;
@@ -556,14 +632,32 @@ async fn wait(
                 }
             }
             Incoming::Request { id, method, params } => {
-                let answer = match method.as_str() {
-                    "workspace/configuration" => servers.configuration(&server, &params),
-                    _ => Value::Null,
-                };
-                if let Some(client) = servers.client(&server) {
-                    let _ = client.respond(id, Ok(answer));
-                }
+                answer(servers, &server, id, &method, &params);
             }
+        }
+    }
+}
+
+/// Answers a server's request as an editor that shows nothing would.
+fn answer(servers: &Servers, server: &str, id: RequestId, method: &str, params: &Value) {
+    let answer = match method {
+        "workspace/configuration" => servers.configuration(server, params),
+        _ => Value::Null,
+    };
+    if let Some(client) = servers.client(server) {
+        let _ = client.respond(id, Ok(answer));
+    }
+}
+
+/// After the wait: answers the servers' requests, until aborted.
+async fn keep_answering(servers: Arc<Servers>, mut incoming: mpsc::UnboundedReceiver<FromServer>) {
+    while let Some(event) = incoming.recv().await {
+        if let FromServer::Message {
+            server,
+            incoming: Incoming::Request { id, method, params },
+        } = event
+        {
+            answer(&servers, &server, id, &method, &params);
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod downstream;
 pub mod editor;
 pub mod languages;
 pub mod logging;
+pub mod review;
 pub mod route;
 pub mod runs;
 pub mod sarif;

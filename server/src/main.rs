@@ -34,31 +34,17 @@ enum Command {
     /// Check the workspace with its language servers, without an editor
     /// (for CI): exits 0 when clean, 1 with findings at or above
     /// --fail-on, 2 when the check could not be done.
-    Check {
-        /// Files or directories to check; the whole workspace when none.
-        paths: Vec<PathBuf>,
-        /// The workspace.
-        #[arg(long, default_value = ".")]
-        root: PathBuf,
-        #[arg(long, value_enum, default_value = "text")]
-        format: check::Format,
-        /// The least severity that fails the check.
-        #[arg(long, value_enum, default_value = "error")]
-        fail_on: check::FailOn,
-        /// Seconds the servers may take in all.
-        #[arg(long, default_value_t = 300)]
-        timeout: u64,
-        /// Write the findings here instead of stdout.
+    Check(CheckArgs),
+    /// Check the workspace, then have the agent review the change (since
+    /// --base) with read-only tools, for CI: its findings come with the
+    /// servers' diagnostics, in the same formats and with the same exit
+    /// codes. A model that cannot be reached fails it (exit 2).
+    Review {
+        #[command(flatten)]
+        check: CheckArgs,
+        /// Keep the review's findings outside the changed lines too.
         #[arg(long)]
-        output: Option<PathBuf>,
-        /// Only the files changed since this git revision (such as
-        /// origin/main), committed or not.
-        #[arg(long)]
-        base: Option<String>,
-        /// Only shard I of N (such as 2/4), for N CI jobs in parallel:
-        /// the same split on every machine.
-        #[arg(long, value_parser = check::parse_shard)]
-        shard: Option<(usize, usize)>,
+        all: bool,
     },
     /// Join SARIF logs (the --shard parts of a check) into one, for one
     /// upload to GitHub code scanning.
@@ -79,12 +65,40 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Files or directories to check; the whole workspace when none.
+    paths: Vec<PathBuf>,
+    /// The workspace.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    format: check::Format,
+    /// The least severity that fails the check.
+    #[arg(long, value_enum, default_value = "error")]
+    fail_on: check::FailOn,
+    /// Seconds the servers may take in all.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Write the findings here instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Only the files changed since this git revision (such as
+    /// origin/main), committed or not.
+    #[arg(long)]
+    base: Option<String>,
+    /// Only shard I of N (such as 2/4), for N CI jobs in parallel:
+    /// the same split on every machine.
+    #[arg(long, value_parser = check::parse_shard)]
+    shard: Option<(usize, usize)>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Some(Command::Doctor { .. }) => "warn,sled=error",
         // What goes wrong is said once, at the end, as the check's result.
-        Some(Command::Check { .. }) => "error,sled=error",
+        Some(Command::Check(_) | Command::Review { .. }) => "error,sled=error",
         _ => "info,sled=warn",
     };
     if let Err(err) = logging::init(cli.log_file.as_deref(), default_filter) {
@@ -116,49 +130,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some(Command::Check {
-            paths,
-            root,
-            format,
-            fail_on,
-            timeout,
-            output,
-            base,
-            shard,
-        }) => {
-            let Some(root) = root.canonicalize().ok().filter(|root| root.is_dir()) else {
-                let message = format!(
-                    "meshls check: {} is not a directory: pass the workspace with --root",
-                    root.display()
-                );
-                let _ = writeln_stderr(&message);
-                return ExitCode::from(2);
-            };
-            let options = check::Options {
-                root,
-                paths,
-                base,
-                shard,
-                format,
-                fail_on,
-                timeout: std::time::Duration::from_secs(timeout),
-                settle: std::time::Duration::from_millis(1500),
-            };
-            let (text, code) = check::run(&options);
-            let written = match (&output, code) {
-                // The reason a check could not be done goes to stderr.
-                (_, 2) => writeln_stderr(text.trim_end()),
-                (Some(file), _) => std::fs::write(file, &text),
-                (None, _) => {
-                    use std::io::Write as _;
-                    std::io::stdout().lock().write_all(text.as_bytes())
-                }
-            };
-            if let Err(err) = written {
-                let _ = writeln_stderr(&format!("meshls check: cannot write the findings: {err}"));
-                return ExitCode::from(2);
-            }
-            ExitCode::from(code)
+        Some(Command::Check(args)) => check(args, None),
+        Some(Command::Review { check: args, all }) => {
+            check(args, Some(check::ReviewOptions { all }))
         }
         Some(Command::MergeSarif { files, output }) => {
             let mut logs = Vec::new();
@@ -226,6 +200,50 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `meshls check` and `meshls review`.
+fn check(args: CheckArgs, review: Option<check::ReviewOptions>) -> ExitCode {
+    let command = if review.is_some() { "review" } else { "check" };
+    let Some(root) = args.root.canonicalize().ok().filter(|root| root.is_dir()) else {
+        let message = format!(
+            "meshls {command}: {} is not a directory: pass the workspace with --root",
+            args.root.display()
+        );
+        let _ = writeln_stderr(&message);
+        return ExitCode::from(2);
+    };
+    let options = check::Options {
+        root,
+        paths: args.paths,
+        base: args.base,
+        shard: args.shard,
+        format: args.format,
+        fail_on: args.fail_on,
+        timeout: std::time::Duration::from_secs(args.timeout),
+        settle: std::time::Duration::from_millis(1500),
+        review,
+    };
+    let outcome = check::run(&options);
+    for warning in &outcome.warnings {
+        let _ = writeln_stderr(&format!("meshls {command}: {warning}"));
+    }
+    let written = match (&args.output, outcome.code) {
+        // The reason a check could not be done goes to stderr.
+        (_, 2) => writeln_stderr(outcome.out.trim_end()),
+        (Some(file), _) => std::fs::write(file, &outcome.out),
+        (None, _) => {
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(outcome.out.as_bytes())
+        }
+    };
+    if let Err(err) = written {
+        let _ = writeln_stderr(&format!(
+            "meshls {command}: cannot write the findings: {err}"
+        ));
+        return ExitCode::from(2);
+    }
+    ExitCode::from(outcome.code)
 }
 
 fn writeln_stderr(line: &str) -> std::io::Result<()> {
