@@ -461,7 +461,13 @@ async fn check(
         let _guard = servers.documents_lock();
         servers.notify_document(&doc.language_id, "textDocument/didOpen", &params);
     }
-    let waited = wait(options, &servers, &mut incoming, &mut heard).await;
+    let command = if options.review.is_some() {
+        "review"
+    } else {
+        "check"
+    };
+    let mut progress = ProgressLine::new(command);
+    let waited = wait(options, &servers, &mut incoming, &mut heard, &mut progress).await;
     let names: Vec<String> = servers
         .status()
         .into_iter()
@@ -484,9 +490,14 @@ async fn check(
             Arc::clone(&servers),
             &documents,
             &heard.diagnostics,
-            |_| {},
+            |step| {
+                if let Some(message) = review::step_message(step) {
+                    progress.show(&message);
+                }
+            },
         )
         .await;
+        progress.clear();
         answering.abort();
     }
     servers.shutdown(Duration::from_secs(5)).await;
@@ -550,20 +561,43 @@ async fn wait(
     servers: &Servers,
     incoming: &mut mpsc::UnboundedReceiver<FromServer>,
     heard: &mut Heard,
+    progress: &mut ProgressLine,
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + options.timeout;
+    let files: HashSet<PathBuf> = heard.awaited.iter().map(|(file, _)| file.clone()).collect();
     loop {
         let quiet = heard
             .last_news
             .is_none_or(|at| at.elapsed() >= options.settle);
         if heard.awaited.is_empty() && heard.busy.is_empty() && quiet {
+            progress.clear();
             return Ok(());
         }
+        let waiting: HashSet<&PathBuf> = heard.awaited.iter().map(|(file, _)| file).collect();
+        let mut busy: Vec<&str> = heard
+            .awaited
+            .iter()
+            .map(|(_, server)| server.as_str())
+            .chain(heard.busy.iter().map(|(server, _)| server.as_str()))
+            .collect();
+        busy.sort_unstable();
+        busy.dedup();
+        progress.show(&format!(
+            "{} of {} file(s) done{}",
+            files.len() - waiting.len(),
+            files.len(),
+            if busy.is_empty() {
+                ", settling".to_owned()
+            } else {
+                format!("; busy: {}", busy.join(", "))
+            }
+        ));
         let tick = tokio::time::sleep(Duration::from_millis(100));
         let event = tokio::select! {
             event = incoming.recv() => event,
             () = tick => continue,
             () = tokio::time::sleep_until(deadline) => {
+                progress.clear();
                 let mut waiting: Vec<String> = heard
                     .awaited
                     .iter()
@@ -580,16 +614,21 @@ async fn wait(
             }
         };
         let Some(event) = event else {
+            progress.clear();
             return Err("the language servers went away during the check".to_owned());
         };
         let (server, incoming) = match event {
             FromServer::Message { server, incoming } => (server, incoming),
             FromServer::Restarted { server } => {
+                progress.clear();
                 return Err(format!(
                     "{server} crashed during the check, so its findings would be incomplete; its log says why (run with MESHLS_LOG=debug)"
-                ))
+                ));
             }
-            FromServer::Failed { reason, .. } => return Err(reason),
+            FromServer::Failed { reason, .. } => {
+                progress.clear();
+                return Err(reason);
+            }
         };
         match incoming {
             Incoming::Notification { method, params } => {
@@ -634,6 +673,46 @@ async fn wait(
             Incoming::Request { id, method, params } => {
                 answer(servers, &server, id, &method, &params);
             }
+        }
+    }
+}
+
+/// One line on stderr, rewritten in place, saying how far the check is;
+/// only when stderr is a terminal (a person watching), never in a log.
+pub struct ProgressLine {
+    command: &'static str,
+    on: bool,
+    shown: String,
+}
+
+impl ProgressLine {
+    fn new(command: &'static str) -> ProgressLine {
+        use std::io::IsTerminal as _;
+        ProgressLine {
+            command,
+            on: std::io::stderr().is_terminal(),
+            shown: String::new(),
+        }
+    }
+
+    fn show(&mut self, text: &str) {
+        if !self.on || self.shown == text {
+            return;
+        }
+        use std::io::Write as _;
+        // Back to the start of the line, the line cleared, the news.
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, "\r\x1b[Kmeshls {}: {text}", self.command);
+        let _ = stderr.flush();
+        text.clone_into(&mut self.shown);
+    }
+
+    /// Takes the line away, so what comes after starts clean.
+    fn clear(&mut self) {
+        if self.on && !self.shown.is_empty() {
+            use std::io::Write as _;
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+            self.shown.clear();
         }
     }
 }

@@ -373,6 +373,17 @@ pub async fn review(
     ))
 }
 
+/// A step of the review, for the progress line.
+pub fn step_message(step: &run::Progress) -> Option<String> {
+    Some(match step {
+        run::Progress::Thinking { step } => format!("review step {step}: asking the model"),
+        run::Progress::Tool { name, about } => {
+            format!("review: {name} {about}").trim_end().to_owned()
+        }
+        _ => return None,
+    })
+}
+
 /// What the model is asked: the change (or the files), and what the
 /// language servers already said.
 fn request(

@@ -62,6 +62,44 @@ fn typescript_errors_are_found_and_fail_the_check() {
 }
 
 #[test]
+fn a_terminal_sees_a_progress_line_and_a_log_sees_nothing() {
+    let ws = Workspace::new(TYPESCRIPT);
+    let report = ws.temp_dir().join("report.txt");
+    // `script` gives the check a terminal; what the terminal showed comes
+    // out on script's stdout.
+    let command = format!(
+        "{} check --root {} --output {}",
+        meshls_bin().display(),
+        ws.root().display(),
+        report.display()
+    );
+    let out = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("PATH", path_with_node_servers())
+        .env("XDG_CONFIG_HOME", ws.config_home())
+        .env("XDG_DATA_HOME", ws.data_home())
+        .output()
+        .expect("script (util-linux's bsdutils) runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let shown = stdout(&out);
+    assert!(
+        shown.starts_with(
+            "\r\x1b[Kmeshls check: 0 of 2 file(s) done; busy: typescript-language-server"
+        ) && shown.contains("meshls check: 2 of 2 file(s) done, settling")
+            && shown.ends_with("\r\x1b[K"),
+        "{shown:?}"
+    );
+    assert!(std::fs::read_to_string(&report)
+        .unwrap()
+        .contains("3 error(s)"));
+
+    // Not a terminal: quiet.
+    let out = check(&ws, &path_with_node_servers(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.is_empty(), "{out:?}");
+}
+
+#[test]
 fn json_and_github_formats_say_the_same() {
     let ws = Workspace::new(TYPESCRIPT);
     let report = ws.temp_dir().join("report.json");
