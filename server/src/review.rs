@@ -72,16 +72,29 @@ pub fn scope(root: &Path, base: Option<&str>, files: &[PathBuf]) -> Result<Scope
     let Some(base) = base else {
         return Ok(Scope::default());
     };
+    if files.is_empty() {
+        // Nothing of this check changed: nothing to review (an empty
+        // pathspec would be the whole repository's diff).
+        return Ok(Scope {
+            changed: Some(HashMap::new()),
+            diff: String::new(),
+        });
+    }
     let git = |args: &[&str]| check::git(root, args).map_err(|why| format!("--base {base}: {why}"));
     let top = check::repository_top(root).map_err(|why| format!("--base {base}: {why}"))?;
     let names: Vec<String> = files
         .iter()
         .map(|file| paths::relative(root, file))
         .collect();
+    // Whatever the user's git config says: a/ and b/ prefixes, paths
+    // from the top of the repository.
     let mut args = vec![
         "diff",
         "--no-color",
         "--no-ext-diff",
+        "--no-relative",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
         "--end-of-options",
         base,
         "--",
@@ -93,7 +106,7 @@ pub fn scope(root: &Path, base: Option<&str>, files: &[PathBuf]) -> Result<Scope
     let mut diff = git(&args)?;
     // New files git does not track are all new.
     let tracked = git(&["ls-files", "-z", "--", "."])?;
-    let tracked: Vec<PathBuf> = tracked
+    let tracked: std::collections::HashSet<PathBuf> = tracked
         .split('\0')
         .filter(|name| !name.is_empty())
         .map(|name| root.join(name))
@@ -117,23 +130,48 @@ pub fn scope(root: &Path, base: Option<&str>, files: &[PathBuf]) -> Result<Scope
 fn hunks(diff: &str, top: &Path) -> HashMap<PathBuf, Vec<RangeInclusive<u32>>> {
     let mut out: HashMap<PathBuf, Vec<RangeInclusive<u32>>> = HashMap::new();
     let mut file: Option<PathBuf> = None;
+    // Lines of the hunk under way still to come, old side and new: inside
+    // a hunk, a line is content whatever it starts with (`+++ x` is an
+    // added `++ x`).
+    let (mut old_left, mut new_left) = (0u32, 0u32);
     for line in diff.lines() {
+        if old_left > 0 || new_left > 0 {
+            match line.as_bytes().first() {
+                Some(b'-') => old_left = old_left.saturating_sub(1),
+                Some(b'+') => new_left = new_left.saturating_sub(1),
+                Some(b'\\') => {} // \ No newline at end of file
+                _ => {
+                    old_left = old_left.saturating_sub(1);
+                    new_left = new_left.saturating_sub(1);
+                }
+            }
+            continue;
+        }
         if let Some(name) = line.strip_prefix("+++ ") {
-            // `b/path`, or /dev/null for a deletion; git quotes names with
-            // unusual characters, and then the C-style escapes are undone.
+            // `b/path`, or /dev/null for a deletion; git ends a name with
+            // a space in a tab, and quotes names with unusual characters,
+            // whose C-style escapes are undone.
+            let name = name.strip_suffix('\t').unwrap_or(name);
             file = name
                 .strip_prefix("b/")
                 .or_else(|| name.strip_prefix("\"b/").and_then(|n| n.strip_suffix('"')))
                 .map(|name| top.join(unquote(name)));
-        } else if let (Some(file), Some(hunk)) = (&file, line.strip_prefix("@@ ")) {
-            // @@ -a,b +c,d @@: d lines from c (d is 1 when left out; 0 is a
-            // pure deletion, which marks the line it happened after).
-            let Some(new) = hunk.split(' ').find_map(|part| part.strip_prefix('+')) else {
+        } else if let Some(hunk) = line.strip_prefix("@@ ") {
+            // @@ -a,b +c,d @@: d lines from c (a count left out is 1; 0 is
+            // a pure deletion, which marks the line it happened after).
+            let side = |sign: char| {
+                let part = hunk.split(' ').find_map(|part| part.strip_prefix(sign))?;
+                Some(match part.split_once(',') {
+                    Some((start, count)) => (start.parse::<u32>().ok()?, count.parse().ok()?),
+                    None => (part.parse().ok()?, 1u32),
+                })
+            };
+            let (Some((_, old_count)), Some((start, count))) = (side('-'), side('+')) else {
                 continue;
             };
-            let (start, count) = match new.split_once(',') {
-                Some((start, count)) => (start.parse().unwrap_or(0), count.parse().unwrap_or(1)),
-                None => (new.parse().unwrap_or(0), 1u32),
+            (old_left, new_left) = (old_count, count);
+            let Some(file) = &file else {
+                continue;
             };
             let range = if count == 0 {
                 start.max(1)..=start.max(1)
@@ -458,11 +496,15 @@ mod tests {
     fn hunks_give_the_new_sides_lines() {
         let diff = "diff --git a/src/a.ts b/src/a.ts\n--- a/src/a.ts\n+++ b/src/a.ts\n@@ -1 +1 @@\n-x\n+y\n@@ -5,0 +6,3 @@\n+a\n+b\n+c\n@@ -9,2 +11,0 @@\n-gone\n-too\n\
                     diff --git a/new.ts b/new.ts\n--- /dev/null\n+++ b/new.ts\n@@ -0,0 +1,2 @@\n+1\n+2\n\
-                    --- a/\"caf\\303\\251.ts\"\n+++ \"b/caf\\303\\251.ts\"\n@@ -2 +2 @@\n-a\n+b\n";
+                    --- a/\"caf\\303\\251.ts\"\n+++ \"b/caf\\303\\251.ts\"\n@@ -2 +2 @@\n-a\n+b\n\
+                    --- a/my file.ts\t\n+++ b/my file.ts\t\n@@ -1 +1,2 @@\n-++ x\n+++ y\n+z\n@@ -9 +10 @@\n-q\n+r\n";
         let found = hunks(diff, Path::new("/top"));
         assert_eq!(found[Path::new("/top/src/a.ts")], [1..=1, 6..=8, 11..=11]);
         assert_eq!(found[Path::new("/top/new.ts")], [1..=2]);
         assert_eq!(found[Path::new("/top/café.ts")], [2..=2]);
+        // A name with a space ends in a tab; an added `++ y` is no header.
+        assert_eq!(found[Path::new("/top/my file.ts")], [1..=2, 10..=10]);
+        assert_eq!(found.len(), 4);
     }
 
     #[test]

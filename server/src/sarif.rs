@@ -49,7 +49,17 @@ pub fn log(report: &Report, top: Option<&str>) -> Value {
             "rules": rules,
         }},
         "columnKind": "utf16CodeUnits",
-        "invocations": [{"executionSuccessful": true}],
+        // A review that stopped early did not finish its analysis.
+        "invocations": [if report.warnings.is_empty() {
+            json!({"executionSuccessful": true})
+        } else {
+            json!({
+                "executionSuccessful": false,
+                "toolExecutionNotifications": report.warnings.iter()
+                    .map(|warning| json!({"level": "warning", "message": {"text": warning}}))
+                    .collect::<Vec<_>>(),
+            })
+        }],
         "results": results,
     });
     if let Some(top) = top {

@@ -1,7 +1,9 @@
-//! Wall time of `meshls check` on a generated TypeScript project, next to
-//! `tsc --noEmit` (the TypeScript compiler's own checker, the same
-//! TypeScript 5.9 typescript-language-server runs) on the same project, in
-//! one run, alternating, so the machine's drift falls on both alike.
+//! Wall time of `meshls check` on generated projects, next to the servers'
+//! own command-line checkers on the same project, in one run, alternating,
+//! so the machine's drift falls on both alike: a TypeScript project against
+//! `tsc --noEmit` (the same TypeScript 5.9 typescript-language-server runs)
+//! and a Python one against `pyright` (the same pyright as
+//! pyright-langserver).
 //!
 //! Needs `MESHLS_BIN` (a release build of meshls, say) and
 //! `MESHLS_TEST_NODE_BIN` (tests/node_modules/.bin):
@@ -28,7 +30,7 @@ const FILES: usize = 200;
 const WITH_ERRORS: usize = 10;
 const ROUNDS: usize = 5;
 
-fn project(dir: &Path) {
+fn typescript_project(dir: &Path) {
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(
         dir.join("tsconfig.json"),
@@ -64,6 +66,39 @@ fn project(dir: &Path) {
     }
 }
 
+/// The same shape in Python: each file imports the one before.
+fn python_project(dir: &Path) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("pyrightconfig.json"), r#"{"include": ["src"]}"#).unwrap();
+    for n in 0..FILES {
+        let import = if n == 0 {
+            String::new()
+        } else {
+            format!("from file{} import total{}\n", n - 1, n - 1)
+        };
+        let error = if n % (FILES / WITH_ERRORS) == 0 {
+            "wrong: str = 42\n"
+        } else {
+            ""
+        };
+        let uses = if n == 0 {
+            "0".to_owned()
+        } else {
+            format!("total{}([1, 2])", n - 1)
+        };
+        std::fs::write(
+            dir.join(format!("src/file{n}.py")),
+            format!(
+                "{import}{error}\n\
+                 class Reading{n}:\n    def __init__(self, label: str, values: list[float]) -> None:\n        self.label = label\n        self.values = values\n\n\
+                 def total{n}(values: list[float]) -> float:\n    return sum(values) + {uses}\n\n\
+                 def describe{n}(r: Reading{n}) -> str:\n    return f\"{{r.label}}: {{total{n}(r.values)}}\"\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
 fn time(mut command: Command, expect_code: i32) -> Duration {
     let start = Instant::now();
     let output = command.output().expect("the checker runs");
@@ -79,9 +114,46 @@ fn time(mut command: Command, expect_code: i32) -> Duration {
 }
 
 fn main() {
+    compare(
+        "TypeScript",
+        typescript_project,
+        "tsc --noEmit",
+        |root| {
+            let mut command = Command::new(node_bin().join("tsc"));
+            command.args(["--noEmit", "-p"]).arg(root);
+            command
+        },
+        "error TS",
+        2,
+    );
+    compare(
+        "Python",
+        python_project,
+        "pyright",
+        |root| {
+            let mut command = Command::new(node_bin().join("pyright"));
+            command.arg("--project").arg(root);
+            command
+        },
+        " - error: ",
+        1,
+    );
+}
+
+/// Times `meshls check` and `checker` on the project `make` writes, after
+/// checking both find its errors (`marks` an error line of the checker's
+/// output; it exits with `checker_code`).
+fn compare(
+    language: &str,
+    make: fn(&Path),
+    checker_name: &str,
+    checker: impl Fn(&Path) -> Command,
+    marks: &str,
+    checker_code: i32,
+) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
-    project(&root);
+    make(&root);
     let data = tempfile::tempdir().unwrap();
     let meshls = || {
         let mut command = Command::new(meshls_bin());
@@ -93,25 +165,25 @@ fn main() {
             .env("XDG_DATA_HOME", data.path());
         command
     };
-    let tsc = || {
-        let mut command = Command::new(node_bin().join("tsc"));
-        command.args(["--noEmit", "-p"]).arg(&root);
-        command
-    };
     // Both find the same errors; a check that found fewer would be quicker.
     let report = meshls().output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
     let found = report["findings"].as_array().unwrap().len();
-    let tsc_found = String::from_utf8_lossy(&tsc().output().unwrap().stdout)
+    let their_output = checker(&root).output().unwrap();
+    let theirs_found = String::from_utf8_lossy(&their_output.stdout)
         .lines()
-        .filter(|line| line.contains("error TS"))
+        .filter(|line| line.contains(marks))
         .count();
-    assert_eq!((found, tsc_found), (WITH_ERRORS, WITH_ERRORS));
+    assert_eq!(
+        (found, theirs_found),
+        (WITH_ERRORS, WITH_ERRORS),
+        "{report}"
+    );
 
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         ours.push(time(meshls(), 1));
-        theirs.push(time(tsc(), 2));
+        theirs.push(time(checker(&root), checker_code));
     }
     ours.sort();
     theirs.sort();
@@ -123,7 +195,7 @@ fn main() {
             times[times.len() - 1].as_secs_f64()
         )
     };
-    println!("{FILES} TypeScript files, {WITH_ERRORS} with a type error, {ROUNDS} rounds each, alternating:");
+    println!("{FILES} {language} files, {WITH_ERRORS} with a type error, {ROUNDS} rounds each, alternating:");
     println!("  meshls check    {}", show(&ours));
-    println!("  tsc --noEmit    {}", show(&theirs));
+    println!("  {checker_name:<15} {}", show(&theirs));
 }
