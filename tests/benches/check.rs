@@ -30,73 +30,79 @@ const FILES: usize = 200;
 const WITH_ERRORS: usize = 10;
 const ROUNDS: usize = 5;
 
-fn typescript_project(dir: &Path) {
+/// Writes a project of `FILES` files `src/file{n}.{extension}`, and its
+/// config file: `source(n, with_error)` is file n's text, which uses file
+/// n - 1's `total` (n > 0).
+fn project(
+    dir: &Path,
+    config: (&str, &str),
+    extension: &str,
+    source: impl Fn(usize, bool) -> String,
+) {
     std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(
-        dir.join("tsconfig.json"),
-        r#"{"compilerOptions": {"strict": true, "target": "es2022", "module": "es2022", "moduleResolution": "bundler", "noEmit": true}, "include": ["src"]}"#,
-    )
-    .unwrap();
+    std::fs::write(dir.join(config.0), config.1).unwrap();
     for n in 0..FILES {
-        let import = if n == 0 {
-            String::new()
-        } else {
-            format!("import {{ total{} }} from \"./file{}\";\n", n - 1, n - 1)
-        };
-        let error = if n % (FILES / WITH_ERRORS) == 0 {
-            "export const wrong: string = 42;\n"
-        } else {
-            ""
-        };
-        let uses = if n == 0 {
-            "0".to_owned()
-        } else {
-            format!("total{}([1, 2])", n - 1)
-        };
+        let with_error = n % (FILES / WITH_ERRORS) == 0;
         std::fs::write(
-            dir.join(format!("src/file{n}.ts")),
-            format!(
-                "{import}{error}\
-                 export interface Reading{n} {{ station: number; values: number[]; label: string }}\n\
-                 export function total{n}(values: number[]): number {{\n  return values.reduce((a, b) => a + b, 0) + {uses};\n}}\n\
-                 export function describe{n}(r: Reading{n}): string {{\n  return `${{r.label}}: ${{total{n}(r.values)}}`;\n}}\n"
-            ),
+            dir.join(format!("src/file{n}.{extension}")),
+            source(n, with_error),
         )
         .unwrap();
     }
 }
 
-/// The same shape in Python: each file imports the one before.
-fn python_project(dir: &Path) {
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(dir.join("pyrightconfig.json"), r#"{"include": ["src"]}"#).unwrap();
-    for n in 0..FILES {
-        let import = if n == 0 {
-            String::new()
-        } else {
-            format!("from file{} import total{}\n", n - 1, n - 1)
+/// What file n adds to the one before's total: 0 for the first.
+fn uses(n: usize) -> String {
+    match n.checked_sub(1) {
+        Some(before) => format!("total{before}([1, 2])"),
+        None => "0".to_owned(),
+    }
+}
+
+fn typescript_project(dir: &Path) {
+    let config = r#"{"compilerOptions": {"strict": true, "target": "es2022", "module": "es2022", "moduleResolution": "bundler", "noEmit": true}, "include": ["src"]}"#;
+    project(dir, ("tsconfig.json", config), "ts", |n, with_error| {
+        let import = match n.checked_sub(1) {
+            Some(before) => format!("import {{ total{before} }} from \"./file{before}\";\n"),
+            None => String::new(),
         };
-        let error = if n % (FILES / WITH_ERRORS) == 0 {
-            "wrong: str = 42\n"
+        let error = if with_error {
+            "export const wrong: string = 42;\n"
         } else {
             ""
         };
-        let uses = if n == 0 {
-            "0".to_owned()
-        } else {
-            format!("total{}([1, 2])", n - 1)
-        };
-        std::fs::write(
-            dir.join(format!("src/file{n}.py")),
-            format!(
-                "{import}{error}\n\
-                 class Reading{n}:\n    def __init__(self, label: str, values: list[float]) -> None:\n        self.label = label\n        self.values = values\n\n\
-                 def total{n}(values: list[float]) -> float:\n    return sum(values) + {uses}\n\n\
-                 def describe{n}(r: Reading{n}) -> str:\n    return f\"{{r.label}}: {{total{n}(r.values)}}\"\n"
-            ),
+        let uses = uses(n);
+        format!(
+            "{import}{error}\
+             export interface Reading{n} {{ station: number; values: number[]; label: string }}\n\
+             export function total{n}(values: number[]): number {{\n  return values.reduce((a, b) => a + b, 0) + {uses};\n}}\n\
+             export function describe{n}(r: Reading{n}): string {{\n  return `${{r.label}}: ${{total{n}(r.values)}}`;\n}}\n"
         )
-        .unwrap();
-    }
+    });
+}
+
+/// The same shape in Python.
+fn python_project(dir: &Path) {
+    let config = r#"{"include": ["src"]}"#;
+    project(
+        dir,
+        ("pyrightconfig.json", config),
+        "py",
+        |n, with_error| {
+            let import = match n.checked_sub(1) {
+                Some(before) => format!("from file{before} import total{before}\n"),
+                None => String::new(),
+            };
+            let error = if with_error { "wrong: str = 42\n" } else { "" };
+            let uses = uses(n);
+            format!(
+            "{import}{error}\n\
+             class Reading{n}:\n    def __init__(self, label: str, values: list[float]) -> None:\n        self.label = label\n        self.values = values\n\n\
+             def total{n}(values: list[float]) -> float:\n    return sum(values) + {uses}\n\n\
+             def describe{n}(r: Reading{n}) -> str:\n    return f\"{{r.label}}: {{total{n}(r.values)}}\"\n"
+        )
+        },
+    );
 }
 
 fn time(mut command: Command, expect_code: i32) -> Duration {
