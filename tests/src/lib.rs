@@ -257,7 +257,29 @@ impl Workspace {
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
     }
 
-    /// Writes a file, creating its directories, for tests that change files behind the server's back.
+    /// Runs git in the workspace, as a user named t; fails the test if git does.
+    pub fn git(&self, args: &[&str]) {
+        let status = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
+            .args(args)
+            .current_dir(self.root())
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    }
+
+    /// The meshls binary as a command run in the workspace, with `path` as
+    /// PATH and the workspace's own config and data directories.
+    pub fn meshls(&self, path: &str) -> Command {
+        let mut command = Command::new(meshls_bin());
+        command
+            .current_dir(self.root())
+            .env("PATH", path)
+            .env("XDG_CONFIG_HOME", self.config_home())
+            .env("XDG_DATA_HOME", self.data_home());
+        command
+    }
+
     /// Writes the user's own config file (`$XDG_CONFIG_HOME/meshls/config.toml`).
     pub fn write_user_config(&self, text: &str) {
         let dir = self.config_home().join("meshls");
@@ -265,6 +287,7 @@ impl Workspace {
         fs::write(dir.join("config.toml"), text).unwrap();
     }
 
+    /// Writes a file, creating its directories, for tests that change files behind the server's back.
     pub fn write(&self, rel: &str, text: &str) {
         let path = self.path(rel);
         if let Some(parent) = path.parent() {

@@ -25,15 +25,11 @@ const ignored: string = 1;
 "#;
 
 fn check(ws: &Workspace, path: &str, args: &[&str]) -> Output {
-    Command::new(meshls_bin())
+    ws.meshls(path)
         .arg("check")
         .arg("--root")
         .arg(ws.root())
         .args(args)
-        .current_dir(ws.root())
-        .env("PATH", path)
-        .env("XDG_CONFIG_HOME", ws.config_home())
-        .env("XDG_DATA_HOME", ws.data_home())
         .output()
         .expect("meshls runs")
 }
@@ -212,22 +208,12 @@ fn a_server_that_does_not_start_or_crashes_fails_the_check_loudly() {
     );
 }
 
-fn git(ws: &Workspace, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
-        .args(args)
-        .current_dir(ws.root())
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
-
 #[test]
 fn base_checks_only_the_files_changed_since_a_revision() {
     let ws = Workspace::new(TYPESCRIPT);
-    git(&ws, &["init", "-q"]);
-    git(&ws, &["add", "."]);
-    git(&ws, &["commit", "-q", "-m", "start"]);
+    ws.git(&["init", "-q"]);
+    ws.git(&["add", "."]);
+    ws.git(&["commit", "-q", "-m", "start"]);
     // Changed since: ok.ts (now with an error of its own) and a new file.
     ws.write("src/ok.ts", "export const ok: number = \"one\";\n");
     ws.write("src/new.ts", "export const fresh = 1;\n");
@@ -450,15 +436,13 @@ fn fail_on_sets_the_least_severity_that_fails() {
 #[test]
 fn github_annotations_name_files_from_the_top_of_the_repository() {
     let ws = Workspace::new(&TYPESCRIPT.replace("//- /", "//- /packages/web/"));
-    git(&ws, &["init", "-q"]);
+    ws.git(&["init", "-q"]);
     let web = ws.path("packages/web");
-    let out = Command::new(meshls_bin())
+    let out = ws
+        .meshls(&path_with_node_servers())
         .args(["check", "--format", "github", "--root"])
         .arg(&web)
         .arg("src/main.ts")
-        .env("PATH", path_with_node_servers())
-        .env("XDG_CONFIG_HOME", ws.config_home())
-        .env("XDG_DATA_HOME", ws.data_home())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");

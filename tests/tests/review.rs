@@ -5,10 +5,10 @@
 //! reports its findings through `report_finding`; they come out in every
 //! format, those outside the diff dropped unless `--all`.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use meshls_e2e::{
-    assert_valid_sarif, meshls_bin,
+    assert_valid_sarif,
     model_server::{openai_sse, ModelServer, Reply},
     path_with_node_servers, Workspace,
 };
@@ -23,22 +23,12 @@ const AFTER: &str = "export function total(items: number[]): number {\n  return 
 \n\
 export function average(items: number[]): number {\n  return total(items) / items.length;\n}\n";
 
-fn git(ws: &Workspace, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
-        .args(args)
-        .current_dir(ws.root())
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
-
 /// A repository with one commit, and the change on top, not committed.
 fn changed_repository() -> Workspace {
     let ws = Workspace::new(BEFORE);
-    git(&ws, &["init", "-q"]);
-    git(&ws, &["add", "."]);
-    git(&ws, &["commit", "-q", "-m", "start"]);
+    ws.git(&["init", "-q"]);
+    ws.git(&["add", "."]);
+    ws.git(&["commit", "-q", "-m", "start"]);
     ws.write("src/calc.ts", AFTER);
     ws
 }
@@ -94,14 +84,10 @@ fn use_model(ws: &Workspace, base_url: &str) {
 }
 
 fn review(ws: &Workspace, args: &[&str]) -> Output {
-    Command::new(meshls_bin())
+    ws.meshls(&path_with_node_servers())
         .args(["review", "--base", "HEAD", "--root"])
         .arg(ws.root())
         .args(args)
-        .current_dir(ws.root())
-        .env("PATH", path_with_node_servers())
-        .env("XDG_CONFIG_HOME", ws.config_home())
-        .env("XDG_DATA_HOME", ws.data_home())
         .output()
         .expect("meshls runs")
 }
