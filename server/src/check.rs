@@ -29,7 +29,7 @@ use meshls_proxy::{
     jsonrpc::RequestId, FromServer, Incoming, OpenDocument, OpenDocuments, Servers, StartOptions,
 };
 
-use crate::{config, languages::language_of, review, sarif};
+use crate::{config, languages::language_of, review, runs, sarif};
 
 /// How the findings are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +68,17 @@ pub struct Options {
     pub settle: Duration,
     /// Also review the change with the agent (`meshls review`).
     pub review: Option<ReviewOptions>,
+}
+
+impl Options {
+    /// `check`, or `review`: the command's name in what it says.
+    pub fn command(&self) -> &'static str {
+        if self.review.is_some() {
+            "review"
+        } else {
+            "check"
+        }
+    }
 }
 
 pub struct ReviewOptions {
@@ -146,11 +157,7 @@ pub struct Report {
 /// Runs the check (and the review); the exit code is 0 clean, 1 findings
 /// at or above `fail_on`, 2 the check could not be done.
 pub fn run(options: &Options) -> Outcome {
-    let command = if options.review.is_some() {
-        "meshls review"
-    } else {
-        "meshls check"
-    };
+    let command = format!("meshls {}", options.command());
     let loaded = config::load(&config::Sources::from_process(Some(&options.root)));
     if let Some(error) = loaded.errors.first() {
         return Outcome::failed(format!(
@@ -371,6 +378,22 @@ struct Heard {
     last_news: Option<Instant>,
 }
 
+impl Heard {
+    /// The servers still to publish for a file or with progress under
+    /// way, sorted.
+    fn busy_servers(&self) -> Vec<&str> {
+        let mut busy: Vec<&str> = self
+            .awaited
+            .iter()
+            .map(|(_, server)| server.as_str())
+            .chain(self.busy.iter().map(|(server, _)| server.as_str()))
+            .collect();
+        busy.sort_unstable();
+        busy.dedup();
+        busy
+    }
+}
+
 struct Opened(Vec<OpenDocument>);
 
 impl OpenDocuments for Opened {
@@ -461,12 +484,7 @@ async fn check(
         let _guard = servers.documents_lock();
         servers.notify_document(&doc.language_id, "textDocument/didOpen", &params);
     }
-    let command = if options.review.is_some() {
-        "review"
-    } else {
-        "check"
-    };
-    let mut progress = ProgressLine::new(command);
+    let mut progress = ProgressLine::new(options.command());
     let waited = wait(options, &servers, &mut incoming, &mut heard, &mut progress).await;
     let names: Vec<String> = servers
         .status()
@@ -491,8 +509,8 @@ async fn check(
             &documents,
             &heard.diagnostics,
             |step| {
-                if let Some(message) = review::step_message(step) {
-                    progress.show(&message);
+                if let Some(message) = runs::step_message(step) {
+                    progress.show(&format!("reviewing: {message}"));
                 }
             },
         )
@@ -573,39 +591,27 @@ async fn wait(
             progress.clear();
             return Ok(());
         }
-        let waiting: HashSet<&PathBuf> = heard.awaited.iter().map(|(file, _)| file).collect();
-        let mut busy: Vec<&str> = heard
-            .awaited
-            .iter()
-            .map(|(_, server)| server.as_str())
-            .chain(heard.busy.iter().map(|(server, _)| server.as_str()))
-            .collect();
-        busy.sort_unstable();
-        busy.dedup();
-        progress.show(&format!(
-            "{} of {} file(s) done{}",
-            files.len() - waiting.len(),
-            files.len(),
-            if busy.is_empty() {
-                ", settling".to_owned()
-            } else {
-                format!("; busy: {}", busy.join(", "))
-            }
-        ));
+        if progress.on {
+            let waiting: HashSet<&PathBuf> = heard.awaited.iter().map(|(file, _)| file).collect();
+            let busy = heard.busy_servers();
+            progress.show(&format!(
+                "{} of {} file(s) done{}",
+                files.len() - waiting.len(),
+                files.len(),
+                if busy.is_empty() {
+                    ", settling".to_owned()
+                } else {
+                    format!("; busy: {}", busy.join(", "))
+                }
+            ));
+        }
         let tick = tokio::time::sleep(Duration::from_millis(100));
         let event = tokio::select! {
             event = incoming.recv() => event,
             () = tick => continue,
             () = tokio::time::sleep_until(deadline) => {
                 progress.clear();
-                let mut waiting: Vec<String> = heard
-                    .awaited
-                    .iter()
-                    .map(|(_, server)| server.clone())
-                    .chain(heard.busy.iter().map(|(server, _)| server.clone()))
-                    .collect();
-                waiting.sort();
-                waiting.dedup();
+                let waiting = heard.busy_servers();
                 return Err(format!(
                     "timed out after {} s waiting for {}; raise --timeout, or check the servers with `meshls doctor`",
                     options.timeout.as_secs(),

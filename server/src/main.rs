@@ -159,14 +159,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let written = match &output {
-                Some(file) => std::fs::write(file, &merged),
-                None => {
-                    use std::io::Write as _;
-                    std::io::stdout().lock().write_all(merged.as_bytes())
-                }
-            };
-            match written {
+            match write_output(output.as_deref(), &merged) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     let _ = writeln_stderr(&format!("meshls merge-sarif: cannot write: {err}"));
@@ -231,11 +224,7 @@ fn check(args: CheckArgs, review: Option<check::ReviewOptions>) -> ExitCode {
     let written = match (&args.output, outcome.code) {
         // The reason a check could not be done goes to stderr.
         (_, 2) => writeln_stderr(outcome.out.trim_end()),
-        (Some(file), _) => std::fs::write(file, &outcome.out),
-        (None, _) => {
-            use std::io::Write as _;
-            std::io::stdout().lock().write_all(outcome.out.as_bytes())
-        }
+        (output, _) => write_output(output.as_deref(), &outcome.out),
     };
     if let Err(err) = written {
         let _ = writeln_stderr(&format!(
@@ -244,6 +233,17 @@ fn check(args: CheckArgs, review: Option<check::ReviewOptions>) -> ExitCode {
         return ExitCode::from(2);
     }
     ExitCode::from(outcome.code)
+}
+
+/// Writes a command's result to `file`, or else to stdout.
+fn write_output(file: Option<&std::path::Path>, text: &str) -> std::io::Result<()> {
+    match file {
+        Some(file) => std::fs::write(file, text),
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(text.as_bytes())
+        }
+    }
 }
 
 fn writeln_stderr(line: &str) -> std::io::Result<()> {

@@ -223,7 +223,8 @@ struct ReviewHost {
     diagnostics: HashMap<PathBuf, Vec<Diagnostic>>,
     scope: Scope,
     all: bool,
-    reported: Mutex<Vec<Reported>>,
+    /// The findings kept, as the check's.
+    reported: Mutex<Vec<Finding>>,
 }
 
 impl Host for ReviewHost {
@@ -287,11 +288,9 @@ impl Host for ReviewHost {
 
     async fn report(&self, finding: Reported) -> Result<String, String> {
         let name = paths::relative(&self.root, &finding.path);
-        let lines = std::fs::read_to_string(&finding.path)
-            .map_err(|err| format!("cannot read {name}: {err}"))?
-            .lines()
-            .count()
-            .max(1) as u32;
+        let text = std::fs::read_to_string(&finding.path)
+            .map_err(|err| format!("cannot read {name}: {err}"))?;
+        let lines = text.lines().count().max(1) as u32;
         if finding.line > lines {
             return Err(format!(
                 "{name} has only {lines} lines; give the line of the problem"
@@ -310,7 +309,7 @@ impl Host for ReviewHost {
         self.reported
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(finding);
+            .push(as_checks(name, &finding, &text));
         Ok("reported".to_owned())
     }
 }
@@ -405,21 +404,7 @@ pub async fn review(
         .reported
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok((
-        reported.iter().map(|r| finding(root, r)).collect(),
-        unfinished,
-    ))
-}
-
-/// A step of the review, for the progress line.
-pub fn step_message(step: &run::Progress) -> Option<String> {
-    Some(match step {
-        run::Progress::Thinking { step } => format!("review step {step}: asking the model"),
-        run::Progress::Tool { name, about } => {
-            format!("review: {name} {about}").trim_end().to_owned()
-        }
-        _ => return None,
-    })
+    Ok((reported, unfinished))
 }
 
 /// What the model is asked: the change (or the files), and what the
@@ -457,9 +442,9 @@ fn request(
     request
 }
 
-/// A reported finding as the check's: the whole lines it is about.
-fn finding(root: &Path, reported: &Reported) -> Finding {
-    let text = std::fs::read_to_string(&reported.path).unwrap_or_default();
+/// A reported finding as the check's, in the file at `path` (relative)
+/// whose text is `text`: the whole lines it is about.
+fn as_checks(path: String, reported: &Reported, text: &str) -> Finding {
     let end_column = text
         .lines()
         .nth(reported.end_line.saturating_sub(1) as usize)
@@ -469,7 +454,7 @@ fn finding(root: &Path, reported: &Reported) -> Finding {
         None => reported.message.clone(),
     };
     Finding {
-        path: paths::relative(root, &reported.path),
+        path,
         line: reported.line,
         column: 1,
         end_line: reported.end_line,

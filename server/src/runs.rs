@@ -349,7 +349,7 @@ impl Runs {
 }
 
 /// What a step of the run shows in the progress report.
-fn step_message(step: &Progress) -> Option<String> {
+pub(crate) fn step_message(step: &Progress) -> Option<String> {
     Some(match step {
         Progress::Thinking { step } => format!("step {step}: asking the model"),
         Progress::Tool { name, about } => {

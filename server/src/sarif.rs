@@ -6,7 +6,7 @@
 //! moving, so a re-run does not open the same alert twice. `merge` joins
 //! the logs of `--shard` jobs into one upload.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
@@ -112,9 +112,8 @@ fn uri_reference(path: &str) -> String {
 /// Fails, saying which input and why, on anything that is not SARIF 2.1.0.
 pub fn merge(logs: &[(String, Value)]) -> Result<Value, String> {
     // Per tool (and automation id, which tells apart runs GitHub keeps
-    // apart), the merged run.
-    let mut runs: BTreeMap<(String, String), Value> = BTreeMap::new();
-    let mut order: Vec<(String, String)> = Vec::new();
+    // apart), the merged run, in the order they first came.
+    let mut runs: Vec<((String, String), Value)> = Vec::new();
     let mut schema = Value::String(SCHEMA.to_owned());
     for (name, log) in logs {
         if log["version"] != "2.1.0" {
@@ -140,19 +139,13 @@ pub fn merge(logs: &[(String, Value)]) -> Result<Value, String> {
                     .unwrap_or("")
                     .to_owned(),
             );
-            match runs.get_mut(&key) {
-                None => {
-                    order.push(key.clone());
-                    runs.insert(key, part.clone());
-                }
-                Some(run) => join(run, part),
+            match runs.iter_mut().find(|(seen, _)| *seen == key) {
+                None => runs.push((key, part.clone())),
+                Some((_, run)) => join(run, part),
             }
         }
     }
-    let runs: Vec<Value> = order
-        .into_iter()
-        .filter_map(|key| runs.remove(&key))
-        .collect();
+    let runs: Vec<Value> = runs.into_iter().map(|(_, run)| run).collect();
     Ok(json!({"$schema": schema, "version": "2.1.0", "runs": runs}))
 }
 
