@@ -195,31 +195,34 @@ pub fn run(options: &Options) -> Outcome {
         Ok(runtime) => runtime,
         Err(err) => return Outcome::failed(format!("{command}: cannot start: {err}\n")),
     };
-    let checked = runtime.block_on(check(options, &loaded.config, files, scope));
+    let repository = Repository::of(&options.root);
+    let checked = runtime.block_on(check(
+        options,
+        &loaded.config,
+        files,
+        scope,
+        repository.as_ref(),
+    ));
     runtime.shutdown_timeout(Duration::from_secs(1));
     match checked {
-        Ok(report) => finish(report, options),
+        Ok(report) => finish(report, options, repository.as_ref()),
         Err(why) => Outcome::failed(format!("{command}: {why}\n")),
     }
 }
 
 /// The report as `options.format` has it, and the exit code.
-fn finish(mut report: Report, options: &Options) -> Outcome {
+fn finish(mut report: Report, options: &Options, repository: Option<&Repository>) -> Outcome {
     let top = match options.format {
         // GitHub places findings by their path in the repository.
-        Format::Github | Format::Sarif => {
-            let top = repository_top(&options.root)
-                .ok()
-                .filter(|top| options.root.starts_with(top))
-                .unwrap_or_else(|| options.root.clone());
-            if top != options.root {
-                let prefix = paths::relative(&top, &options.root);
+        Format::Github | Format::Sarif => match repository {
+            Some(repository) => {
                 for finding in &mut report.findings {
-                    finding.path = format!("{prefix}/{}", finding.path);
+                    finding.path = repository.path(&finding.path);
                 }
+                Url::from_directory_path(&repository.top).ok()
             }
-            Url::from_directory_path(&top).ok()
-        }
+            None => Url::from_directory_path(&options.root).ok(),
+        },
         Format::Text | Format::Json => None,
     };
     let failing = report
@@ -307,6 +310,37 @@ pub(crate) fn git(root: &Path, args: &[&str]) -> Result<String, String> {
 pub(crate) fn repository_top(root: &Path) -> Result<PathBuf, String> {
     let top = PathBuf::from(git(root, &["rev-parse", "--show-toplevel"])?.trim());
     Ok(top.canonicalize().unwrap_or(top))
+}
+
+/// The git repository the workspace is in.
+pub(crate) struct Repository {
+    top: PathBuf,
+    /// The workspace's path from `top`, "" when it is the top.
+    prefix: String,
+}
+
+impl Repository {
+    /// `None` outside a repository.
+    fn of(root: &Path) -> Option<Repository> {
+        let top = repository_top(root)
+            .ok()
+            .filter(|top| root.starts_with(top))?;
+        let prefix = if top == root {
+            String::new()
+        } else {
+            paths::relative(&top, root)
+        };
+        Some(Repository { top, prefix })
+    }
+
+    /// A workspace-relative path as a path in the repository.
+    fn path(&self, relative: &str) -> String {
+        if self.prefix.is_empty() {
+            relative.to_owned()
+        } else {
+            format!("{}/{relative}", self.prefix)
+        }
+    }
 }
 
 /// The files changed since `base`: in commits since, in the working tree,
@@ -411,6 +445,7 @@ async fn check(
     config: &config::Config,
     files: Vec<PathBuf>,
     scope: Option<review::Scope>,
+    repository: Option<&Repository>,
 ) -> Result<Report, String> {
     let mut documents = Vec::new();
     for path in &files {
@@ -561,9 +596,13 @@ async fn check(
             texts.insert(finding.path.clone(), text);
         }
     }
-    sarif::fingerprint(&mut findings, |path, line| {
-        texts.get(path)?.lines().nth(line.checked_sub(1)? as usize)
-    });
+    // Hashed with their paths in the repository, so alerts stay the same
+    // whichever directory of it was checked.
+    sarif::fingerprint(
+        &mut findings,
+        |path| repository.map_or_else(|| path.to_owned(), |r| r.path(path)),
+        |path, line| texts.get(path)?.lines().nth(line.checked_sub(1)? as usize),
+    );
     Ok(Report {
         version: 1,
         files_checked: documents.len(),

@@ -212,9 +212,13 @@ fn join(run: &mut Value, part: &Value) {
 
 /// Per finding, a fingerprint that stays when lines move: a hash of its
 /// rule, file and the text of its line without whitespace, and how many
-/// findings before it in the file had the same; `findings` sorted, `line`
-/// gives a line's text (from 1).
-pub fn fingerprint<'a>(findings: &mut [Finding], line: impl Fn(&str, u32) -> Option<&'a str>) {
+/// findings before it in the file had the same; `findings` sorted, `name`
+/// gives the file's name to hash, `line` a line's text (from 1).
+pub fn fingerprint<'a>(
+    findings: &mut [Finding],
+    name: impl Fn(&str) -> String,
+    line: impl Fn(&str, u32) -> Option<&'a str>,
+) {
     let mut seen: HashMap<u64, u32> = HashMap::new();
     for finding in findings {
         let text: String = line(&finding.path, finding.line)
@@ -224,7 +228,7 @@ pub fn fingerprint<'a>(findings: &mut [Finding], line: impl Fn(&str, u32) -> Opt
             .collect();
         let hash = fnv1a(&[
             finding.rule_id().as_bytes(),
-            finding.path.as_bytes(),
+            name(&finding.path).as_bytes(),
             text.as_bytes(),
         ]);
         let count = seen.entry(hash).or_default();

@@ -434,7 +434,7 @@ fn fail_on_sets_the_least_severity_that_fails() {
 }
 
 #[test]
-fn github_annotations_name_files_from_the_top_of_the_repository() {
+fn github_and_sarif_name_files_from_the_top_of_the_repository() {
     let ws = Workspace::new(&TYPESCRIPT.replace("//- /", "//- /packages/web/"));
     ws.git(&["init", "-q"]);
     let web = ws.path("packages/web");
@@ -451,4 +451,29 @@ fn github_annotations_name_files_from_the_top_of_the_repository() {
         "{}",
         stdout(&out)
     );
+
+    // The same alerts whether the package or the whole repository is
+    // checked: the same paths and fingerprints. (The TypeScript server
+    // starts where its root markers are.)
+    ws.write("package.json", "{}\n");
+    let sarif = |root: &std::path::Path| {
+        let out = ws
+            .meshls(&path_with_node_servers())
+            .args(["check", "--format", "sarif", "--root"])
+            .arg(root)
+            .arg(web.join("src/main.ts"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        sarif_results(&serde_json::from_slice(&out.stdout).unwrap())
+    };
+    let from_package = sarif(&web);
+    assert_eq!(from_package.len(), 3, "{from_package:?}");
+    assert!(
+        from_package
+            .iter()
+            .all(|(_, uri, _, _)| uri == "packages/web/src/main.ts"),
+        "{from_package:?}"
+    );
+    assert_eq!(sarif(ws.root()), from_package);
 }
