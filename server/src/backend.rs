@@ -596,11 +596,19 @@ impl LanguageServer for Backend {
             STATUS_COMMAND => {
                 let status = self.downstream.get().status();
                 let agent = self.agent_status();
-                let summary = format!("{} || {}", status_summary(&status), agent.1);
-                self.editor.notify(
-                    "window/showMessage",
-                    serde_json::json!({"type": 3, "message": summary}),
-                );
+                // `{"quiet": true}`: for a status bar that asks now and then.
+                let quiet = params
+                    .arguments
+                    .first()
+                    .and_then(|options| options.get("quiet"))
+                    == Some(&Value::Bool(true));
+                if !quiet {
+                    let summary = format!("{} || {}", status_summary(&status), agent.1);
+                    self.editor.notify(
+                        "window/showMessage",
+                        serde_json::json!({"type": 3, "message": summary}),
+                    );
+                }
                 Ok(Some(json!({"servers": status, "agent": agent.0})))
             }
             ASK_COMMAND => {

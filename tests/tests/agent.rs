@@ -178,13 +178,21 @@ fn ask_fixes_a_real_type_error_through_the_editor() {
         p["uri"] == main.as_str() && !has_type_error(p)
     });
 
-    // meshls.status tells the session's totals and the model.
+    // meshls.status tells the session's totals and the model; asked
+    // quietly (as a status bar does), it shows nothing.
+    let quiet = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.status", "arguments": [{"quiet": true}]}),
+        )
+        .unwrap();
     let status = server
         .request(
             "workspace/executeCommand",
             json!({"command": "meshls.status"}),
         )
         .unwrap();
+    assert_eq!(quiet["agent"], status["agent"]);
     let agent = &status["agent"];
     assert_eq!(agent["model"]["model"], "scripted");
     assert_eq!(agent["session"]["runs"], 1);
@@ -206,6 +214,17 @@ fn ask_fixes_a_real_type_error_through_the_editor() {
             .contains("meshls agent: scripted at http://127.0.0.1:"),
         "{shown}"
     );
+    let shown = server
+        .messages()
+        .into_iter()
+        .filter(|m| {
+            m["method"] == "window/showMessage"
+                && m["params"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("meshls language servers"))
+        })
+        .count();
+    assert_eq!(shown, 1, "the quiet status showed nothing");
     assert!(server.shutdown_and_exit().success());
 }
 
