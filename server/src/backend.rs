@@ -35,7 +35,7 @@ use crate::{
     documents::{DocumentError, Documents},
     downstream::{self, Downstream},
     editor::Editor,
-    runs::{Ask, Runs, Start, ASK_COMMAND, CANCEL_COMMAND, NEW_SESSION_COMMAND},
+    runs::{Ask, At, Runs, Start, ASK_COMMAND, CANCEL_COMMAND, NEW_SESSION_COMMAND},
     storage,
 };
 
@@ -661,7 +661,7 @@ impl LanguageServer for Backend {
                     .unwrap_or(path);
                 let ask = Ask {
                     instruction: action.instruction(&file.display().to_string()),
-                    at: Some((action.uri().clone(), action.line())),
+                    at: Some(At::line(action.uri().clone(), action.line())),
                 };
                 let review = match &action {
                     Action::Review { uri } => Some(uri.clone()),

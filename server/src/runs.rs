@@ -64,7 +64,24 @@ pub struct Runs {
 #[derive(Debug, PartialEq)]
 pub struct Ask {
     pub instruction: String,
-    pub at: Option<(lsp_types::Url, u32)>,
+    pub at: Option<At>,
+}
+
+/// Where the user is: a file and its lines (from 0, both included), one
+/// line for a cursor, several for a selection.
+#[derive(Debug, PartialEq)]
+pub struct At {
+    pub uri: lsp_types::Url,
+    pub lines: std::ops::RangeInclusive<u32>,
+}
+
+impl At {
+    pub fn line(uri: lsp_types::Url, line: u32) -> At {
+        At {
+            uri,
+            lines: line..=line,
+        }
+    }
 }
 
 impl Ask {
@@ -90,12 +107,26 @@ impl Ask {
         }
         let at = location.and_then(|location| {
             let uri = lsp_types::Url::parse(location.get("uri")?.as_str()?).ok()?;
-            let line = location
-                .pointer("/range/start/line")
-                .or_else(|| location.pointer("/position/line"))
-                .and_then(Value::as_u64)
+            let number = |pointer: &str| {
+                location
+                    .pointer(pointer)
+                    .and_then(Value::as_u64)
+                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            };
+            let start = number("/range/start/line")
+                .or_else(|| number("/position/line"))
                 .unwrap_or(0);
-            Some((uri, line as u32))
+            // A selection that ends at the start of a line ends on the one
+            // before, as a selection of whole lines does.
+            let end = match (number("/range/end/line"), number("/range/end/character")) {
+                (Some(end), Some(0)) if end > start => end - 1,
+                (Some(end), _) if end > start => end,
+                _ => start,
+            };
+            Some(At {
+                uri,
+                lines: start..=end,
+            })
         });
         Ok(Ask { instruction, at })
     }
@@ -181,14 +212,18 @@ impl Runs {
             self.progress(token, json!({"kind": "begin", "title": "meshls agent", "message": title, "cancellable": true}));
         }
         let mut request = ask.instruction.clone();
-        if let Some((uri, line)) = &ask.at {
-            if let Ok(path) = uri.to_file_path() {
+        if let Some(at) = &ask.at {
+            if let Ok(path) = at.uri.to_file_path() {
                 let relative = path.strip_prefix(&root).unwrap_or(&path);
-                request.push_str(&format!(
-                    "\n\n(The user is at {} line {}.)",
-                    relative.display(),
-                    line + 1
-                ));
+                let (start, end) = (at.lines.start() + 1, at.lines.end() + 1);
+                request.push_str(&if start == end {
+                    format!("\n\n(The user is at {} line {start}.)", relative.display())
+                } else {
+                    format!(
+                        "\n\n(The user has selected {} lines {start} to {end}.)",
+                        relative.display()
+                    )
+                });
             }
         }
         let host = ServerHost::new(
@@ -385,5 +420,47 @@ fn ended_message(report: &Report) -> String {
         }
         Ended::AnswerTooLong => "the answer was cut at agent.max_tokens.".to_owned(),
         Ended::Cancelled => "cancelled".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(location: Value) -> Option<At> {
+        Ask::parse(&[json!("do it"), location]).unwrap().at
+    }
+
+    #[test]
+    fn a_location_is_a_line_or_the_lines_of_a_selection() {
+        let uri = lsp_types::Url::parse("file:///w/a.ts").unwrap();
+        let lines = |start, end| {
+            Some(At {
+                uri: uri.clone(),
+                lines: start..=end,
+            })
+        };
+        let range = |start: (u32, u32), end: (u32, u32)| {
+            json!({"uri": "file:///w/a.ts", "range": {
+                "start": {"line": start.0, "character": start.1},
+                "end": {"line": end.0, "character": end.1}}})
+        };
+        assert_eq!(at(range((3, 4), (3, 9))), lines(3, 3));
+        assert_eq!(at(range((3, 4), (5, 2))), lines(3, 5));
+        // Whole lines 3 and 4, as editors select them.
+        assert_eq!(at(range((3, 0), (5, 0))), lines(3, 4));
+        assert_eq!(at(range((3, 0), (4, 0))), lines(3, 3));
+        assert_eq!(
+            at(json!({"uri": "file:///w/a.ts", "position": {"line": 7, "character": 1}})),
+            lines(7, 7)
+        );
+        assert_eq!(at(json!({"uri": "not a uri"})), None);
+        assert_eq!(
+            Ask::parse(&[json!("do it")]).unwrap(),
+            Ask {
+                instruction: "do it".to_owned(),
+                at: None
+            }
+        );
     }
 }
