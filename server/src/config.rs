@@ -223,8 +223,10 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
         ),
         ("editor settings", sources.settings),
     ] {
-        if let Some(value) = value.filter(|v| !v.is_null()) {
-            let value = value.get("meshls").unwrap_or(value).clone();
+        let value = value.map(|value| value.get("meshls").unwrap_or(value));
+        // Editors written in Lua send an empty table as `[]`: no settings.
+        let empty = |value: &&Value| value.is_null() || value.as_array().is_some_and(Vec::is_empty);
+        if let Some(value) = value.filter(|value| !empty(value)).cloned() {
             layers.push(Layer {
                 origin: Origin::Editor,
                 source: source.to_owned(),
@@ -302,6 +304,12 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
 
 /// Deserializes one layer alone; on error, the dotted key and the message.
 fn check_layer(layer: &Value) -> Result<(), (String, String)> {
+    if !layer.is_object() {
+        return Err((
+            String::new(),
+            format!("expected a table of settings, found {layer}"),
+        ));
+    }
     match serde_path_to_error::deserialize::<_, Config>(layer) {
         Ok(_) => Ok(()),
         Err(err) => {
@@ -535,6 +543,37 @@ mod tests {
                 error: environment variable MESHLS_ANALYSIS__SYNTAX_DIAGNOSTICS: key `analysis.syntax_diagnostics`: invalid type: string "maybe", expected a boolean
                 error: editor settings: key `agent.provider`: unknown variant `gemini`, expected `openai` or `anthropic`
                 agent: OpenAi None http://127.0.0.1:11434/v1 steps=20 fallback=0
+                syntax_diagnostics: true
+                servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
+                ra: Some("rust-analyzer") Some([])
+            "#]],
+        );
+    }
+
+    #[test]
+    fn empty_editor_settings_keep_the_files_and_other_values_are_errors() {
+        let user = [("user/meshls/config.toml", "[agent]\nmodel = \"mine\"\n")];
+        // Neovim sends an empty Lua table as `[]`.
+        for empty in [serde_json::json!([]), serde_json::json!({"meshls": []})] {
+            check(
+                &user,
+                &[],
+                Some(empty),
+                expect![[r#"
+                    agent: OpenAi Some("mine") http://127.0.0.1:11434/v1 steps=20 fallback=0
+                    syntax_diagnostics: true
+                    servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
+                    ra: Some("rust-analyzer") Some([])
+                "#]],
+            );
+        }
+        check(
+            &user,
+            &[],
+            Some(serde_json::json!(["agent"])),
+            expect![[r#"
+                error: editor settings: expected a table of settings, found ["agent"]
+                agent: OpenAi Some("mine") http://127.0.0.1:11434/v1 steps=20 fallback=0
                 syntax_diagnostics: true
                 servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
                 ra: Some("rust-analyzer") Some([])
