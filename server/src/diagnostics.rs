@@ -46,6 +46,19 @@ impl DiagnosticsHub {
             .await;
     }
 
+    /// Whether no language server has a diagnostic for the file (meshls's
+    /// own sources aside).
+    pub async fn clean(&self, path: &Path) -> bool {
+        let by_document = self.by_document.lock().await;
+        by_document
+            .iter()
+            .filter(|(uri, _)| uri.to_file_path().is_ok_and(|file| file == path))
+            .flat_map(|(_, sources)| sources.iter())
+            .all(|(source, diagnostics)| {
+                source.starts_with(meshls_analysis::DIAGNOSTIC_SOURCE) || diagnostics.is_empty()
+            })
+    }
+
     /// Every source's diagnostics for the file, merged, whatever URI each
     /// came with.
     pub async fn for_path(&self, path: &Path) -> Vec<Diagnostic> {
