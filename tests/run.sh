@@ -11,8 +11,10 @@
 #   5 with TypeScript 5 (tests/tests/proxy.rs) and pyright
 #   (tests/tests/servers.rs);
 # - python3, which runs the scripted misbehaving server of the proxy tests;
-# - clangd, the C/C++ server of tests/tests/servers.rs, from Debian's `clangd`
-#   package (apt-get, with sudo when not root) when it is not on PATH;
+# - from Debian (apt-get, with sudo when not root), each when it is missing:
+#   clangd, the C/C++ server of tests/tests/servers.rs; neovim, the editor of
+#   tests/tests/neovim.rs (the plugin in nvim-plugin/); emacs-nox and
+#   elpa-eglot, the editor of tests/tests/emacs.rs;
 # - rust-analyzer, the Rust server of tests/tests/servers.rs. Debian has none
 #   and rustup cannot download it here, so it is built from crates.io
 #   (`ra_ap_rust-analyzer`, pinned) into a cache outside the repository,
@@ -47,10 +49,15 @@ done
 npm ci --prefix tests --no-audit --no-fund
 export MESHLS_TEST_NODE_BIN="$PWD/tests/node_modules/.bin"
 
-step "clangd (Debian package)"
-if ! command -v clangd >/dev/null; then
+step "Debian packages: clangd, neovim, emacs-nox, elpa-eglot"
+missing=()
+command -v clangd >/dev/null || missing+=(clangd)
+command -v nvim >/dev/null || missing+=(neovim)
+command -v emacs >/dev/null || missing+=(emacs-nox)
+emacs --batch --eval "(require 'eglot)" >/dev/null 2>&1 || missing+=(elpa-eglot)
+if [ "${#missing[@]}" -gt 0 ]; then
     if ! command -v apt-get >/dev/null; then
-        echo "tests/run.sh: clangd is not installed and apt-get is not available: install clangd (LLVM 14 or newer) so that it is on PATH, and run again" >&2
+        echo "tests/run.sh: ${missing[*]} not installed and apt-get is not available: install clangd (LLVM 14 or newer), Neovim 0.7 or newer, and Emacs with eglot, so that clangd, nvim and emacs are on PATH, and run again" >&2
         exit 1
     fi
     sudo=()
@@ -58,9 +65,11 @@ if ! command -v clangd >/dev/null; then
         sudo=(sudo)
     fi
     "${sudo[@]}" apt-get update
-    "${sudo[@]}" apt-get install -y --no-install-recommends clangd
+    "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-clangd --version >&2
+clangd --version | sed -n 1p >&2
+nvim --version | sed -n 1p >&2
+emacs --version | sed -n 1p >&2
 
 step "rust-analyzer (built once into a cache outside the repository)"
 # A pinned release that this toolchain builds (newer ones need a newer rustc).

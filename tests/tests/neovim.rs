@@ -1,0 +1,304 @@
+//! meshls in a real Neovim (Debian's `neovim`, headless), through the
+//! plugin in `nvim-plugin/`: the real typescript-language-server behind
+//! meshls, the scripted model in front of the agent. The Lua that plays
+//! the user is in `tests/editors/neovim/`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use meshls_e2e::{
+    meshls_bin,
+    model_server::{openai_sse, ModelServer, Reply},
+    path_with_node_servers, Workspace,
+};
+use serde_json::{json, Value};
+
+const PROJECT: &str = r#"
+//- /tsconfig.json
+{"compilerOptions": {"strict": true}}
+//- /src/main.ts
+const label: string = 42;
+export const text = label.toUpperCase();
+export const size = text.length;
+"#;
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Neovim, or a failure that says how to install it.
+fn nvim() -> Command {
+    let found = Command::new("nvim").arg("--version").output();
+    assert!(
+        found.is_ok_and(|out| out.status.success()),
+        "nvim is not installed: install Debian's `neovim` package (tests/run.sh does)"
+    );
+    Command::new("nvim")
+}
+
+/// Headless Neovim with the plugin set up as `tests/editors/neovim/init.lua`
+/// does, in `ws`, meshls finding the workspace's config and the npm
+/// servers.
+fn headless(ws: &Workspace) -> Command {
+    let editors = repository().join("tests/editors/neovim");
+    let mut nvim = nvim();
+    nvim.current_dir(ws.root())
+        .args(["--headless", "-n", "-i", "NONE", "-u"])
+        .arg(editors.join("init.lua"))
+        .env("MESHLS_TEST_PLUGIN", repository().join("nvim-plugin"))
+        .env("MESHLS_TEST_BIN", meshls_bin())
+        .env("PATH", path_with_node_servers())
+        .env("XDG_CONFIG_HOME", ws.config_home())
+        .env("XDG_DATA_HOME", ws.data_home())
+        .env("XDG_STATE_HOME", ws.temp_dir().join("xdg/state"))
+        .env("XDG_CACHE_HOME", ws.temp_dir().join("xdg/cache"));
+    nvim
+}
+
+fn call(id: &str, name: &str, arguments: Value) -> Reply {
+    Reply::sse(
+        &openai_sse("", &[(id, name, &arguments.to_string())], (100, 10)),
+        64,
+    )
+}
+
+fn answer(text: &str) -> Reply {
+    Reply::sse(&openai_sse(text, &[], (100, 10)), 64)
+}
+
+/// The user's latest message in the `request`th request to the model.
+fn user_message(model: &ModelServer, request: usize) -> String {
+    let messages = model.received()[request].body["messages"].clone();
+    let latest = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .cloned()
+        .unwrap();
+    latest["content"].as_str().unwrap().to_owned()
+}
+
+fn report(out: &Output, file: &Path) -> Value {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|_| {
+        panic!(
+            "Neovim wrote no report: {out:?}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        report.get("failure").is_none(),
+        "{}\n\nwhat the plugin told the user: {:#}\n\nthe waits that ended: {:#}",
+        report["failure"].as_str().unwrap_or_default(),
+        report["notified"],
+        report["waits"]
+    );
+    report
+}
+
+#[test]
+fn fix_with_agent_from_the_code_action_menu_and_ask_about_a_selection() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![
+        call("c1", "read_file", json!({"path": "src/main.ts"})),
+        call(
+            "c2",
+            "edit_file",
+            json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
+        ),
+        answer("Fixed."),
+        call(
+            "c3",
+            "edit_file",
+            json!({"path": "src/main.ts", "old_string": "label.toUpperCase();", "new_string": "label.toUpperCase() + \"!\";"}),
+        ),
+        answer("Shouting now."),
+    ]);
+    ws.write_user_config(&format!(
+        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{}/v1\"\nretries = 0\n",
+        model.url()
+    ));
+    let file = ws.temp_dir().join("report.json");
+    let out = headless(&ws)
+        .env("MESHLS_TEST_FILE", ws.path("src/main.ts"))
+        .env("MESHLS_TEST_OUT", &file)
+        .arg("-c")
+        .arg(format!(
+            "luafile {}",
+            repository()
+                .join("tests/editors/neovim/agent.lua")
+                .display()
+        ))
+        .output()
+        .unwrap();
+    let report = report(&out, &file);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    assert_eq!(report["type_errors_before"], json!([0]));
+    let titles: Vec<&str> = report["titles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        titles
+            .iter()
+            .any(|t| t
+                .starts_with("Fix with agent: Type 'number' is not assignable to type 'string'.")),
+        "{titles:?}"
+    );
+    // The menu also holds TypeScript's own actions, merged.
+    assert!(titles.iter().any(|t| !t.contains("agent")), "{titles:?}");
+    assert_eq!(
+        report["after_fix"],
+        json!([
+            "const label: string = \"42\";",
+            "export const text = label.toUpperCase();",
+            "export const size = text.length;"
+        ])
+    );
+    assert!(
+        user_message(&model, 0).starts_with(
+            "Fix this problem in src/main.ts at line 1: Type 'number' is not assignable"
+        ),
+        "{}",
+        user_message(&model, 0)
+    );
+
+    assert_eq!(
+        report["after_ask"],
+        json!([
+            "const label: string = \"42\";",
+            "export const text = label.toUpperCase() + \"!\";",
+            "export const size = text.length;"
+        ])
+    );
+    assert_eq!(
+        user_message(&model, 3),
+        "shout the text\n\n(The user has selected src/main.ts lines 2 to 3.)"
+    );
+    assert_eq!(model.replies_left(), 0);
+
+    // The runs' progress and the status reached the user.
+    let notified: Vec<&str> = report["notified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        notified.contains(&"meshls: Fix this problem in src/main.ts at line 1: Type 'number' is not assignable to type 'string'. [typescript 2322]. Change as little as it takes."),
+        "{notified:?}"
+    );
+    assert!(
+        notified.contains(&"meshls: done in 3 step(s)"),
+        "{notified:?}"
+    );
+    let status = notified
+        .iter()
+        .find(|n| n.starts_with("meshls: agent: "))
+        .unwrap();
+    assert!(
+        status.starts_with("meshls: agent: scripted at http://127.0.0.1:"),
+        "{status}"
+    );
+    assert!(
+        status.contains("idle, session ") && status.contains(": 2 run(s), 500 tokens in, 50 out"),
+        "{status}"
+    );
+    assert!(
+        status.contains("\ntypescript-language-server: running, pid "),
+        "{status}"
+    );
+    assert!(
+        notified.contains(&"meshls: no run to cancel"),
+        "{notified:?}"
+    );
+    // meshls exited with the client (the script waited for it), and took
+    // its language servers along.
+    let pid = report["pid"].as_u64().unwrap();
+    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
+fn checkhealth_finds_meshls_and_its_servers_or_says_how_to_install_it() {
+    let ws = Workspace::new(PROJECT);
+    let health = |ws: &Workspace, setup: &str| {
+        let file = ws.temp_dir().join("health.txt");
+        let out = headless(ws)
+            .args(["-c", setup, "-c", "checkhealth meshls", "-c"])
+            .arg(format!("write! {}", file.display()))
+            .args(["-c", "qall!"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        std::fs::read_to_string(&file).unwrap()
+    };
+    let found = health(&ws, "edit src/main.ts");
+    let version = format!(
+        "OK: meshls {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        meshls_bin().display()
+    );
+    assert!(found.contains(&version), "{found}");
+    assert!(found.contains("typescript-language-server"), "{found}");
+    assert!(
+        found.contains(&format!("meshls doctor in {}", ws.root().display())),
+        "{found}"
+    );
+
+    let missing = health(
+        &ws,
+        "lua require('meshls').setup({ cmd = { 'no-such-meshls' } })",
+    );
+    assert!(
+        missing.contains("ERROR: `no-such-meshls` is not an executable on PATH"),
+        "{missing}"
+    );
+    assert!(
+        missing.contains("cargo install --locked --path server"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn the_help_file_has_a_tag_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repository().join("nvim-plugin/doc/meshls.txt"),
+        dir.path().join("meshls.txt"),
+    )
+    .unwrap();
+    // A duplicate tag is an error (E154) and a non-zero exit.
+    let out = nvim()
+        .args(["--headless", "-n", "-i", "NONE", "-u", "NONE", "-c"])
+        .arg(format!("helptags {}", dir.path().display()))
+        .args(["-c", "qall!"])
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    let tags = std::fs::read_to_string(dir.path().join("tags")).unwrap();
+    let plugin =
+        std::fs::read_to_string(repository().join("nvim-plugin/lua/meshls/init.lua")).unwrap();
+    let commands: Vec<&str> = plugin
+        .split("command('")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('\'').unwrap()])
+        .collect();
+    assert_eq!(commands.len(), 5, "{commands:?}");
+    for command in commands {
+        assert!(
+            tags.lines()
+                .any(|line| line.starts_with(&format!(":{command}\t"))),
+            "{command} has no help tag"
+        );
+    }
+}
