@@ -54,18 +54,19 @@ local function notify(message, level)
   vim.notify('meshls: ' .. message, level or vim.log.levels.INFO)
 end
 
--- Client methods are called with `:` from Neovim 0.11 on; `.` before.
-local method_calls = vim.fn.has('nvim-0.11') == 1
+-- From Neovim 0.11 on, client methods are called with `:` and
+-- vim.str_utfindex takes an encoding.
+local nvim_0_11 = vim.fn.has('nvim-0.11') == 1
 
 local function request(client, method, params, handler, bufnr)
-  if method_calls then
+  if nvim_0_11 then
     return client:request(method, params, handler, bufnr)
   end
   return client.request(method, params, handler, bufnr)
 end
 
 local function send_notification(client, method, params)
-  if method_calls then
+  if nvim_0_11 then
     return client:notify(method, params)
   end
   return client.notify(method, params)
@@ -100,7 +101,7 @@ function M.find_root(path, markers)
   for _, marker in ipairs(markers or M.options.root_markers) do
     local dir = start
     while true do
-      if vim.loop.fs_stat(dir .. '/' .. marker) then
+      if (vim.uv or vim.loop).fs_stat(dir .. '/' .. marker) then
         return dir
       end
       local parent = vim.fn.fnamemodify(dir, ':h')
@@ -236,7 +237,13 @@ function M.ask(instruction, line1, line2)
   else
     local cursor = vim.api.nvim_win_get_cursor(0)
     local line = vim.api.nvim_buf_get_lines(bufnr, cursor[1] - 1, cursor[1], false)[1] or ''
-    local character = vim.str_utfindex(line, cursor[2])
+    local character
+    if nvim_0_11 then
+      character = vim.str_utfindex(line, 'utf-16', cursor[2])
+    else
+      -- Before 0.11: the UTF-32 index, then the UTF-16 one.
+      character = select(2, vim.str_utfindex(line, cursor[2]))
+    end
     local at = { line = cursor[1] - 1, character = character }
     range = { start = at, ['end'] = at }
   end
