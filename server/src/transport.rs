@@ -122,7 +122,7 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
                 break;
             }
         };
-        let value: Value = match serde_json::from_slice(&body) {
+        let mut value: Value = match serde_json::from_slice(&body) {
             Ok(value) => value,
             Err(err) => {
                 tracing::warn!("invalid JSON from the editor: {err}");
@@ -136,6 +136,7 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
             }
         };
         let id = id_of(&value);
+        without_empty_params(&mut value);
         if value.get("method").is_none() {
             // An answer to one of meshls's raw requests, or else to tower-lsp's.
             let Some(value) = editor.deliver(value) else {
@@ -386,6 +387,28 @@ struct Reply<'a> {
     result: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a ResponseError>,
+}
+
+/// Takes away `"params": null`, and the empty params some editors send
+/// to methods that take none (eglot: `shutdown` and `exit` with `null`, or
+/// `{}` in older releases), which tower-lsp would refuse as invalid.
+fn without_empty_params(message: &mut Value) {
+    let Some(object) = message.as_object_mut() else {
+        return;
+    };
+    let takes_none = matches!(
+        object.get("method").and_then(Value::as_str),
+        Some("shutdown" | "exit")
+    );
+    let empty = match object.get("params") {
+        Some(Value::Null) => true,
+        Some(Value::Object(params)) => takes_none && params.is_empty(),
+        Some(Value::Array(params)) => takes_none && params.is_empty(),
+        _ => false,
+    };
+    if empty {
+        object.remove("params");
+    }
 }
 
 fn error_response(id: Id, code: jsonrpc::ErrorCode, message: String) -> Response {

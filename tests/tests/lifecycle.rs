@@ -33,6 +33,30 @@ fn initialize_advertises_meshls_and_incremental_utf16_sync() {
 }
 
 #[test]
+fn shutdown_and_exit_with_empty_params_as_eglot_sends_them() {
+    for params in [Value::Null, json!({}), json!([])] {
+        let ws = Workspace::new("");
+        let (mut server, _) = Server::start_initialized(&ws);
+        server.send_raw(&frame(
+            &json!({"jsonrpc": "2.0", "id": 1000, "method": "shutdown", "params": params}),
+        ));
+        assert_eq!(server.wait_response(1000), Ok(Value::Null), "{params}");
+        server.send_raw(&frame(
+            &json!({"jsonrpc": "2.0", "method": "exit", "params": params}),
+        ));
+        let status = server
+            .exit_status_within(std::time::Duration::from_secs(30))
+            .expect("meshls exits on `exit`");
+        assert_eq!(status.code(), Some(0), "{params}");
+    }
+}
+
+fn frame(message: &Value) -> Vec<u8> {
+    let body = message.to_string();
+    format!("Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+#[test]
 fn exit_without_shutdown_is_exit_code_1() {
     let ws = Workspace::new("");
     let (mut server, _) = Server::start_initialized(&ws);
