@@ -655,7 +655,13 @@ impl LanguageServer for Backend {
                     .unwrap_or_else(|p| p.into_inner())
                     .root
                     .clone();
-                let path = action.uri().to_file_path().unwrap_or_default();
+                let path = action.uri().to_file_path().map_err(|()| {
+                    jsonrpc::Error::invalid_params(format!(
+                        "{} works on files saved on disk, not {}",
+                        params.command,
+                        action.uri()
+                    ))
+                })?;
                 let file = root
                     .and_then(|root| path.strip_prefix(root).ok().map(PathBuf::from))
                     .unwrap_or(path);

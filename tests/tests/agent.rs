@@ -445,6 +445,17 @@ fn a_model_that_is_down_gets_one_clear_sentence_and_the_editor_keeps_working() {
         )
         .unwrap();
     assert!(hover["contents"].to_string().contains("label"), "{hover}");
+    // A buffer never saved cannot be reviewed: said, not run on no file.
+    let unsaved = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.review", "arguments": ["untitled:Untitled-1"]}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        unsaved["message"],
+        "meshls.review works on files saved on disk, not untitled:Untitled-1"
+    );
     assert!(server.shutdown_and_exit().success());
 }
 
