@@ -11,6 +11,9 @@
 #   5 with TypeScript 5 (tests/tests/proxy.rs) and pyright
 #   (tests/tests/servers.rs);
 # - python3, which runs the scripted misbehaving server of the proxy tests;
+# - the VS Code extension's npm packages (vscode-extension/package-lock.json),
+#   to compile, lint, unit-test (under node: VS Code cannot run here) and
+#   package it;
 # - from Debian (apt-get, with sudo when not root), each when it is missing:
 #   clangd, the C/C++ server of tests/tests/servers.rs; neovim, the editor of
 #   tests/tests/neovim.rs (the plugin in nvim-plugin/); emacs-nox and
@@ -48,6 +51,10 @@ for tool in node npm python3; do
 done
 npm ci --prefix tests --no-audit --no-fund
 export MESHLS_TEST_NODE_BIN="$PWD/tests/node_modules/.bin"
+
+step "the VS Code extension: compile, lint, unit tests, package (.vsix)"
+npm ci --prefix vscode-extension --no-audit --no-fund
+npm --prefix vscode-extension run ci
 
 step "Debian packages: clangd, neovim, emacs-nox, elpa-eglot"
 missing=()
