@@ -4,9 +4,10 @@
 //! Order, later wins: built-in defaults, the user file
 //! (`$XDG_CONFIG_HOME/meshls/config.toml`), the workspace files
 //! (`.meshls/config.toml`, then `meshls.toml`), `MESHLS_<SECTION>__<KEY>`
-//! environment variables, the editor's `initializationOptions`, then its
-//! latest `workspace/didChangeConfiguration` settings. Tables merge key by
-//! key; any other value replaces the one below it.
+//! environment variables, then the editor's latest
+//! `workspace/didChangeConfiguration` settings, or its
+//! `initializationOptions` until it sends some. Tables merge key by key;
+//! any other value replaces the one below it.
 //!
 //! A workspace file comes with the repository, so it may not run programs
 //! or choose where API keys go (server `command`/`args`/`env`,
@@ -95,9 +96,9 @@ pub struct Sources<'a> {
     pub user_config_dir: Option<PathBuf>,
     /// `MESHLS_*` variables; a value that is not UTF-8 is an error.
     pub env: Vec<(String, Result<String, OsString>)>,
-    /// The editor's `initializationOptions`, then its latest
-    /// `didChangeConfiguration` settings: each either the meshls table
-    /// itself or an object holding it under `meshls`.
+    /// The editor's `initializationOptions`, and its latest
+    /// `didChangeConfiguration` settings (which replace them): each either
+    /// the meshls table itself or an object holding it under `meshls`.
     pub initialization_options: Option<&'a Value>,
     pub settings: Option<&'a Value>,
 }
@@ -216,17 +217,18 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
         }
     }
 
+    let settings = editor_table(sources.settings);
+    // The editor's latest settings are all of them: they replace what it
+    // sent at `initialize`, so a setting the user removed goes.
+    let initialization_options = match settings {
+        Some(_) => None,
+        None => editor_table(sources.initialization_options),
+    };
     for (source, value) in [
-        (
-            "editor initializationOptions",
-            sources.initialization_options,
-        ),
-        ("editor settings", sources.settings),
+        ("editor initializationOptions", initialization_options),
+        ("editor settings", settings),
     ] {
-        let value = value.map(|value| value.get("meshls").unwrap_or(value));
-        // Editors written in Lua send an empty table as `[]`: no settings.
-        let empty = |value: &&Value| value.is_null() || value.as_array().is_some_and(Vec::is_empty);
-        if let Some(value) = value.filter(|value| !empty(value)).cloned() {
+        if let Some(value) = value.cloned() {
             layers.push(Layer {
                 origin: Origin::Editor,
                 source: source.to_owned(),
@@ -300,6 +302,15 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
         env_vars,
         errors,
     }
+}
+
+/// The meshls table of an editor's settings, when there is one: itself or
+/// under a `meshls` key; `null` is none, and so is `[]`, which is how
+/// editors written in Lua send an empty table.
+fn editor_table(value: Option<&Value>) -> Option<&Value> {
+    value
+        .map(|value| value.get("meshls").unwrap_or(value))
+        .filter(|value| !value.is_null() && !value.as_array().is_some_and(Vec::is_empty))
 }
 
 /// Deserializes one layer alone; on error, the dotted key and the message.
@@ -579,6 +590,37 @@ mod tests {
                 ra: Some("rust-analyzer") Some([])
             "#]],
         );
+    }
+
+    #[test]
+    fn the_editors_latest_settings_replace_its_initialization_options() {
+        let init = serde_json::json!({"agent": {"model": "at-start", "max_steps": 3}});
+        let load_with = |settings: Option<&Value>| {
+            load(&Sources {
+                workspace_root: None,
+                user_config_dir: None,
+                env: Vec::new(),
+                initialization_options: Some(&init),
+                settings,
+            })
+            .config
+            .agent
+        };
+        let agent = load_with(None);
+        assert_eq!(
+            (agent.model.as_deref(), agent.max_steps),
+            (Some("at-start"), 3)
+        );
+        // The user removed max_steps and changed the model.
+        let later = serde_json::json!({"meshls": {"agent": {"model": "later"}}});
+        let agent = load_with(Some(&later));
+        assert_eq!(
+            (agent.model.as_deref(), agent.max_steps),
+            (Some("later"), 20)
+        );
+        // Empty settings are none: what came at initialize stays.
+        let agent = load_with(Some(&serde_json::json!([])));
+        assert_eq!(agent.model.as_deref(), Some("at-start"));
     }
 
     #[test]

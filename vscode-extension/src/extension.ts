@@ -21,7 +21,6 @@ import {
   Table,
   declaredScopes,
   didChangeConfigurationParams,
-  removedKeys,
   sameTable,
   settingsTable,
   userValue,
@@ -78,12 +77,8 @@ class Meshls {
   private readonly item: vscode.StatusBarItem;
   private readonly timer: ReturnType<typeof setInterval>;
   private client: LanguageClient;
-  /** The settings meshls got as `initializationOptions` at its last start. */
-  private atStart: Table = {};
   /** The settings meshls has now. */
   private sent: Table = {};
-  /** The removed keys a restart was last offered for. */
-  private offeredRemoved = "";
   private refreshing = false;
   /** Why the last start failed, for the status bar. */
   private startError: string | undefined;
@@ -150,10 +145,8 @@ class Meshls {
       ]),
       // A function, so that every (re)start sends the settings of the moment.
       initializationOptions: () => {
-        this.atStart = settingsTable(this.scopes, this.inspect);
-        this.sent = this.atStart;
-        this.offeredRemoved = "";
-        return this.atStart;
+        this.sent = settingsTable(this.scopes, this.inspect);
+        return this.sent;
       },
       outputChannel: this.output,
       traceOutputChannel: this.trace,
@@ -232,24 +225,13 @@ class Meshls {
     }
     const table = settingsTable(this.scopes, this.inspect);
     await this.sendSettings(table);
-    const reasons: string[] = [];
-    if (event.affectsConfiguration(`${SECTION}.path`)) {
-      reasons.push("meshls.path changed");
-    }
-    // meshls keeps its initializationOptions under later settings, so a
-    // setting removed since it started is still in force there.
-    const removed = removedKeys(this.atStart, table);
-    if (removed.length > 0 && removed.join() !== this.offeredRemoved) {
-      this.offeredRemoved = removed.join();
-      reasons.push(
-        `${removed.join(", ")} ${removed.length > 1 ? "are" : "is"} no longer set, but the server keeps the value it started with`,
-      );
-    }
-    if (reasons.length === 0) {
+    // The settings reach the running meshls (they replace the ones it
+    // started with); only another program needs a restart.
+    if (!event.affectsConfiguration(`${SECTION}.path`)) {
       return;
     }
     const choice = await vscode.window.showInformationMessage(
-      `meshls: ${reasons.join("; ")}. Restart meshls now?`,
+      "meshls: meshls.path changed. Restart meshls now?",
       "Restart",
     );
     if (choice === "Restart") {

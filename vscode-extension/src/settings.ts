@@ -131,26 +131,6 @@ export function didChangeConfigurationParams(table: Table): { settings: { meshls
   return { settings: { meshls: table } };
 }
 
-/**
- * The dotted keys set in `before` and not in `after`. meshls keeps its
- * `initializationOptions` under later settings, so a key removed since the
- * server started stays in force until it restarts.
- */
-export function removedKeys(before: Table, after: Table, prefix = ""): string[] {
-  const removed: string[] = [];
-  for (const [key, value] of Object.entries(before)) {
-    const path = prefix + key;
-    const now = after[key];
-    if (isObject(value)) {
-      // Down to the leaves, which name what the user removed.
-      removed.push(...removedKeys(value, isObject(now) ? now : {}, `${path}.`));
-    } else if (now === undefined) {
-      removed.push(path);
-    }
-  }
-  return removed;
-}
-
 /** Whether two tables say the same. */
 export function sameTable(a: Table, b: Table): boolean {
   return isDeepStrictEqual(a, b);

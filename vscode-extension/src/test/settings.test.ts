@@ -12,7 +12,6 @@ import {
   Scope,
   declaredScopes,
   didChangeConfigurationParams,
-  removedKeys,
   settingsTable,
   userValue,
 } from "../settings";
@@ -203,14 +202,4 @@ test("didChangeConfiguration carries the table under `meshls`", () => {
   assert.deepEqual(didChangeConfigurationParams({ agent: { model: "m" } }), {
     settings: { meshls: { agent: { model: "m" } } },
   });
-});
-
-test("removedKeys names the keys set at the server's start and gone since", () => {
-  const atStart = { agent: { model: "m", max_steps: 5 }, servers: { ruff: { command: "ruff", args: ["x"] } } };
-  assert.deepEqual(removedKeys(atStart, atStart), []);
-  assert.deepEqual(
-    removedKeys(atStart, { agent: { model: "other" }, servers: { ruff: { command: "ruff" } } }),
-    ["agent.max_steps", "servers.ruff.args"],
-  );
-  assert.deepEqual(removedKeys(atStart, {}), ["agent.model", "agent.max_steps", "servers.ruff.command", "servers.ruff.args"]);
 });
