@@ -220,7 +220,7 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
     let settings = editor_table(sources.settings);
     // The editor's latest settings are all of them: they replace what it
     // sent at `initialize`, so a setting the user removed goes.
-    let initialization_options = match settings {
+    let initialization_options = match &settings {
         Some(_) => None,
         None => editor_table(sources.initialization_options),
     };
@@ -228,7 +228,7 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
         ("editor initializationOptions", initialization_options),
         ("editor settings", settings),
     ] {
-        if let Some(value) = value.cloned() {
+        if let Some(value) = value {
             layers.push(Layer {
                 origin: Origin::Editor,
                 source: source.to_owned(),
@@ -304,13 +304,24 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
     }
 }
 
-/// The meshls table of an editor's settings, when there is one: itself or
-/// under a `meshls` key; `null` is none, and so is `[]`, which is how
-/// editors written in Lua send an empty table.
-fn editor_table(value: Option<&Value>) -> Option<&Value> {
-    value
-        .map(|value| value.get("meshls").unwrap_or(value))
-        .filter(|value| !value.is_null() && !value.as_array().is_some_and(Vec::is_empty))
+/// The meshls table of an editor's settings, when there is one: under a
+/// `meshls` key, or the settings themselves. Settings that are `null`,
+/// `{}` or `[]` (how Lua clients send an empty table) are none: eglot
+/// sends `{}` when its user configured nothing. An empty table under
+/// `meshls` is one: the user removed every setting.
+fn editor_table(value: Option<&Value>) -> Option<Value> {
+    let empty = |value: &Value| match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(fields) => fields.is_empty(),
+        _ => false,
+    };
+    match value?.get("meshls") {
+        Some(Value::Null) => None,
+        Some(table) if empty(table) => Some(Value::Object(serde_json::Map::new())),
+        Some(table) => Some(table.clone()),
+        None => value.filter(|value| !empty(value)).cloned(),
+    }
 }
 
 /// Deserializes one layer alone; on error, the dotted key and the message.
@@ -619,8 +630,18 @@ mod tests {
             (Some("later"), 20)
         );
         // Empty settings are none: what came at initialize stays.
-        let agent = load_with(Some(&serde_json::json!([])));
-        assert_eq!(agent.model.as_deref(), Some("at-start"));
+        for none in [serde_json::json!([]), serde_json::json!({})] {
+            let agent = load_with(Some(&none));
+            assert_eq!(agent.model.as_deref(), Some("at-start"), "{none}");
+        }
+        // An empty meshls table: every setting removed.
+        for removed in [
+            serde_json::json!({"meshls": {}}),
+            serde_json::json!({"meshls": []}),
+        ] {
+            let agent = load_with(Some(&removed));
+            assert_eq!((agent.model.as_deref(), agent.max_steps), (None, 20));
+        }
     }
 
     #[test]
