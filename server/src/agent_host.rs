@@ -28,9 +28,10 @@ use crate::{
 
 /// How long the agent waits for the servers' diagnostics after its edits.
 const FRESH_TIMEOUT: Duration = Duration::from_secs(15);
-/// The same for a file no server had anything to say about: some servers
-/// (typescript-language-server) publish nothing when a clean file stays
-/// clean, so silence this long means it did. New errors come sooner.
+/// The same for a file the servers had published for, with no diagnostic
+/// in it: some servers (typescript-language-server) publish nothing when a
+/// clean file stays clean, so silence this long means it did. New errors
+/// come sooner.
 const CLEAN_TIMEOUT: Duration = Duration::from_secs(3);
 /// After the first fresh publication, how long to wait for others (servers
 /// often publish twice: syntax, then semantics).
@@ -280,7 +281,9 @@ impl Host for ServerHost {
         };
         if !waits.is_empty() {
             let all = futures::future::join_all(waits.iter().map(|(path, seen)| {
-                let timeout = if seen.clean {
+                // A file no server has published for may not be analysed
+                // yet (a new file, a server still loading): no shortcut.
+                let timeout = if seen.clean && seen.publications > 0 {
                     CLEAN_TIMEOUT
                 } else {
                     FRESH_TIMEOUT

@@ -545,9 +545,10 @@ impl LanguageServer for Backend {
     async fn did_save(&self, _: lsp_types::DidSaveTextDocumentParams) {}
 
     async fn did_change_configuration(&self, params: lsp_types::DidChangeConfigurationParams) {
-        // `null` settings (clients that expect a pull) change nothing of the
-        // editor's layer; the files are read again all the same.
-        if !params.settings.is_null() {
+        // Settings that say nothing (`null` from clients that expect a pull,
+        // `{}` from eglot with nothing configured) keep the editor's layer as
+        // it is; the files are read again all the same.
+        if !config::no_settings(&params.settings) {
             self.state_mut().settings = Some(params.settings);
         }
         let errors = self.reload_config();

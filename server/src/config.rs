@@ -304,23 +304,27 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
     }
 }
 
+/// Whether an editor's settings say nothing: `null`, `{}` or `[]`.
+pub fn no_settings(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(fields) => fields.is_empty(),
+        _ => false,
+    }
+}
+
 /// The meshls table of an editor's settings, when there is one: under a
 /// `meshls` key, or the settings themselves. Settings that are `null`,
 /// `{}` or `[]` (how Lua clients send an empty table) are none: eglot
 /// sends `{}` when its user configured nothing. An empty table under
 /// `meshls` is one: the user removed every setting.
 fn editor_table(value: Option<&Value>) -> Option<Value> {
-    let empty = |value: &Value| match value {
-        Value::Null => true,
-        Value::Array(items) => items.is_empty(),
-        Value::Object(fields) => fields.is_empty(),
-        _ => false,
-    };
     match value?.get("meshls") {
         Some(Value::Null) => None,
-        Some(table) if empty(table) => Some(Value::Object(serde_json::Map::new())),
+        Some(table) if no_settings(table) => Some(Value::Object(serde_json::Map::new())),
         Some(table) => Some(table.clone()),
-        None => value.filter(|value| !empty(value)).cloned(),
+        None => value.filter(|value| !no_settings(value)).cloned(),
     }
 }
 

@@ -215,7 +215,10 @@ impl Runs {
         if let Some(at) = &ask.at {
             if let Ok(path) = at.uri.to_file_path() {
                 let relative = path.strip_prefix(&root).unwrap_or(&path);
-                let (start, end) = (at.lines.start() + 1, at.lines.end() + 1);
+                let (start, end) = (
+                    at.lines.start().saturating_add(1),
+                    at.lines.end().saturating_add(1),
+                );
                 request.push_str(&if start == end {
                     format!("\n\n(The user is at {} line {start}.)", relative.display())
                 } else {

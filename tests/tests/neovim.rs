@@ -222,8 +222,7 @@ fn fix_with_agent_from_the_code_action_menu_and_ask_about_a_selection() {
         notified.contains(&"meshls: no run to cancel"),
         "{notified:?}"
     );
-    // meshls exited with the client (the script waited for it), and took
-    // its language servers along.
+    // meshls exited with the client (the script waited for it).
     let pid = report["pid"].as_u64().unwrap();
     assert!(!Path::new(&format!("/proc/{pid}")).exists());
 }
@@ -233,7 +232,10 @@ fn checkhealth_finds_meshls_and_its_servers_or_says_how_to_install_it() {
     let ws = Workspace::new(PROJECT);
     let health = |ws: &Workspace, setup: &str| {
         let file = ws.temp_dir().join("health.txt");
+        // Started elsewhere, so that the project doctor looks at is the
+        // client's, not the working directory.
         let out = headless(ws)
+            .current_dir(ws.temp_dir())
             .args(["-c", setup, "-c", "checkhealth meshls", "-c"])
             .arg(format!("write! {}", file.display()))
             .args(["-c", "qall!"])
@@ -242,14 +244,25 @@ fn checkhealth_finds_meshls_and_its_servers_or_says_how_to_install_it() {
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         std::fs::read_to_string(&file).unwrap()
     };
-    let found = health(&ws, "edit src/main.ts");
+    let found = health(
+        &ws,
+        &format!(
+            "edit {} | lua vim.wait(30000, function() return require('meshls').client(0) ~= nil end)",
+            ws.path("src/main.ts").display()
+        ),
+    );
     let version = format!(
         "OK: meshls {} ({})",
         env!("CARGO_PKG_VERSION"),
         meshls_bin().display()
     );
     assert!(found.contains(&version), "{found}");
-    assert!(found.contains("typescript-language-server"), "{found}");
+    // meshls doctor started the project's server (it lists every server,
+    // found or not; only one it started is "running").
+    assert!(
+        found.contains("typescript-language-server  running (pid "),
+        "{found}"
+    );
     assert!(
         found.contains(&format!("meshls doctor in {}", ws.root().display())),
         "{found}"

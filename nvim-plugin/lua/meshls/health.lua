@@ -51,7 +51,15 @@ function M.check()
   -- meshls doctor: the config files it reads, the language servers it finds
   -- (each started once) and where its data lives.
   start('meshls doctor')
-  local root = meshls.find_root(vim.api.nvim_buf_get_name(0) ~= '' and vim.api.nvim_buf_get_name(0) or vim.fn.getcwd() .. '/.')
+  -- The health buffer is current here: the project is a running client's,
+  -- else the working directory's.
+  local root = vim.fn.getcwd()
+  for _, client in pairs(get()) do
+    if client.name == 'meshls' and client.config.root_dir then
+      root = client.config.root_dir
+      break
+    end
+  end
   local report = vim.fn.system({ command, 'doctor', '--root', root })
   local lines = vim.split(vim.trim(report), '\n')
   if vim.v.shell_error == 0 then

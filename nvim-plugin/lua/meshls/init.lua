@@ -19,19 +19,23 @@ local defaults = {
     'cpp',
     'go',
   },
-  -- Looked for upwards from the file, in this order: the first one found
-  -- decides the project root; without any, the file's own directory.
+  -- Groups of markers, looked for upwards from the file: the nearest
+  -- directory holding a marker of the first group found decides the
+  -- project root; without any, the file's own directory. meshls starts a
+  -- language server where its own marker (Cargo.toml, package.json, ...)
+  -- is at the root, so those come before .git: in a monorepo, the package.
   root_markers = {
-    'meshls.toml',
-    '.meshls',
-    '.git',
-    'Cargo.toml',
-    'package.json',
-    'tsconfig.json',
-    'pyproject.toml',
-    'setup.py',
-    'go.mod',
-    'compile_commands.json',
+    { 'meshls.toml', '.meshls' },
+    {
+      'Cargo.toml',
+      'package.json',
+      'tsconfig.json',
+      'pyproject.toml',
+      'setup.py',
+      'go.mod',
+      'compile_commands.json',
+      '.git',
+    },
   },
   -- The meshls table (the keys of meshls.toml), sent as
   -- initializationOptions and again by update_settings().
@@ -94,15 +98,19 @@ function M.client(bufnr)
   return nil
 end
 
---- The project root for a file: the nearest directory (from the file up)
---- holding the first of `markers` found; else the file's directory.
+--- The project root for a file: for the first group of `markers` (a
+--- marker alone is a group of one) found upwards from the file, the
+--- nearest directory holding one of the group; else the file's directory.
 function M.find_root(path, markers)
   local start = vim.fn.fnamemodify(path, ':p:h')
-  for _, marker in ipairs(markers or M.options.root_markers) do
+  for _, group in ipairs(markers or M.options.root_markers) do
+    group = type(group) == 'table' and group or { group }
     local dir = start
     while true do
-      if (vim.uv or vim.loop).fs_stat(dir .. '/' .. marker) then
-        return dir
+      for _, marker in ipairs(group) do
+        if (vim.uv or vim.loop).fs_stat(dir .. '/' .. marker) then
+          return dir
+        end
       end
       local parent = vim.fn.fnamemodify(dir, ':h')
       if parent == dir then
@@ -195,7 +203,10 @@ function M.attach(bufnr)
   end
   local root = M.find_root(name)
   if vim.lsp.start then
-    vim.lsp.start(config_for(root), { bufnr = bufnr })
+    -- Neovim 0.8 attaches the current buffer whatever `bufnr` says.
+    vim.api.nvim_buf_call(bufnr, function()
+      vim.lsp.start(config_for(root), { bufnr = bufnr })
+    end)
     return
   end
   local id = started[root]
