@@ -287,6 +287,15 @@ impl Workspace {
         fs::write(dir.join("config.toml"), text).unwrap();
     }
 
+    /// The user's config: the agent asks the OpenAI-compatible endpoint
+    /// at `base_url` (the scripted model's `url()` + `/v1`), model
+    /// "scripted", without retries; `more` is appended under `[agent]`.
+    pub fn use_model(&self, base_url: &str, more: &str) {
+        self.write_user_config(&format!(
+            "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{base_url}\"\nretries = 0\n{more}"
+        ));
+    }
+
     /// Writes a file, creating its directories, for tests that change files behind the server's back.
     pub fn write(&self, rel: &str, text: &str) {
         let path = self.path(rel);

@@ -300,6 +300,20 @@ fn write_reply(mut stream: TcpStream, reply: Reply) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The model's turn that calls one tool, as an OpenAI stream in pieces of
+/// 64 bytes, using 100 tokens in and 10 out.
+pub fn tool_call(id: &str, name: &str, arguments: Value) -> Reply {
+    Reply::sse(
+        &openai_sse("", &[(id, name, &arguments.to_string())], (100, 10)),
+        64,
+    )
+}
+
+/// The model's last turn: `text` alone, as [`tool_call`] sends it.
+pub fn text_answer(text: &str) -> Reply {
+    Reply::sse(&openai_sse(text, &[], (100, 10)), 64)
+}
+
 /// An OpenAI chat completions stream that says `text` in small pieces, then
 /// calls `calls` (`(id, name, arguments)`, the arguments in fragments),
 /// with usage in the last chunk and `[DONE]`.

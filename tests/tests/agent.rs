@@ -3,7 +3,7 @@
 //! test editor that applies the edits it is sent, as editors do.
 
 use meshls_e2e::{
-    model_server::{openai_sse, Gate, ModelServer, Reply},
+    model_server::{text_answer, tool_call, Gate, ModelServer, Reply},
     path_with_node_servers, Server, Workspace,
 };
 use serde_json::{json, Value};
@@ -19,37 +19,20 @@ export const text = label.toUpperCase();
 /// The user's config: the agent talks to `model`. (A workspace file may
 /// not say where the agent's requests go.)
 fn use_model(ws: &Workspace, model: &ModelServer) {
-    use_model_at(ws, &format!("{}/v1", model.url()), "");
-}
-
-fn use_model_at(ws: &Workspace, base_url: &str, more: &str) {
-    ws.write_user_config(&format!(
-        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{base_url}\"\nretries = 0\n{more}"
-    ));
-}
-
-fn call(id: &str, name: &str, arguments: Value) -> Reply {
-    Reply::sse(
-        &openai_sse("", &[(id, name, &arguments.to_string())], (100, 10)),
-        64,
-    )
+    ws.use_model(&format!("{}/v1", model.url()), "");
 }
 
 fn read_main() -> Reply {
-    call("c1", "read_file", json!({"path": "src/main.ts"}))
+    tool_call("c1", "read_file", json!({"path": "src/main.ts"}))
 }
 
 /// The fix of the type error, as the model asks for it.
 fn fix_main() -> Reply {
-    call(
+    tool_call(
         "c2",
         "edit_file",
         json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
     )
-}
-
-fn answer(text: &str) -> Reply {
-    Reply::sse(&openai_sse(text, &[], (100, 10)), 64)
 }
 
 /// Starts meshls with typescript-language-server, opens main.ts, and waits
@@ -110,7 +93,7 @@ fn ask_fixes_a_real_type_error_through_the_editor() {
     let model = ModelServer::start(vec![
         read_main(),
         fix_main(),
-        answer("Fixed: label holds a string now."),
+        text_answer("Fixed: label holds a string now."),
     ]);
     use_model(&ws, &model);
     let mut server = start(&ws);
@@ -236,7 +219,7 @@ fn an_edit_over_what_the_user_just_typed_is_refused_and_one_elsewhere_still_land
         read_main(),
         // While the model thinks, the user edits the same line.
         fix_main().after(&gate),
-        answer("I could not apply it."),
+        text_answer("I could not apply it."),
     ]);
     use_model(&ws, &model);
     let mut server = start(&ws);
@@ -280,13 +263,13 @@ fn an_edit_over_what_the_user_just_typed_is_refused_and_one_elsewhere_still_land
     let gate = Gate::default();
     let model2 = ModelServer::start(vec![
         read_main(),
-        call(
+        tool_call(
             "c2",
             "edit_file",
             json!({"path": "src/main.ts", "old_string": "toUpperCase()", "new_string": "toLowerCase()"}),
         )
         .after(&gate),
-        answer("Lower case it is."),
+        text_answer("Lower case it is."),
     ]);
     use_model(&ws, &model2);
     server.notify("workspace/didChangeConfiguration", json!({"settings": {}}));
@@ -354,7 +337,7 @@ fn a_run_cancelled_from_the_editor_applies_nothing_and_its_progress_ends() {
 
     // meshls.cancel stops a run too.
     let gate = Gate::default();
-    let model = ModelServer::start(vec![answer("never seen").after(&gate)]);
+    let model = ModelServer::start(vec![text_answer("never seen").after(&gate)]);
     use_model(&ws, &model);
     server.notify("workspace/didChangeConfiguration", json!({"settings": {}}));
     let token = ask(&mut server, "Explain.", main.as_str());
@@ -380,10 +363,10 @@ fn a_run_cancelled_from_the_editor_applies_nothing_and_its_progress_ends() {
 fn a_command_the_user_denies_never_runs() {
     let ws = Workspace::new(PROJECT);
     let model = ModelServer::start(vec![
-        call("c1", "run_command", json!({"command": "touch ran.txt"})),
-        answer("You did not let me."),
+        tool_call("c1", "run_command", json!({"command": "touch ran.txt"})),
+        text_answer("You did not let me."),
     ]);
-    use_model_at(&ws, &format!("{}/v1", model.url()), "run_command = true\n");
+    ws.use_model(&format!("{}/v1", model.url()), "run_command = true\n");
     let mut server = start(&ws);
     server.choose(Some("Deny"));
     let token = ask(&mut server, "Touch a file.", ws.uri("src/main.ts").as_str());
@@ -419,7 +402,7 @@ fn a_model_that_is_down_gets_one_clear_sentence_and_the_editor_keeps_working() {
         .local_addr()
         .unwrap()
         .port();
-    use_model_at(&ws, &format!("http://127.0.0.1:{port}/v1"), "");
+    ws.use_model(&format!("http://127.0.0.1:{port}/v1"), "");
     let mut server = start(&ws);
     let main = ws.uri("src/main.ts");
     let token = ask(&mut server, "Fix the type error.", main.as_str());
@@ -483,7 +466,7 @@ fn titles(actions: &[Value]) -> Vec<String> {
 #[test]
 fn fix_with_agent_is_offered_on_a_real_type_error_and_fixes_it_when_chosen() {
     let ws = Workspace::new(PROJECT);
-    let model = ModelServer::start(vec![read_main(), fix_main(), answer("Fixed.")]);
+    let model = ModelServer::start(vec![read_main(), fix_main(), text_answer("Fixed.")]);
     use_model(&ws, &model);
     let (mut server, init) = Server::builder(&ws)
         .env("PATH", path_with_node_servers())
@@ -628,8 +611,8 @@ export function greet(name: string): string {
 fn a_review_reads_only_and_its_findings_become_diagnostics_until_the_next_review() {
     let ws = Workspace::new("//- /src/lib.rs\npub fn a() {}\npub fn b() { panic!() }\n");
     let model = ModelServer::start(vec![
-        answer("line 2: error: b panics on every call\nline 1: info: a does nothing"),
-        answer("no findings"),
+        text_answer("line 2: error: b panics on every call\nline 1: info: a does nothing"),
+        text_answer("no findings"),
     ]);
     use_model(&ws, &model);
     let (mut server, _) = Server::start_initialized(&ws);
@@ -724,7 +707,7 @@ fn a_review_reads_only_and_its_findings_become_diagnostics_until_the_next_review
 fn an_editor_that_previews_edits_confirms_them_there_instead_of_being_asked_first() {
     let ws = Workspace::new("//- /src/main.rs\nfn main() {}\n//- /src/util.rs\npub fn helo() {}\n");
     let rename = || {
-        call(
+        tool_call(
             "c1",
             "edit_file",
             json!({"path": "src/util.rs", "old_string": "helo", "new_string": "hello"}),
@@ -732,9 +715,9 @@ fn an_editor_that_previews_edits_confirms_them_there_instead_of_being_asked_firs
     };
     let model = ModelServer::start(vec![
         rename(),
-        answer("Renamed."),
+        text_answer("Renamed."),
         rename(),
-        answer("You turned it down."),
+        text_answer("You turned it down."),
     ]);
     use_model(&ws, &model);
     let (mut server, _) = Server::builder(&ws)
@@ -792,7 +775,7 @@ fn a_long_answer_is_written_to_a_file_the_editor_is_asked_to_show() {
     let long: String = (1..=12)
         .map(|n| format!("Point {n}: something worth saying.\n"))
         .collect();
-    let model = ModelServer::start(vec![answer(&long)]);
+    let model = ModelServer::start(vec![text_answer(&long)]);
     use_model(&ws, &model);
     let (mut server, _) = Server::start_initialized(&ws);
     let lib = ws.uri("src/lib.rs");
@@ -830,18 +813,18 @@ fn new_errors_from_typescript_after_an_edit_go_back_to_the_agent() {
     let ws = Workspace::new(PROJECT);
     let model = ModelServer::start(vec![
         // An edit that brings an error of its own.
-        call(
+        tool_call(
             "c1",
             "edit_file",
             json!({"path": "src/main.ts", "old_string": "toUpperCase()", "new_string": "toUpperCas()"}),
         ),
-        answer("Done."),
-        call(
+        text_answer("Done."),
+        tool_call(
             "c2",
             "edit_file",
             json!({"path": "src/main.ts", "old_string": "toUpperCas()", "new_string": "toUpperCase()"}),
         ),
-        answer("Done, properly this time."),
+        text_answer("Done, properly this time."),
     ]);
     use_model(&ws, &model);
     let mut server = start(&ws);
@@ -883,12 +866,12 @@ fn new_errors_from_typescript_after_an_edit_go_back_to_the_agent() {
 fn a_file_the_editor_names_with_an_escaped_uri_is_edited_as_the_editor_has_it() {
     let ws = Workspace::new("//- /src/[id]/page.ts\nexport const a: number = 1;\n");
     let model = ModelServer::start(vec![
-        call(
+        tool_call(
             "c1",
             "edit_file",
             json!({"path": "src/[id]/page.ts", "old_string": "= 1", "new_string": "= 2"}),
         ),
-        answer("Done."),
+        text_answer("Done."),
     ]);
     use_model(&ws, &model);
     let (mut server, _) = Server::start_initialized(&ws);

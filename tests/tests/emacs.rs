@@ -16,7 +16,7 @@ use std::{
 
 use meshls_e2e::{
     meshls_bin,
-    model_server::{openai_sse, ModelServer, Reply},
+    model_server::{text_answer, tool_call, ModelServer, Reply},
     path_with_node_servers, Workspace,
 };
 use serde_json::{json, Value};
@@ -37,36 +37,17 @@ const label: string = 42;
 export const text = label.toUpperCase();
 "#;
 
-/// The user's config: the agent talks to `model`.
-fn use_model(ws: &Workspace, model: &ModelServer) {
-    ws.write_user_config(&format!(
-        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{}/v1\"\nretries = 0\n",
-        model.url()
-    ));
-}
-
-fn call(id: &str, name: &str, arguments: Value) -> Reply {
-    Reply::sse(
-        &openai_sse("", &[(id, name, &arguments.to_string())], (100, 10)),
-        64,
-    )
-}
-
 fn read_main() -> Reply {
-    call("c1", "read_file", json!({"path": "src/main.ts"}))
+    tool_call("c1", "read_file", json!({"path": "src/main.ts"}))
 }
 
 /// The fix of the type error, as the model asks for it.
 fn fix_main() -> Reply {
-    call(
+    tool_call(
         "c2",
         "edit_file",
         json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
     )
-}
-
-fn answer(text: &str) -> Reply {
-    Reply::sse(&openai_sse(text, &[], (100, 10)), 64)
 }
 
 fn script(name: &str) -> PathBuf {
@@ -181,8 +162,8 @@ fn eglot_fixes_a_real_type_error_with_the_agent_from_its_code_actions() {
     // The project eglot finds, and so the root meshls gets, is the git
     // repository: without one it would be the file's own directory.
     ws.git(&["init", "-q"]);
-    let model = ModelServer::start(vec![read_main(), fix_main(), answer("Fixed.")]);
-    use_model(&ws, &model);
+    let model = ModelServer::start(vec![read_main(), fix_main(), text_answer("Fixed.")]);
+    ws.use_model(&format!("{}/v1", model.url()), "");
 
     let run = run_emacs(&ws, &script("fix-with-agent.el"), "src/main.ts");
     let result = &run.result;

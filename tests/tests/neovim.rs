@@ -10,7 +10,7 @@ use std::{
 
 use meshls_e2e::{
     meshls_bin,
-    model_server::{openai_sse, ModelServer, Reply},
+    model_server::{text_answer, tool_call, ModelServer},
     path_with_node_servers, Workspace,
 };
 use serde_json::{json, Value};
@@ -60,17 +60,6 @@ fn headless(ws: &Workspace) -> Command {
     nvim
 }
 
-fn call(id: &str, name: &str, arguments: Value) -> Reply {
-    Reply::sse(
-        &openai_sse("", &[(id, name, &arguments.to_string())], (100, 10)),
-        64,
-    )
-}
-
-fn answer(text: &str) -> Reply {
-    Reply::sse(&openai_sse(text, &[], (100, 10)), 64)
-}
-
 /// The user's latest message in the `request`th request to the model.
 fn user_message(model: &ModelServer, request: usize) -> String {
     let messages = model.received()[request].body["messages"].clone();
@@ -107,24 +96,21 @@ fn report(out: &Output, file: &Path) -> Value {
 fn fix_with_agent_from_the_code_action_menu_and_ask_about_a_selection() {
     let ws = Workspace::new(PROJECT);
     let model = ModelServer::start(vec![
-        call("c1", "read_file", json!({"path": "src/main.ts"})),
-        call(
+        tool_call("c1", "read_file", json!({"path": "src/main.ts"})),
+        tool_call(
             "c2",
             "edit_file",
             json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
         ),
-        answer("Fixed."),
-        call(
+        text_answer("Fixed."),
+        tool_call(
             "c3",
             "edit_file",
             json!({"path": "src/main.ts", "old_string": "label.toUpperCase();", "new_string": "label.toUpperCase() + \"!\";"}),
         ),
-        answer("Shouting now."),
+        text_answer("Shouting now."),
     ]);
-    ws.write_user_config(&format!(
-        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{}/v1\"\nretries = 0\n",
-        model.url()
-    ));
+    ws.use_model(&format!("{}/v1", model.url()), "");
     let file = ws.temp_dir().join("report.json");
     let out = headless(&ws)
         .env("MESHLS_TEST_FILE", ws.path("src/main.ts"))

@@ -9,7 +9,7 @@ use std::process::Output;
 
 use meshls_e2e::{
     assert_valid_sarif,
-    model_server::{openai_sse, ModelServer, Reply},
+    model_server::{openai_sse, text_answer, ModelServer, Reply},
     path_with_node_servers, Workspace,
 };
 use serde_json::{json, Value};
@@ -73,14 +73,8 @@ fn one_review() -> Vec<Reply> {
                     "message": "reduce could name its parameters"}),
             ),
         ]),
-        Reply::sse(&openai_sse("One problem in average.", &[], (100, 10)), 64),
+        text_answer("One problem in average."),
     ]
-}
-
-fn use_model(ws: &Workspace, base_url: &str) {
-    ws.write_user_config(&format!(
-        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{base_url}\"\nretries = 0\n"
-    ));
 }
 
 fn review(ws: &Workspace, args: &[&str]) -> Output {
@@ -101,7 +95,7 @@ fn a_review_reports_the_models_findings_in_the_change_in_every_format() {
     let ws = changed_repository();
     // Five reviews follow.
     let model = ModelServer::start((0..5).flat_map(|_| one_review()).collect());
-    use_model(&ws, &format!("{}/v1", model.url()));
+    ws.use_model(&format!("{}/v1", model.url()), "");
 
     // Text; a warning does not fail the default --fail-on error.
     let out = review(&ws, &[]);
@@ -246,7 +240,7 @@ fn a_review_whose_model_cannot_be_reached_fails_in_one_sentence() {
         .local_addr()
         .unwrap()
         .port();
-    use_model(&ws, &format!("http://127.0.0.1:{port}/v1"));
+    ws.use_model(&format!("http://127.0.0.1:{port}/v1"), "");
     let out = review(&ws, &[]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let said = String::from_utf8_lossy(&out.stderr);
