@@ -10,6 +10,7 @@
 //! that what the tests expect is computed independently of what they test.
 
 pub mod model_server;
+pub mod type_error;
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};

@@ -3,36 +3,17 @@
 //! test editor that applies the edits it is sent, as editors do.
 
 use meshls_e2e::{
-    model_server::{text_answer, tool_call, Gate, ModelServer, Reply},
-    path_with_node_servers, Server, Workspace,
+    model_server::{text_answer, tool_call, Gate, ModelServer},
+    path_with_node_servers,
+    type_error::{fix_main, read_main, PROJECT},
+    Server, Workspace,
 };
 use serde_json::{json, Value};
-
-const PROJECT: &str = r#"
-//- /tsconfig.json
-{"compilerOptions": {"strict": true}}
-//- /src/main.ts
-const label: string = 42;
-export const text = label.toUpperCase();
-"#;
 
 /// The user's config: the agent talks to `model`. (A workspace file may
 /// not say where the agent's requests go.)
 fn use_model(ws: &Workspace, model: &ModelServer) {
     ws.use_model(&format!("{}/v1", model.url()), "");
-}
-
-fn read_main() -> Reply {
-    tool_call("c1", "read_file", json!({"path": "src/main.ts"}))
-}
-
-/// The fix of the type error, as the model asks for it.
-fn fix_main() -> Reply {
-    tool_call(
-        "c2",
-        "edit_file",
-        json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
-    )
 }
 
 /// Starts meshls with typescript-language-server, opens main.ts, and waits

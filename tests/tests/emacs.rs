@@ -16,10 +16,12 @@ use std::{
 
 use meshls_e2e::{
     meshls_bin,
-    model_server::{text_answer, tool_call, ModelServer, Reply},
-    path_with_node_servers, Workspace,
+    model_server::{text_answer, ModelServer},
+    path_with_node_servers,
+    type_error::{fix_main, read_main, PROJECT},
+    Workspace,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The script waits at most 60 s for each of its steps; this only stops a
 /// wedged Emacs from hanging the test run.
@@ -28,27 +30,6 @@ const EMACS_TIMEOUT: Duration = Duration::from_secs(300);
 /// has exited: a guard, not a measure.
 const GONE_TIMEOUT: Duration = Duration::from_secs(15);
 const INSTALL: &str = "install Debian's emacs-nox and elpa-eglot (tests/run.sh installs them)";
-
-const PROJECT: &str = r#"
-//- /tsconfig.json
-{"compilerOptions": {"strict": true}}
-//- /src/main.ts
-const label: string = 42;
-export const text = label.toUpperCase();
-"#;
-
-fn read_main() -> Reply {
-    tool_call("c1", "read_file", json!({"path": "src/main.ts"}))
-}
-
-/// The fix of the type error, as the model asks for it.
-fn fix_main() -> Reply {
-    tool_call(
-        "c2",
-        "edit_file",
-        json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
-    )
-}
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
