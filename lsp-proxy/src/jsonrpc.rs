@@ -55,7 +55,16 @@ impl Message {
     /// Reads one message from a frame's body, or says why it is not
     /// JSON-RPC.
     pub fn parse(body: &[u8]) -> Result<Message, String> {
-        let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|err| {
+        // Checked whole first: serde_json does not look inside the strings
+        // of fields it skips, and a raw result goes on to the editor as it
+        // came (found by fuzzing: `"jsonrpc": "2\xFF0"` parsed).
+        let body = std::str::from_utf8(body).map_err(|_| "not UTF-8".to_owned())?;
+        // serde reads a struct from an array too, field by field (found by
+        // fuzzing: `[3260, "=messa", ...]` parsed as a message).
+        if !body.trim_start().starts_with('{') {
+            return Err("not a JSON object".to_owned());
+        }
+        let envelope: Envelope<'_> = serde_json::from_str(body).map_err(|err| {
             if err.is_data() {
                 "not a JSON object".to_owned()
             } else {
