@@ -1,6 +1,7 @@
 //! Fuzz targets for the parsers meshls puts between itself and the outside:
 //! the `Content-Length` framing (editor and servers), JSON-RPC messages,
-//! and the model's server-sent events. Each target takes any bytes and
+//! and the model's server-sent events; and for its copy of each document,
+//! kept by incremental edits in LSP positions. Each target takes any bytes and
 //! panics when an invariant breaks, so a fuzzer (or [`run_bounded`]) finds
 //! inputs that break one.
 //!
@@ -9,6 +10,7 @@
 //! run on stable: every file of `fuzz/corpus/<name>/`, then a fixed number
 //! of inputs mutated from them (`tests/bounded.rs`).
 
+mod edits;
 mod mutate;
 
 use bytes::BytesMut;
@@ -20,13 +22,19 @@ use meshls_proxy::{
 use serde_json::Value;
 use tokio_util::codec::{Decoder, Encoder};
 
+pub use edits::edits;
 pub use mutate::{run_bounded, Failure};
 
 /// A fuzz target: any bytes in; a panic means an invariant broke.
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its corpus directory.
-pub const TARGETS: &[(&str, Target)] = &[("framing", framing), ("jsonrpc", jsonrpc), ("sse", sse)];
+pub const TARGETS: &[(&str, Target)] = &[
+    ("framing", framing),
+    ("jsonrpc", jsonrpc),
+    ("sse", sse),
+    ("edits", edits),
+];
 
 /// Where `data` is split into pieces: its first byte gives the piece size
 /// (1 to 64), so the fuzzer explores chunk boundaries along with content.
