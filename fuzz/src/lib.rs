@@ -1,7 +1,7 @@
 //! Fuzz targets for the parsers meshls puts between itself and the outside:
 //! the `Content-Length` framing (editor and servers), JSON-RPC messages,
-//! and the model's server-sent events; and for its copy of each document,
-//! kept by incremental edits in LSP positions. Each target takes any bytes and
+//! and the model's server-sent events; for its copy of each document, kept
+//! by incremental edits in LSP positions; and for its configuration layers. Each target takes any bytes and
 //! panics when an invariant breaks, so a fuzzer (or [`run_bounded`]) finds
 //! inputs that break one.
 //!
@@ -10,6 +10,7 @@
 //! run on stable: every file of `fuzz/corpus/<name>/`, then a fixed number
 //! of inputs mutated from them (`tests/bounded.rs`).
 
+mod config;
 mod edits;
 mod mutate;
 
@@ -22,6 +23,7 @@ use meshls_proxy::{
 use serde_json::Value;
 use tokio_util::codec::{Decoder, Encoder};
 
+pub use config::config;
 pub use edits::edits;
 pub use mutate::{run_bounded, Failure};
 
@@ -34,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("jsonrpc", jsonrpc),
     ("sse", sse),
     ("edits", edits),
+    ("config", config),
 ];
 
 /// Where `data` is split into pieces: its first byte gives the piece size

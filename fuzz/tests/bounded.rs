@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use meshls_fuzz::{run_bounded, TARGETS};
 
 /// Mutated inputs per target: a few seconds in a debug build.
-const ROUNDS: usize = 100_000;
+const ROUNDS: usize = 30_000;
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
