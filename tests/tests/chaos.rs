@@ -1,8 +1,10 @@
 //! Robustness under abuse: the real typescript-language-server killed again
 //! and again in the middle of an editing session, and downstream servers that
-//! write garbage, send huge messages or never answer `initialize`. meshls
-//! answers every request, keeps the editor's text, brings diagnostics back,
-//! and leaves no process behind.
+//! write garbage, send huge messages or never answer `initialize`; and an
+//! editor that closes the pipe mid-request, cancels everything at once,
+//! sends a 10 MB document or opens 1,000. meshls answers every request,
+//! keeps the editor's text, brings diagnostics back, and leaves no process
+//! behind.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -607,4 +609,204 @@ fn servers_that_send_garbage_huge_messages_or_nothing_do_not_take_meshls_down() 
     hover_typescript(&mut server);
     assert!(server.shutdown_and_exit().success());
     assert_nothing_left(ws.root(), meshls);
+}
+
+// The editor's side of abuse.
+
+const TYPE_ERROR: &str = "//- /tsconfig.json\n{\"compilerOptions\": {\"strict\": true}}\n//- /src/main.ts\nconst label: string = 42;\nexport const text = label.toUpperCase();\n";
+
+/// meshls with typescript-language-server, main.ts open and its type error
+/// published, so the server is up and has the file.
+fn typescript_session(ws: &Workspace) -> (Server, lsp_types::Url) {
+    lean_typescript_server(ws);
+    let (mut server, _) = Server::builder(ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    let main = ws.uri("src/main.ts");
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == main.as_str() && p["diagnostics"].to_string().contains("not assignable")
+    });
+    (server, main)
+}
+
+#[test]
+fn the_editor_closing_the_pipe_mid_request_leaves_nothing_running() {
+    let ws = Workspace::new(TYPE_ERROR);
+    let (mut server, main) = typescript_session(&ws);
+    let meshls = server.pid();
+    assert!(typescript_server(meshls).is_some());
+    server.send_request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": main}, "position": {"line": 1, "character": 26}}),
+    );
+    server.close_stdin();
+    let status = server
+        .exit_status_within(SETTLE)
+        .expect("meshls exits when the editor goes");
+    assert_eq!(status.code(), Some(1), "no shutdown was asked for");
+    assert_nothing_left(ws.root(), meshls);
+}
+
+#[test]
+fn cancelling_every_request_at_once_answers_each_once_and_serving_goes_on() {
+    let ws = Workspace::new(TYPE_ERROR);
+    let (mut server, main) = typescript_session(&ws);
+    let at = json!({"textDocument": {"uri": main}, "position": {"line": 1, "character": 22}});
+    let methods = [
+        "textDocument/hover",
+        "textDocument/definition",
+        "textDocument/completion",
+        "textDocument/references",
+        "textDocument/documentSymbol",
+        "textDocument/foldingRange",
+    ];
+    let ids: Vec<i64> = (0..120)
+        .map(|i| {
+            let mut params = at.clone();
+            if methods[i % methods.len()] == "textDocument/references" {
+                params["context"] = json!({"includeDeclaration": true});
+            }
+            server.send_request(methods[i % methods.len()], params)
+        })
+        .collect();
+    for id in &ids {
+        server.notify("$/cancelRequest", json!({"id": id}));
+    }
+    let mut cancelled = 0;
+    for &id in &ids {
+        match server.wait_response(id) {
+            Ok(_) => {}
+            Err(error) => {
+                assert_eq!(error["code"], -32800, "request {id}: {error}");
+                cancelled += 1;
+            }
+        }
+    }
+    // Each answered once: no second answer came for any of them.
+    let answers = server
+        .messages()
+        .iter()
+        .filter(|m| {
+            m.get("method").is_none() && m["id"].as_i64().is_some_and(|id| ids.contains(&id))
+        })
+        .count();
+    assert_eq!(answers, ids.len());
+    assert!(
+        cancelled > 0,
+        "the cancels came too late to cancel anything"
+    );
+    let hover = server
+        .request("textDocument/hover", at.clone())
+        .expect("a hover after the storm");
+    assert!(hover["contents"].to_string().contains("label"), "{hover}");
+    let meshls = server.pid();
+    assert!(server.shutdown_and_exit().success());
+    assert_nothing_left(ws.root(), meshls);
+}
+
+/// Where two texts first differ, for a failure that does not print
+/// megabytes.
+fn first_difference(a: &str, b: &str) -> Option<usize> {
+    a.chars()
+        .zip(b.chars())
+        .position(|(x, y)| x != y)
+        .or((a.chars().count() != b.chars().count())
+            .then(|| a.chars().count().min(b.chars().count())))
+}
+
+#[test]
+fn a_ten_megabyte_document_is_kept_exactly_through_edits() {
+    let ws = Workspace::new("");
+    let (mut server, _) = Server::start_initialized(&ws);
+    let uri = ws.uri("big.rs");
+    let line = "fn f(x: u32) -> u32 { x + 1 } // é中😀\n";
+    let text = line.repeat(10 * 1024 * 1024 / line.len() + 1);
+    assert!(text.len() > 10 * 1024 * 1024);
+    server.open(&uri, "rust", &text);
+    let mut model = TextModel::new(text);
+    let mut rng = Rng::new(10);
+    for version in 2..=21 {
+        let start = rng.below(model.len_chars());
+        let end = (start + rng.below(200)).min(model.len_chars());
+        let range = model.range_of(start..end);
+        let new_text = PIECES[rng.below(PIECES.len())].repeat(rng.below(4));
+        server.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"range": range, "text": new_text}]}),
+        );
+        model.apply(range, &new_text);
+    }
+    let view = server
+        .request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
+        .unwrap();
+    assert_eq!(view["version"], 21);
+    let kept = view["text"].as_str().unwrap();
+    assert_eq!(first_difference(kept, model.text()), None);
+    // Its features still answer, near the end.
+    let last = model
+        .range_of(model.len_chars() - 10..model.len_chars() - 10)
+        .start;
+    let selection = server
+        .request(
+            "textDocument/selectionRange",
+            json!({"textDocument": {"uri": uri}, "positions": [last]}),
+        )
+        .unwrap();
+    assert!(selection[0]["range"]["start"].is_object(), "{selection}");
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_thousand_open_documents_each_get_their_diagnostics_and_are_closed_cleanly() {
+    let ws = Workspace::new("");
+    let (mut server, _) = Server::start_initialized(&ws);
+    let uris: Vec<lsp_types::Url> = (0..1000).map(|i| ws.uri(&format!("src/m{i}.rs"))).collect();
+    for (i, uri) in uris.iter().enumerate() {
+        server.open(uri, "rust", &format!("fn f{i}( {{\n"));
+    }
+    let errors_in = |server: &mut Server, broken: bool| {
+        let mut left: std::collections::HashSet<String> =
+            uris.iter().map(|uri| uri.to_string()).collect();
+        while !left.is_empty() {
+            let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
+                p["uri"].as_str().is_some_and(|uri| left.contains(uri))
+                    && p["diagnostics"]
+                        .as_array()
+                        .is_some_and(|d| d.is_empty() != broken)
+            });
+            left.remove(published["uri"].as_str().unwrap());
+        }
+    };
+    errors_in(&mut server, true);
+    for (i, uri) in uris.iter().enumerate() {
+        server.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": format!("fn f{i}() {{}}\n")}]}),
+        );
+    }
+    errors_in(&mut server, false);
+    for uri in &uris {
+        server.notify(
+            "textDocument/didClose",
+            json!({"textDocument": {"uri": uri}}),
+        );
+    }
+    let closed = server
+        .request(
+            "meshls/viewDocument",
+            json!({"textDocument": {"uri": uris[500]}}),
+        )
+        .unwrap_err();
+    assert!(
+        closed["message"].as_str().unwrap().contains("not open"),
+        "{closed}"
+    );
+    let uri = ws.uri("after.rs");
+    server.open(&uri, "rust", "fn a() {}\n");
+    let view = server
+        .request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
+        .unwrap();
+    assert_eq!(view["text"], "fn a() {}\n");
+    assert!(server.shutdown_and_exit().success());
 }
