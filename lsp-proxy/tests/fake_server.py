@@ -13,6 +13,11 @@ Usage: fake_server.py MODE. It reads framed JSON-RPC on stdin and, by MODE:
             document symbols; once initialized, creates progress token 1 (begin, end) and
             registers file watcher "w1"; logs the file changes it hears of; answers
             `<anything>/ping` with {"pong": params}
+  slow      answers initialize offering hover, then every request 2 s late (a hover says "slow")
+  hangs     answers initialize offering hover, then never answers again (it reads on)
+  floods    answers initialize offering hover; once initialized, sends 20,000 window/logMessage
+            notifications as fast as it can, then answers requests (a hover says "flooded")
+  exits     exits with code 5 on initialize, without an answer
   huge      answers initialize offering hover, and a hover by the line it is on: line 0 gets a
             50 MB result; line 1 gets a Content-Length that is no number, then a message over the
             reader's 256 MiB limit, sent whole, that starts with a well-formed wrong answer, and
@@ -23,6 +28,7 @@ Usage: fake_server.py MODE. It reads framed JSON-RPC on stdin and, by MODE:
 import json
 import subprocess
 import sys
+import time
 
 MODE = sys.argv[1]
 out = sys.stdout.buffer
@@ -164,6 +170,23 @@ while True:
         continue
     if method == "exit":
         sys.exit(0)
+    if MODE == "exits" and method == "initialize":
+        sys.exit(5)
+    if MODE in ("slow", "hangs", "floods"):
+        if method == "initialize":
+            write({"jsonrpc": "2.0", "id": id, "result": {"capabilities": {"hoverProvider": True}}})
+        elif method == "initialized" and MODE == "floods":
+            for n in range(20000):
+                out.write(frame({"jsonrpc": "2.0", "method": "window/logMessage",
+                                 "params": {"type": 4, "message": "flood %d" % n}}))
+            out.flush()
+        elif id is not None and MODE != "hangs":
+            if MODE == "slow":
+                time.sleep(2)
+            text = "slow" if MODE == "slow" else "flooded"
+            result = None if method == "shutdown" else {"contents": text}
+            write({"jsonrpc": "2.0", "id": id, "result": result})
+        continue
     if MODE == "dies":
         if method == "initialize":
             write({"jsonrpc": "2.0", "id": id, "result": {"capabilities": {"hoverProvider": True}}})

@@ -810,3 +810,88 @@ fn a_thousand_open_documents_each_get_their_diagnostics_and_are_closed_cleanly()
     assert_eq!(view["text"], "fn a() {}\n");
     assert!(server.shutdown_and_exit().success());
 }
+
+#[test]
+fn slow_hung_flooding_and_vanishing_servers_hold_up_nobody_else() {
+    let ws = Workspace::new("");
+    configure_fake_servers(
+        &ws,
+        &[
+            ("exits", "exits", "exitlang"),
+            ("floods", "floods", "floodlang"),
+            ("hangs", "hangs", "hunglang"),
+            ("slow", "slow", "slowlang"),
+        ],
+    );
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    let meshls = server.pid();
+    // The one that exited during initialize: meshls runs without it, and
+    // says so once.
+    let shown = server.wait_notification("window/showMessage", |p| {
+        p["message"].as_str().unwrap_or("").contains("exits")
+    });
+    assert_eq!(shown["type"], 2, "{shown}");
+
+    let open = |server: &mut Server, file: &str, language: &str| {
+        let uri = ws.uri(file);
+        server.open(&uri, language, "text\n");
+        json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 1}})
+    };
+    let (hung, slow, flooded) = (
+        open(&mut server, "a.hung", "hunglang"),
+        open(&mut server, "a.slow", "slowlang"),
+        open(&mut server, "a.flood", "floodlang"),
+    );
+    let hung = server.send_request("textDocument/hover", hung);
+    let slow = server.send_request("textDocument/hover", slow);
+    // meshls's own answers wait for neither: this one comes while the slow
+    // server still sleeps on its two seconds.
+    let probe = ws.uri("probe.rs");
+    server.open(&probe, "rust", "fn probe() {}\n");
+    let symbols = server
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": probe}}),
+        )
+        .unwrap();
+    assert_eq!(symbols[0]["name"], "probe");
+    let answered = |server: &mut Server, id: i64| {
+        server
+            .messages()
+            .iter()
+            .any(|m| m.get("method").is_none() && m["id"] == id)
+    };
+    assert!(!answered(&mut server, slow), "the slow answer came first");
+
+    // The flood reached the editor whole, each message named by its
+    // server, and that server still answers.
+    server.wait_notification("window/logMessage", |p| {
+        p["message"] == "floods: flood 19999"
+    });
+    let floods = server
+        .messages()
+        .iter()
+        .filter(|m| {
+            m["method"] == "window/logMessage"
+                && m["params"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("floods: flood "))
+        })
+        .count();
+    assert_eq!(floods, 20_000);
+    let hover = server.request("textDocument/hover", flooded).unwrap();
+    assert_eq!(hover["contents"], "flooded");
+
+    assert_eq!(server.wait_response(slow).unwrap()["contents"], "slow");
+    // The hung server's request ends in an error that says why, not a hang.
+    let error = server.wait_response(hung).unwrap_err();
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("hangs did not answer textDocument/hover within 30s"),
+        "{message}"
+    );
+    assert!(server.shutdown_and_exit().success());
+    assert_nothing_left(ws.root(), meshls);
+}
