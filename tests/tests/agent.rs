@@ -3,7 +3,7 @@
 //! test editor that applies the edits it is sent, as editors do.
 
 use meshls_e2e::{
-    model_server::{text_answer, tool_call, Gate, ModelServer},
+    model_server::{openai_sse, text_answer, tool_call, Gate, ModelServer, Reply},
     path_with_node_servers,
     type_error::{fix_main, read_main, PROJECT},
     Server, Workspace,
@@ -884,5 +884,118 @@ fn a_file_the_editor_names_with_an_escaped_uri_is_edited_as_the_editor_has_it() 
         server.document(&escaped),
         Some(("// draft\nexport const a: number = 2;\n".to_owned(), 2))
     );
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_model_that_rate_limits_and_sends_bad_tool_calls_still_gets_the_fix_applied_once() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![
+        Reply::json(429, json!({"error": {"message": "slow down"}})).header("retry-after", "1"),
+        read_main(),
+        Reply::sse(
+            &openai_sse(
+                "",
+                &[("c3", "edit_file", "{\"path\": \"src/main.ts\", \"old_str")],
+                (100, 10),
+            ),
+            64,
+        ),
+        tool_call("c4", "format_disk", json!({"really": true})),
+        fix_main(),
+        text_answer("Fixed."),
+    ]);
+    ws.write_user_config(&format!(
+        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{}/v1\"\nretries = 2\n",
+        model.url()
+    ));
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    let token = ask(&mut server, "Fix the type error.", main.as_str());
+    let reports = reports_until_end(&mut server, &token);
+    assert_eq!(
+        reports.last().unwrap(),
+        "end: done in 5 step(s)",
+        "{reports:?}"
+    );
+    // The 429 was waited out and asked again; the broken and the unknown
+    // tool calls went back to the model as errors it read.
+    let received = model.received();
+    assert_eq!(received.len(), 6);
+    let tool_results = |request: usize| -> String {
+        received[request].body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        tool_results(3).contains("the arguments of edit_file are not a JSON object"),
+        "{}",
+        tool_results(3)
+    );
+    assert!(
+        tool_results(4).contains("there is no tool named format_disk"),
+        "{}",
+        tool_results(4)
+    );
+    // The fix landed once, where it belongs.
+    assert_eq!(
+        server.document(&main).unwrap().0,
+        "const label: string = \"42\";\nexport const text = label.toUpperCase();\n"
+    );
+    let edits = server
+        .messages()
+        .iter()
+        .filter(|m| m["method"] == "workspace/applyEdit")
+        .count();
+    assert_eq!(edits, 1);
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_stream_cut_in_the_middle_of_an_edit_applies_nothing_and_says_so_once() {
+    let ws = Workspace::new(PROJECT);
+    let cut = Reply::sse(
+        &openai_sse(
+            "",
+            &[(
+                "c2",
+                "edit_file",
+                &json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"})
+                    .to_string(),
+            )],
+            (100, 10),
+        ),
+        64,
+    )
+    .cut_after(150);
+    let model = ModelServer::start(vec![read_main(), cut]);
+    use_model(&ws, &model);
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    let before = server.document(&main).unwrap().0;
+    let token = ask(&mut server, "Fix the type error.", main.as_str());
+    let reports = reports_until_end(&mut server, &token);
+    assert!(
+        reports.last().unwrap().starts_with("end: failed"),
+        "{reports:?}"
+    );
+    let errors: Vec<String> = server
+        .messages()
+        .iter()
+        .filter(|m| m["method"] == "window/showMessage" && m["params"]["type"] == 1)
+        .map(|m| m["params"]["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(!errors[0].contains('\n'), "one sentence: {}", errors[0]);
+    assert_eq!(server.document(&main).unwrap().0, before);
+    assert!(!server
+        .messages()
+        .iter()
+        .any(|m| m["method"] == "workspace/applyEdit"));
     assert!(server.shutdown_and_exit().success());
 }
