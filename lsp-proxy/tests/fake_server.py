@@ -13,7 +13,7 @@ Usage: fake_server.py MODE. It reads framed JSON-RPC on stdin and, by MODE:
             document symbols; once initialized, creates progress token 1 (begin, end) and
             registers file watcher "w1"; logs the file changes it hears of; answers
             `<anything>/ping` with {"pong": params}
-  slow      answers initialize offering hover, then every request 2 s late (a hover says "slow")
+  slow      answers initialize offering hover, then every request 5 s late (a hover says "slow")
   hangs     answers initialize offering hover, then never answers again (it reads on)
   floods    answers initialize offering hover; once initialized, sends 20,000 window/logMessage
             notifications as fast as it can, then answers requests (a hover says "flooded")
@@ -182,7 +182,7 @@ while True:
             out.flush()
         elif id is not None and MODE != "hangs":
             if MODE == "slow":
-                time.sleep(2)
+                time.sleep(5)
             text = "slow" if MODE == "slow" else "flooded"
             result = None if method == "shutdown" else {"contents": text}
             write({"jsonrpc": "2.0", "id": id, "result": result})

@@ -984,6 +984,15 @@ fn a_stream_cut_in_the_middle_of_an_edit_applies_nothing_and_says_so_once() {
         reports.last().unwrap().starts_with("end: failed"),
         "{reports:?}"
     );
+    // The message may come after the progress ends; a request answered
+    // after it shows that no second one followed.
+    server.wait_notification("window/showMessage", |p| p["type"] == 1);
+    server
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": main}, "position": {"line": 0, "character": 7}}),
+        )
+        .unwrap();
     let errors: Vec<String> = server
         .messages()
         .iter()

@@ -847,7 +847,7 @@ fn slow_hung_flooding_and_vanishing_servers_hold_up_nobody_else() {
     let hung = server.send_request("textDocument/hover", hung);
     let slow = server.send_request("textDocument/hover", slow);
     // meshls's own answers wait for neither: this one comes while the slow
-    // server still sleeps on its two seconds.
+    // server still sleeps on its five seconds.
     let probe = ws.uri("probe.rs");
     server.open(&probe, "rust", "fn probe() {}\n");
     let symbols = server
