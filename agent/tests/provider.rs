@@ -10,7 +10,7 @@ use meshls_agent::{
     provider::{complete, http_client, Endpoint, Policy},
     Error,
 };
-use meshls_e2e::model_server::{anthropic_sse, openai_sse, ModelServer, Reply};
+use meshls_e2e::model_server::{anthropic_sse, openai_sse, unused_base_url, ModelServer, Reply};
 use serde_json::json;
 
 const KEY: &str = "sk-test-7f3a9c";
@@ -266,16 +266,11 @@ async fn a_stalled_endpoint_times_out_and_is_tried_again() {
 
 #[tokio::test]
 async fn an_endpoint_nobody_listens_on_says_so_plainly() {
-    // A port that was just free: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let base_url = unused_base_url();
     let config = ProviderConfig {
         provider: Provider::OpenAi,
         model: None,
-        base_url: Some(format!("http://127.0.0.1:{port}/v1")),
+        base_url: Some(base_url.clone()),
         api_key_env: None,
     };
     let endpoint = Endpoint::new(&config, "m", |_| None).unwrap();
@@ -283,7 +278,7 @@ async fn an_endpoint_nobody_listens_on_says_so_plainly() {
     let message = turn.unwrap_err().to_string();
     assert!(
         message.starts_with(&format!(
-            "cannot reach the OpenAI-compatible endpoint at http://127.0.0.1:{port}/v1 ("
+            "cannot reach the OpenAI-compatible endpoint at {base_url} ("
         )) && message.ends_with("check base_url under [agent] in meshls.toml, and the network"),
         "{message}"
     );

@@ -80,6 +80,11 @@ pub fn node_bin() -> PathBuf {
     bin
 }
 
+/// A command's standard output, as text.
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// PATH with the npm-installed servers first.
 pub fn path_with_node_servers() -> String {
     path_with_first(&node_bin())

@@ -300,6 +300,17 @@ fn write_reply(mut stream: TcpStream, reply: Reply) -> std::io::Result<()> {
     Ok(())
 }
 
+/// An OpenAI-compatible base URL (`http://127.0.0.1:PORT/v1`) that nothing
+/// listens on: a port that was just free, bound and then released.
+pub fn unused_base_url() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1")
+        .local_addr()
+        .expect("a bound address")
+        .port();
+    format!("http://127.0.0.1:{port}/v1")
+}
+
 /// The model's turn that calls one tool, as an OpenAI stream in pieces of
 /// 64 bytes, using 100 tokens in and 10 out.
 pub fn tool_call(id: &str, name: &str, arguments: Value) -> Reply {

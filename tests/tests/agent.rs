@@ -3,7 +3,7 @@
 //! test editor that applies the edits it is sent, as editors do.
 
 use meshls_e2e::{
-    model_server::{openai_sse, text_answer, tool_call, Gate, ModelServer, Reply},
+    model_server::{openai_sse, text_answer, tool_call, unused_base_url, Gate, ModelServer, Reply},
     path_with_node_servers,
     type_error::{fix_main, read_main, PROJECT},
     Server, Workspace,
@@ -377,13 +377,8 @@ fn a_command_the_user_denies_never_runs() {
 #[test]
 fn a_model_that_is_down_gets_one_clear_sentence_and_the_editor_keeps_working() {
     let ws = Workspace::new(PROJECT);
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    ws.use_model(&format!("http://127.0.0.1:{port}/v1"), "");
+    let base_url = unused_base_url();
+    ws.use_model(&base_url, "");
     let mut server = start(&ws);
     let main = ws.uri("src/main.ts");
     let token = ask(&mut server, "Fix the type error.", main.as_str());
@@ -396,7 +391,7 @@ fn a_model_that_is_down_gets_one_clear_sentence_and_the_editor_keeps_working() {
     let message = shown["message"].as_str().unwrap();
     assert!(
         message.starts_with(&format!(
-            "meshls agent: cannot reach the OpenAI-compatible endpoint at http://127.0.0.1:{port}/v1"
+            "meshls agent: cannot reach the OpenAI-compatible endpoint at {base_url}"
         )) && message.contains("check base_url"),
         "{message}"
     );

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use meshls_e2e::{
     assert_valid_sarif, clangd_path, configure_fake_servers, meshls_bin, path_with_node_servers,
-    pyright_path, sarif_errors, Workspace, BROKEN_SERVER,
+    pyright_path, sarif_errors, stdout, Workspace, BROKEN_SERVER,
 };
 use serde_json::{json, Value};
 
@@ -32,10 +32,6 @@ fn check(ws: &Workspace, path: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("meshls runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::process::Output;
 
 use meshls_e2e::{
     assert_valid_sarif,
-    model_server::{openai_sse, text_answer, ModelServer, Reply},
-    path_with_node_servers, Workspace,
+    model_server::{openai_sse, text_answer, unused_base_url, ModelServer, Reply},
+    path_with_node_servers, stdout, Workspace,
 };
 use serde_json::{json, Value};
 
@@ -84,10 +84,6 @@ fn review(ws: &Workspace, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("meshls runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[test]
@@ -235,18 +231,14 @@ fn a_review_reports_the_models_findings_in_the_change_in_every_format() {
 #[test]
 fn a_review_whose_model_cannot_be_reached_fails_in_one_sentence() {
     let ws = changed_repository();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    ws.use_model(&format!("http://127.0.0.1:{port}/v1"), "");
+    let base_url = unused_base_url();
+    ws.use_model(&base_url, "");
     let out = review(&ws, &[]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         said.starts_with(&format!(
-            "meshls review: the review failed: cannot reach the OpenAI-compatible endpoint at http://127.0.0.1:{port}/v1"
+            "meshls review: the review failed: cannot reach the OpenAI-compatible endpoint at {base_url}"
         )) && said.lines().count() == 1,
         "{said}"
     );
