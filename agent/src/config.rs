@@ -78,10 +78,11 @@ pub struct AgentConfig {
     /// Times the agent is told of new errors its edits caused, and tries
     /// again; 0 turns the check off.
     pub verify_rounds: u32,
-    /// Seconds to connect, to the first token of an answer, and for a
-    /// whole answer.
+    /// Seconds to connect, to the first token of an answer, of silence
+    /// once an answer has begun, and for a whole answer.
     pub connect_timeout: u64,
     pub first_token_timeout: u64,
+    pub idle_timeout: u64,
     pub total_timeout: u64,
     /// Tries after the first, before the next provider is asked.
     pub retries: u32,
@@ -136,6 +137,7 @@ impl AgentConfig {
         provider::Policy {
             connect: Duration::from_secs(self.connect_timeout),
             first_token: Duration::from_secs(self.first_token_timeout),
+            idle: Duration::from_secs(self.idle_timeout),
             total: Duration::from_secs(self.total_timeout),
             attempts: self.retries.saturating_add(1),
             ..provider::Policy::default()
@@ -167,6 +169,7 @@ impl Default for AgentConfig {
             verify_rounds: limits.verify_rounds,
             connect_timeout: policy.connect.as_secs(),
             first_token_timeout: policy.first_token.as_secs(),
+            idle_timeout: policy.idle.as_secs(),
             total_timeout: policy.total.as_secs(),
             retries: policy.attempts - 1,
             fallback: Vec::new(),

@@ -64,10 +64,10 @@ pub enum Error {
         reason: String,
         advice: String,
     },
-    #[error("{provider} did not {what} within {} s; try again, or raise the timeout", after.as_secs_f64())]
+    #[error("{provider} did not {} within {} s; try again, or raise {} under [agent] in meshls's config", what.doing(), after.as_secs_f64(), what.setting())]
     Timeout {
         provider: &'static str,
-        what: &'static str,
+        what: Wait,
         after: std::time::Duration,
     },
     #[error("the environment variable {variable}, named by api_key_env in meshls's config, is not set: set it to your API key")]
@@ -90,6 +90,38 @@ impl Error {
             kind.as_str(),
             "overloaded_error" | "rate_limit_error" | "api_error" | "server_error"
         ))
+    }
+}
+
+/// What a model endpoint took too long to do, each bounded by its own
+/// setting under `[agent]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The first bytes of the answer (`first_token_timeout`).
+    Start,
+    /// The next bytes, once the answer has begun (`idle_timeout`): a stream
+    /// that stalls halfway would otherwise hold the run until the total
+    /// bound.
+    GoOn,
+    /// The whole answer (`total_timeout`).
+    Finish,
+}
+
+impl Wait {
+    fn doing(self) -> &'static str {
+        match self {
+            Wait::Start => "start answering",
+            Wait::GoOn => "go on answering",
+            Wait::Finish => "finish answering",
+        }
+    }
+
+    fn setting(self) -> &'static str {
+        match self {
+            Wait::Start => "first_token_timeout",
+            Wait::GoOn => "idle_timeout",
+            Wait::Finish => "total_timeout",
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! One model endpoint over HTTP: the request with its headers, the
 //! streamed answer read into a [`Turn`], timeouts (connect, first token,
-//! total), and retries that honour `Retry-After` on 429/529 and retry 5xx,
+//! silence mid-answer, total), and retries that honour `Retry-After` on 429/529 and retry 5xx,
 //! dropped connections and stalls, but never a request the provider
 //! refused (other 4xx). A failure reaches the user as one sentence:
 //! provider, what happened, what to check.
@@ -13,7 +13,7 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, OnceLock,
     },
     time::Duration,
 };
@@ -27,7 +27,7 @@ use crate::{
     model::{Delta, ModelRequest, Turn},
     openai,
     stream::read_turn,
-    Error, Result,
+    Error, Result, Wait,
 };
 
 /// Where and how to ask one model.
@@ -155,6 +155,8 @@ pub struct Policy {
     /// From sending the request to the first bytes of the answer. Local
     /// models can take a while to load.
     pub first_token: Duration,
+    /// The longest silence once the answer has begun.
+    pub idle: Duration,
     /// For the whole answer.
     pub total: Duration,
     /// Tries in all, the first included.
@@ -171,6 +173,7 @@ impl Default for Policy {
         Policy {
             connect: Duration::from_secs(10),
             first_token: Duration::from_secs(90),
+            idle: Duration::from_secs(60),
             total: Duration::from_secs(600),
             attempts: 4,
             backoff: Duration::from_millis(500),
@@ -239,14 +242,15 @@ fn retry_wait(error: &Error, attempt: u32, policy: &Policy) -> Option<Duration> 
             ..
         } => retry_after.unwrap_or(backoff),
         Error::Unreachable { .. } | Error::CutOff { .. } => backoff,
-        Error::Timeout { what, .. } if *what == FIRST_TOKEN => backoff,
+        Error::Timeout {
+            what: Wait::Start | Wait::GoOn,
+            ..
+        } => backoff,
         Error::Provider { .. } if error.provider_in_trouble() => backoff,
         _ => return None,
     };
     (wait <= policy.max_wait).then_some(wait)
 }
-
-const FIRST_TOKEN: &str = "start answering";
 
 /// One try.
 async fn once(
@@ -263,14 +267,14 @@ async fn once(
         messages = request.messages.len(),
         "asking the model"
     );
-    let stalled = Arc::new(AtomicBool::new(false));
+    let stalled = Arc::new(OnceLock::new());
     let attempt = async {
         let sent = endpoint.post(http, request).send();
         let response = match tokio::time::timeout(policy.first_token, sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => return Err(transport_error(endpoint, &err)),
             Err(_) => {
-                stalled.store(true, Ordering::Relaxed);
+                let _ = stalled.set(Wait::Start);
                 return Err(Error::CutOff {
                     provider,
                     reason: "no answer".to_owned(),
@@ -280,7 +284,7 @@ async fn once(
         if !response.status().is_success() {
             return Err(status_error(endpoint, response).await);
         }
-        let body = first_bytes_within(response, policy.first_token, Arc::clone(&stalled));
+        let body = within_limits(response, policy, Arc::clone(&stalled));
         match endpoint.provider {
             Provider::OpenAi => read_turn(body, openai::ChunkDecoder::default(), progress).await,
             Provider::Anthropic => {
@@ -291,43 +295,53 @@ async fn once(
     match tokio::time::timeout(policy.total, attempt).await {
         Err(_) => Err(Error::Timeout {
             provider,
-            what: "finish answering",
+            what: Wait::Finish,
             after: policy.total,
         }),
-        Ok(Err(_)) if stalled.load(Ordering::Relaxed) => Err(Error::Timeout {
-            provider,
-            what: FIRST_TOKEN,
-            after: policy.first_token,
-        }),
+        Ok(Err(error)) => match stalled.get() {
+            Some(&what) => Err(Error::Timeout {
+                provider,
+                what,
+                after: match what {
+                    Wait::Start => policy.first_token,
+                    Wait::GoOn => policy.idle,
+                    Wait::Finish => policy.total,
+                },
+            }),
+            None => Err(error),
+        },
         Ok(result) => result,
     }
 }
 
 /// The body as a stream that fails if its first bytes take longer than
-/// `limit`, setting `stalled`.
-fn first_bytes_within(
+/// the policy's `first_token`, or any later ones longer than its `idle`,
+/// saying which in `stalled`.
+fn within_limits(
     response: reqwest::Response,
-    limit: Duration,
-    stalled: Arc<AtomicBool>,
+    policy: &Policy,
+    stalled: Arc<OnceLock<Wait>>,
 ) -> impl futures::Stream<Item = std::result::Result<bytes::Bytes, String>> + Unpin {
+    let (first_token, idle) = (policy.first_token, policy.idle);
     let body = response.bytes_stream();
     Box::pin(futures::stream::unfold(
-        (Box::pin(body), true),
-        move |(mut body, first)| {
+        (Box::pin(body), Wait::Start),
+        move |(mut body, waiting)| {
             let stalled = Arc::clone(&stalled);
             async move {
-                let next = if first {
-                    match tokio::time::timeout(limit, body.next()).await {
-                        Ok(next) => next,
-                        Err(_) => {
-                            stalled.store(true, Ordering::Relaxed);
-                            return Some((Err("no answer".to_owned()), (body, false)));
-                        }
-                    }
+                let limit = if waiting == Wait::Start {
+                    first_token
                 } else {
-                    body.next().await
+                    idle
                 };
-                next.map(|item| (item.map_err(|err| describe(&err)), (body, false)))
+                let next = match tokio::time::timeout(limit, body.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let _ = stalled.set(waiting);
+                        return Some((Err("no answer".to_owned()), (body, Wait::GoOn)));
+                    }
+                };
+                next.map(|item| (item.map_err(|err| describe(&err)), (body, Wait::GoOn)))
             }
         },
     ))

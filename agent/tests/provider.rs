@@ -260,8 +260,37 @@ async fn a_stalled_endpoint_times_out_and_is_tried_again() {
     let (turn, _) = ask(&endpoint(Provider::Anthropic, &server), &policy).await;
     assert_eq!(
         turn.unwrap_err().to_string(),
-        "Anthropic did not start answering within 0.8 s; try again, or raise the timeout"
+        "Anthropic did not start answering within 0.8 s; try again, or raise first_token_timeout under [agent] in meshls's config"
     );
+}
+
+/// A stream that goes silent is given up after `idle`: tried again while
+/// nothing of it has been shown, reported once something has.
+#[tokio::test]
+async fn a_stream_that_stalls_halfway_times_out() {
+    let wire = openai_sse("", &[("c1", "read_file", r#"{"path": "main.rs"}"#)], (5, 5));
+    let stalled = |bytes| Reply::sse(&wire, 16).stall_after(bytes, Duration::from_secs(5));
+    let policy = Policy {
+        idle: Duration::from_millis(800),
+        ..policy()
+    };
+    // Silent inside the first event: nothing was shown, so it is asked again.
+    let server = ModelServer::start(vec![stalled(10), Reply::sse(&wire, 16)]);
+    let (turn, progress) = ask(&endpoint(Provider::OpenAi, &server), &policy).await;
+    assert_eq!(turn.unwrap().tool_calls[0].name, "read_file");
+    assert_eq!(progress.len(), 1, "{progress:?}");
+    assert_eq!(server.received().len(), 2);
+
+    // Silent after the tool call was shown: asking again would show it
+    // twice, so the run is told, in the words of the setting to raise.
+    let server = ModelServer::start(vec![stalled(wire.len() - 20), Reply::sse(&wire, 16)]);
+    let (turn, progress) = ask(&endpoint(Provider::OpenAi, &server), &policy).await;
+    assert_eq!(
+        turn.unwrap_err().to_string(),
+        "the OpenAI-compatible endpoint did not go on answering within 0.8 s; try again, or raise idle_timeout under [agent] in meshls's config"
+    );
+    assert_eq!(progress.len(), 1, "{progress:?}");
+    assert_eq!(server.received().len(), 1);
 }
 
 #[tokio::test]

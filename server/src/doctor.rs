@@ -163,8 +163,12 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
     )?;
     writeln!(
         out,
-        "  timeouts: connect {} s, first token {} s, whole answer {} s; {} retries",
-        agent.connect_timeout, agent.first_token_timeout, agent.total_timeout, agent.retries
+        "  timeouts: connect {} s, first token {} s, silence mid-answer {} s, whole answer {} s; {} retries",
+        agent.connect_timeout,
+        agent.first_token_timeout,
+        agent.idle_timeout,
+        agent.total_timeout,
+        agent.retries
     )?;
 
     writeln!(out, "\ndatabase:")?;

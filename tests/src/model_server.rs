@@ -130,6 +130,16 @@ impl Reply {
         self
     }
 
+    /// Sends only the first `bytes` of the body, then nothing more for
+    /// `duration`.
+    pub fn stall_after(mut self, bytes: usize, duration: Duration) -> Reply {
+        let mut body: Vec<u8> = self.pieces.concat();
+        body.truncate(bytes);
+        self.pieces = vec![body];
+        self.ending = Ending::Stall(duration);
+        self
+    }
+
     /// Sends the headers and nothing more for `duration`.
     pub fn stall(status: u16, duration: Duration) -> Reply {
         Reply {

@@ -9,6 +9,7 @@ use meshls_e2e::{
     Server, Workspace,
 };
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// The user's config: the agent talks to `model`. (A workspace file may
 /// not say where the agent's requests go.)
@@ -951,25 +952,42 @@ fn a_model_that_rate_limits_and_sends_bad_tool_calls_still_gets_the_fix_applied_
     assert!(server.shutdown_and_exit().success());
 }
 
+/// The model's fix of main.ts, as the wire carries it.
+fn fix_main_wire() -> String {
+    openai_sse(
+        "",
+        &[(
+            "c2",
+            "edit_file",
+            &json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"})
+                .to_string(),
+        )],
+        (100, 10),
+    )
+}
+
 #[test]
 fn a_stream_cut_in_the_middle_of_an_edit_applies_nothing_and_says_so_once() {
+    let cut = Reply::sse(&fix_main_wire(), 64).cut_after(150);
+    let error = broken_edit_fails_once(cut, "");
+    assert!(error.contains("stopped answering midway"), "{error}");
+}
+
+#[test]
+fn a_stream_that_goes_silent_in_the_middle_of_an_edit_applies_nothing_and_says_so_once() {
+    let wire = fix_main_wire();
+    let silent = Reply::sse(&wire, 64).stall_after(wire.len() - 20, Duration::from_secs(30));
+    let error = broken_edit_fails_once(silent, "idle_timeout = 1\n");
+    assert!(error.contains("raise idle_timeout"), "{error}");
+}
+
+/// Reads main.ts, then gets `broken` for its edit (no retries): nothing
+/// is applied, the progress ends as failed, and the user is told once, in
+/// one sentence, which is returned.
+fn broken_edit_fails_once(broken: Reply, more_config: &str) -> String {
     let ws = Workspace::new(PROJECT);
-    let cut = Reply::sse(
-        &openai_sse(
-            "",
-            &[(
-                "c2",
-                "edit_file",
-                &json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"})
-                    .to_string(),
-            )],
-            (100, 10),
-        ),
-        64,
-    )
-    .cut_after(150);
-    let model = ModelServer::start(vec![read_main(), cut]);
-    use_model(&ws, &model);
+    let model = ModelServer::start(vec![read_main(), broken]);
+    ws.use_model(&format!("{}/v1", model.url()), more_config);
     let mut server = start(&ws);
     let main = ws.uri("src/main.ts");
     let before = server.document(&main).unwrap().0;
@@ -1001,5 +1019,60 @@ fn a_stream_cut_in_the_middle_of_an_edit_applies_nothing_and_says_so_once() {
         .messages()
         .iter()
         .any(|m| m["method"] == "workspace/applyEdit"));
+    assert!(server.shutdown_and_exit().success());
+    errors[0].clone()
+}
+
+#[test]
+fn a_model_that_stalls_or_fails_before_answering_is_asked_again_and_the_fix_lands_once() {
+    let ws = Workspace::new(PROJECT);
+    let wire = openai_sse(
+        "",
+        &[(
+            "c1",
+            "read_file",
+            &json!({"path": "src/main.ts"}).to_string(),
+        )],
+        (100, 10),
+    );
+    let model = ModelServer::start(vec![
+        // Silent before its first byte, then a 500, then silent inside
+        // its first event: each time nothing was shown, so it is asked
+        // again.
+        Reply::stall(200, Duration::from_secs(30)),
+        Reply::json(500, json!({"error": {"message": "overloaded"}})),
+        Reply::sse(&wire, 64).stall_after(10, Duration::from_secs(30)),
+        read_main(),
+        fix_main(),
+        text_answer("Fixed."),
+    ]);
+    ws.write_user_config(&format!(
+        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{}/v1\"\nretries = 3\nfirst_token_timeout = 1\nidle_timeout = 1\n",
+        model.url()
+    ));
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    let token = ask(&mut server, "Fix the type error.", main.as_str());
+    let reports = reports_until_end(&mut server, &token);
+    assert_eq!(
+        reports.last().unwrap(),
+        "end: done in 3 step(s)",
+        "{reports:?}"
+    );
+    assert_eq!(model.received().len(), 6);
+    assert_eq!(
+        server.document(&main).unwrap().0,
+        "const label: string = \"42\";\nexport const text = label.toUpperCase();\n"
+    );
+    let edits = server
+        .messages()
+        .iter()
+        .filter(|m| m["method"] == "workspace/applyEdit")
+        .count();
+    assert_eq!(edits, 1);
+    assert!(!server
+        .messages()
+        .iter()
+        .any(|m| m["method"] == "window/showMessage" && m["params"]["type"] == 1));
     assert!(server.shutdown_and_exit().success());
 }

@@ -46,6 +46,7 @@ const TOML_KEYS = [
   "agent.verify_rounds",
   "agent.connect_timeout",
   "agent.first_token_timeout",
+  "agent.idle_timeout",
   "agent.total_timeout",
   "agent.retries",
   "agent.fallback",
