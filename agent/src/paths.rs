@@ -1,14 +1,48 @@
 //! Every path a tool is given is resolved against the workspace root and
 //! refused when it leads outside: a `..` that climbs out, an absolute path
-//! elsewhere, or a symlink inside the workspace that points out of it.
+//! elsewhere, or a symlink inside the workspace that points out of it
+//! (one that points at nothing yet included: writing through it would
+//! create its target). Tools that change files are also kept out of
+//! `.git`, where a hook or a config key is a program git runs.
 
-use std::path::{Component, Path, PathBuf};
+use std::{
+    collections::VecDeque,
+    ffi::OsString,
+    path::{Component, Path, PathBuf},
+};
 
 /// `given` (relative to `root`, or absolute) as a path inside `root`, or a
 /// sentence saying why not, for the model to read. The file need not
-/// exist (a tool may create it); the part of it that exists must not
-/// leave the workspace through a symlink.
+/// exist (a tool may create it); wherever its symlinks lead, existing or
+/// not, must be inside the workspace.
 pub fn resolve(root: &Path, given: &str) -> Result<PathBuf, String> {
+    resolve_both(root, given).map(|(normal, _)| normal)
+}
+
+/// [`resolve`] for a tool that changes the file: also refused in `.git`
+/// (or through a symlink into it).
+pub fn resolve_for_writing(root: &Path, given: &str) -> Result<PathBuf, String> {
+    let (normal, real) = resolve_both(root, given)?;
+    let in_git = |path: &Path| {
+        path.components().any(|part| {
+            // Case-insensitive file systems (macOS, Windows) take `.GIT`
+            // for `.git`.
+            part.as_os_str()
+                .to_str()
+                .is_some_and(|name| name.eq_ignore_ascii_case(".git"))
+        })
+    };
+    if in_git(normal.strip_prefix(root).unwrap_or(&normal)) || in_git(&real) {
+        return Err(format!(
+            "`{given}` is git's own (under .git); the agent does not change git's files"
+        ));
+    }
+    Ok(normal)
+}
+
+/// The path as the tools use it, and where it really leads, relative to
+/// the real root.
+fn resolve_both(root: &Path, given: &str) -> Result<(PathBuf, PathBuf), String> {
     let outside = || {
         format!(
             "`{given}` is outside the workspace; tools only reach files under {}",
@@ -37,25 +71,70 @@ pub fn resolve(root: &Path, given: &str) -> Result<PathBuf, String> {
     if !normal.starts_with(root) {
         return Err(outside());
     }
-    // Then through the file system: the deepest part that exists, with its
-    // symlinks followed, must still be inside the (real) root.
+    // Then through the file system: with its symlinks followed, it must
+    // still be inside the (real) root.
     let real_root = root.canonicalize().map_err(|err| {
         format!(
             "the workspace root {} cannot be read: {err}",
             root.display()
         )
     })?;
-    let mut existing = normal.as_path();
-    loop {
-        match existing.canonicalize() {
-            Ok(real) if real.starts_with(&real_root) => return Ok(normal),
-            Ok(_) => return Err(outside()),
-            Err(_) => match existing.parent() {
-                Some(parent) => existing = parent,
-                None => return Err(outside()),
-            },
+    let real = real_path(&normal).ok_or_else(outside)?;
+    let real = real.strip_prefix(&real_root).map_err(|_| outside())?;
+    Ok((normal.clone(), real.to_path_buf()))
+}
+
+/// Where `path` (absolute) leads once every symlink in it is followed, as
+/// the system does when the file is opened or created: a link that points
+/// at nothing counts for where it points. `None` for a loop of links.
+fn real_path(path: &Path) -> Option<PathBuf> {
+    enum Part {
+        Root,
+        Up,
+        Name(OsString),
+    }
+    let parts = |path: &Path| -> Vec<Part> {
+        path.components()
+            .filter_map(|component| match component {
+                Component::Prefix(_) | Component::RootDir => Some(Part::Root),
+                Component::CurDir => None,
+                Component::ParentDir => Some(Part::Up),
+                Component::Normal(name) => Some(Part::Name(name.to_owned())),
+            })
+            .collect()
+    };
+    let mut pending: VecDeque<Part> = parts(path).into();
+    let mut real = PathBuf::from("/");
+    // As many as Linux follows before it says ELOOP.
+    let mut links_left = 40;
+    while let Some(part) = pending.pop_front() {
+        match part {
+            Part::Root => real = PathBuf::from("/"),
+            Part::Up => {
+                real.pop();
+            }
+            Part::Name(name) => {
+                let next = real.join(&name);
+                let is_link = std::fs::symlink_metadata(&next)
+                    .is_ok_and(|meta| meta.file_type().is_symlink());
+                if !is_link {
+                    real = next;
+                    continue;
+                }
+                links_left -= 1;
+                if links_left == 0 {
+                    return None;
+                }
+                // The link's target takes its place, relative to the
+                // directory that holds it (`real` already).
+                let target = std::fs::read_link(&next).ok()?;
+                for part in parts(&target).into_iter().rev() {
+                    pending.push_front(part);
+                }
+            }
         }
     }
+    Some(real)
 }
 
 /// `path` relative to `root`, with `/` separators, as tools show it.
@@ -85,6 +164,10 @@ mod tests {
         std::fs::write(root.join("src/main.rs"), "fn main() {}").unwrap();
         std::os::unix::fs::symlink(outside_dir.path(), root.join("escape")).unwrap();
         std::os::unix::fs::symlink(root.join("src"), root.join("inner")).unwrap();
+        // Links to nothing yet: where they point decides.
+        std::os::unix::fs::symlink(root.join("src/later.rs"), root.join("soon")).unwrap();
+        std::os::unix::fs::symlink(outside_dir.path().join("new"), root.join("away")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
         let ok = |given: &str| resolve(&root, given).map(|path| relative(&root, &path));
         assert_eq!(ok("src/main.rs"), Ok("src/main.rs".to_owned()));
         assert_eq!(ok("./src/../src/main.rs"), Ok("src/main.rs".to_owned()));
@@ -98,6 +181,7 @@ mod tests {
             Ok("src/main.rs".to_owned())
         );
         assert_eq!(ok("inner/main.rs"), Ok("inner/main.rs".to_owned()));
+        assert_eq!(ok("soon"), Ok("soon".to_owned()));
         for escape in [
             "..",
             "../ws2/x",
@@ -105,11 +189,25 @@ mod tests {
             "/etc/passwd",
             "escape/secret",
             "escape/new/file",
+            "away",
+            "away/deeper",
+            "loop",
         ] {
             let refused = ok(escape).unwrap_err();
             assert!(
                 refused.contains("is outside the workspace"),
                 "{escape}: {refused}"
+            );
+        }
+        let write = |given: &str| resolve_for_writing(&root, given).map(|_| ());
+        assert_eq!(write("src/main.rs"), Ok(()));
+        std::os::unix::fs::symlink(root.join(".git"), root.join("git")).unwrap();
+        for git in [".git/hooks/pre-commit", "src/../.git/config", "git/config"] {
+            assert_eq!(
+                write(git),
+                Err(format!(
+                    "`{git}` is git's own (under .git); the agent does not change git's files"
+                ))
             );
         }
     }
