@@ -7,7 +7,8 @@
 //!
 //! The API key is read from the variable the config names when the
 //! endpoint is made. It goes into the request's header and nowhere else:
-//! not into errors, logs or `Debug` output.
+//! not into errors (a provider that echoes it back has it taken out),
+//! logs or `Debug` output.
 
 use std::{
     fmt,
@@ -123,6 +124,62 @@ impl Endpoint {
         }
     }
 
+    /// `error` with the key taken out of what the provider said in it: a
+    /// gateway may echo the key, or the header that carried it, back in
+    /// its error, which then goes to the editor, the log and the session.
+    fn without_key(&self, error: Error) -> Error {
+        let Some(key) = self.api_key.as_deref() else {
+            return error;
+        };
+        let clean = |text: String| text.replace(key, "<redacted>");
+        match error {
+            Error::CutOff { provider, reason } => Error::CutOff {
+                provider,
+                reason: clean(reason),
+            },
+            Error::Malformed { provider, reason } => Error::Malformed {
+                provider,
+                reason: clean(reason),
+            },
+            Error::Http {
+                provider,
+                status,
+                kind,
+                message,
+                advice,
+                retry_after,
+            } => Error::Http {
+                provider,
+                status,
+                kind: clean(kind),
+                message: clean(message),
+                advice,
+                retry_after,
+            },
+            Error::Unreachable {
+                provider,
+                url,
+                reason,
+                advice,
+            } => Error::Unreachable {
+                provider,
+                url: clean(url),
+                reason: clean(reason),
+                advice,
+            },
+            Error::Provider {
+                provider,
+                kind,
+                message,
+            } => Error::Provider {
+                provider,
+                kind: clean(kind),
+                message: clean(message),
+            },
+            error @ (Error::Timeout { .. } | Error::NoApiKey { .. }) => error,
+        }
+    }
+
     /// What to check when the endpoint cannot be reached.
     fn unreachable_advice(&self) -> String {
         if self.base_url == LOCAL_BASE_URL {
@@ -210,7 +267,7 @@ pub async fn complete(
         .await;
         let error = match result {
             Ok(turn) => return Ok(turn),
-            Err(error) => error,
+            Err(error) => endpoint.without_key(error),
         };
         attempt += 1;
         let wait = retry_wait(&error, attempt, policy);

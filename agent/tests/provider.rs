@@ -215,6 +215,31 @@ async fn a_bad_key_is_reported_by_its_variable_and_never_shown() {
 }
 
 #[tokio::test]
+async fn a_provider_that_echoes_the_key_back_has_it_taken_out_of_the_error() {
+    let echo = format!("Incorrect API key provided: {KEY}; you sent Authorization: Bearer {KEY}");
+    let stream_error = json!({"type": "error", "error": {"type": "authentication_error", "message": format!("x-api-key {KEY} revoked")}});
+    let server = ModelServer::start(vec![
+        Reply::json(
+            401,
+            json!({"error": {"message": echo, "type": "invalid_request_error"}}),
+        ),
+        Reply::sse(&format!("event: error\ndata: {stream_error}\n\n"), 8),
+    ]);
+    let (turn, _) = ask(&endpoint(Provider::OpenAi, &server), &policy()).await;
+    assert_eq!(
+        turn.unwrap_err().to_string(),
+        "the OpenAI-compatible endpoint answered HTTP 401 (invalid_request_error): Incorrect API key provided: <redacted>; you sent Authorization: Bearer <redacted>; check the API key in $MODEL_KEY"
+    );
+    let (turn, _) = ask(&endpoint(Provider::Anthropic, &server), &policy()).await;
+    assert_eq!(
+        turn.unwrap_err().to_string(),
+        "Anthropic reported an error (authentication_error): x-api-key <redacted> revoked"
+    );
+    // It was sent, where it belongs.
+    assert_eq!(server.received()[1].header("x-api-key"), Some(KEY));
+}
+
+#[tokio::test]
 async fn a_dropped_connection_is_retried_until_the_answer_has_begun() {
     let wire = openai_sse("All done here.", &[], (3, 4));
     // Cut inside the headers' first chunk: nothing reported yet, so it is
