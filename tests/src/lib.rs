@@ -10,6 +10,7 @@
 //! that what the tests expect is computed independently of what they test.
 
 pub mod model_server;
+pub mod processes;
 pub mod type_error;
 
 use std::collections::HashMap;
@@ -569,6 +570,15 @@ impl Server {
     pub fn skip_notifications(&mut self, method: &str) {
         self.pump();
         self.inbox.notifications.retain(|m| m["method"] != method);
+    }
+
+    /// Forgets the log of every message received so far and the
+    /// notifications not waited for, as a long session must to stay
+    /// bounded. Responses not yet waited for stay.
+    pub fn forget_received(&mut self) {
+        self.pump();
+        self.inbox.log.clear();
+        self.inbox.notifications.clear();
     }
 
     /// Every message received so far, in order, consumed or not.

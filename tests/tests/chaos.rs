@@ -6,80 +6,19 @@
 //! keeps the editor's text, brings diagnostics back, and leaves no process
 //! behind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use meshls_e2e::{
-    configure_fake_servers, path_with_node_servers, Rng, Server, TextModel, Workspace,
+    configure_fake_servers, path_with_node_servers,
+    processes::{processes, processes_in, zombie_children, Process},
+    Rng, Server, TextModel, Workspace,
 };
 use serde_json::{json, Value};
 
 /// How long the checks on processes wait for signals to land and exits to
 /// be reaped; a guard against hangs, not a timing assertion.
 const SETTLE: Duration = Duration::from_secs(20);
-
-/// What /proc says about one process.
-#[derive(Debug)]
-struct Process {
-    pid: u32,
-    state: char,
-    ppid: u32,
-    pgrp: u32,
-    cwd: Option<PathBuf>,
-    cmdline: String,
-}
-
-fn processes() -> Vec<Process> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
-            continue;
-        };
-        // The process may be gone by now; then it is simply not listed.
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid pgrp ...`, where comm may hold spaces and parentheses.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let (Some(state), Some(ppid), Some(pgrp)) = (
-            fields.first().and_then(|s| s.chars().next()),
-            fields.get(1).and_then(|s| s.parse().ok()),
-            fields.get(2).and_then(|s| s.parse().ok()),
-        ) else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        found.push(Process {
-            pid,
-            state,
-            ppid,
-            pgrp,
-            cwd: std::fs::read_link(entry.path().join("cwd")).ok(),
-            cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
-        });
-    }
-    found
-}
-
-/// Processes other than meshls itself (which the tests start there too)
-/// whose working directory is `dir`: the servers meshls started and theirs.
-fn processes_in(dir: &Path, meshls: u32) -> Vec<Process> {
-    processes()
-        .into_iter()
-        .filter(|p| p.pid != meshls && p.cwd.as_deref() == Some(dir))
-        .collect()
-}
-
-/// meshls's children that have exited and were not reaped.
-fn zombie_children(meshls: u32) -> Vec<Process> {
-    processes()
-        .into_iter()
-        .filter(|p| p.ppid == meshls && p.state == 'Z')
-        .collect()
-}
 
 /// The running typescript-language-server that meshls started.
 fn typescript_server(meshls: u32) -> Option<u32> {
