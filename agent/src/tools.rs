@@ -110,7 +110,7 @@ pub fn specs(policy: &permissions::Policy) -> Vec<ToolSpec> {
     if !policy.read_only {
         specs.push(spec(
             "edit_file",
-            "Replace old_string with new_string in a file. old_string must match the file exactly, once (or set replace_all).",
+            "Replace old_string with new_string in a file. old_string must match the file exactly, in one place (\"aa\" is in \"aaa\" twice, at overlapping places), or set replace_all to replace every match from left to right (of two that overlap, the first).",
             json!({"type": "object", "properties": {
                 "path": {"type": "string"},
                 "old_string": {"type": "string"},
@@ -616,12 +616,18 @@ impl<H: Host> Tools<'_, H> {
             return Err("old_string and new_string are the same".to_owned());
         }
         let (text, version) = self.text(&path)?;
+        // Left to right, not overlapping, as `str::replace` finds them.
         let found: Vec<usize> = text.match_indices(old).map(|(at, _)| at).collect();
         let name = self.relative(&path);
-        match found.len() {
-            0 => return Err(format!("old_string was not found in {name}; read the file again: it may differ from what you expect")),
-            1 => {}
-            n if !replace_all => return Err(format!("old_string appears {n} times in {name}; include more of the surrounding text to pick one, or set replace_all")),
+        let first_char = old.chars().next().map_or(1, char::len_utf8);
+        match found.as_slice() {
+            [] => return Err(format!("old_string was not found in {name}; read the file again: it may differ from what you expect")),
+            // `match_indices` skips a match that overlaps the one it found:
+            // "aa" is in "aaa" at 0 and at 1, and which the model means is
+            // as unclear as with two apart.
+            [at] if !replace_all && text[at + first_char..].contains(old) => return Err(format!("old_string appears more than once in {name}, at places that overlap; include more of the surrounding text to pick one")),
+            [_] => {}
+            _ if !replace_all => return Err(format!("old_string appears {} times in {name}; include more of the surrounding text to pick one, or set replace_all", found.len())),
             _ => {}
         }
         self.permitted("edit_file", &path, &format!("Edit {name}"))

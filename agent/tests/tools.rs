@@ -223,6 +223,46 @@ fn edit_file_replaces_one_exact_match_through_the_editor() {
 }
 
 #[test]
+fn edit_file_refuses_a_match_that_overlaps_another_and_replace_all_takes_the_first() {
+    let f = {
+        let mut f = fixture();
+        let aaa = f.root.join("src/aaa.txt");
+        f.editor.open.insert(aaa, ("aaa\nééé\n".to_owned(), 3));
+        f
+    };
+    // "aa" is in "aaa" at 0 and at 1 (found by the fuzz target edit_file):
+    // which one the model means is as unclear as with two apart.
+    for old in ["aa", "éé"] {
+        assert_eq!(
+            f.error(
+                "edit_file",
+                json!({"path": "src/aaa.txt", "old_string": old, "new_string": "b"})
+            ),
+            "old_string appears more than once in src/aaa.txt, at places that overlap; include more of the surrounding text to pick one"
+        );
+    }
+    assert_eq!(f.applied(), []);
+    // replace_all goes left to right as `str::replace` does: of two
+    // matches that overlap, the first.
+    assert_eq!(
+        f.ok(
+            "edit_file",
+            json!({"path": "src/aaa.txt", "old_string": "éé", "new_string": "e", "replace_all": true})
+        ),
+        "edited src/aaa.txt: 1 replacement(s)"
+    );
+    assert_eq!(
+        f.applied(),
+        [FileChange::Edit {
+            path: f.root.join("src/aaa.txt"),
+            version: Some(3),
+            read: "aaa\nééé\n".to_owned(),
+            replacements: vec![(4..8, "e".to_owned())],
+        }]
+    );
+}
+
+#[test]
 fn write_file_creates_only_new_files_and_asks_first() {
     let f = fixture();
     assert_eq!(
