@@ -144,6 +144,15 @@ impl AgentConfig {
         }
     }
 
+    /// The variables that hold API keys, the fallbacks' included.
+    pub fn key_variables(&self) -> Vec<String> {
+        std::iter::once(&self.api_key_env)
+            .chain(self.fallback.iter().map(|f| &f.api_key_env))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
     pub fn primary(&self) -> ProviderConfig {
         ProviderConfig {
             provider: self.provider,

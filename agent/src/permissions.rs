@@ -67,6 +67,10 @@ pub struct Policy {
     pub run_command: bool,
     /// The run is a review: `report_finding` exists.
     pub review: bool,
+    /// Variables the commands it runs do not see: those holding API keys,
+    /// which a command's output would carry into the conversation and the
+    /// session database.
+    pub hidden_env: Vec<String>,
 }
 
 /// A call, as the policy sees it.

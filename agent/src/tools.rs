@@ -680,6 +680,9 @@ impl<H: Host> Tools<'_, H> {
             // Its own process group, so a timeout ends what it started too.
             .process_group(0)
             .kill_on_drop(true);
+        for name in &self.policy.hidden_env {
+            child.env_remove(name);
+        }
         let child = child
             .spawn()
             .map_err(|err| format!("cannot run `{command}`: {err}"))?;

@@ -580,11 +580,19 @@ fn run_command_is_off_unless_enabled_asks_unless_allowed_and_is_bounded() {
     );
 
     // An allow rule runs without asking; its output is cut to its end.
-    f.policy.rules = toml::from_str("run_command = { allow = [\"seq *\", \"sleep *\"] }").unwrap();
+    f.policy.rules =
+        toml::from_str("run_command = { allow = [\"seq *\", \"sleep *\", \"echo *\"] }").unwrap();
     let long = f.ok("run_command", json!({"command": "seq 1 100000"}));
     assert!(long.starts_with("exit code 0\n(first "), "{}", &long[..80]);
     assert!(long.ends_with("99999\n100000\n"));
     assert!(long.len() < 21_000);
+
+    // The variables holding API keys are not the command's to see.
+    f.policy.hidden_env = vec!["HOME".to_owned()];
+    assert_eq!(
+        f.ok("run_command", json!({"command": "echo ${HOME:-hidden}"})),
+        "exit code 0\nhidden\n"
+    );
 
     // Too slow: stopped, with what it started.
     let slow = f.error("run_command", json!({"command": "sleep 30", "timeout": 1}));

@@ -365,6 +365,7 @@ pub async fn review(
         read_only: true,
         run_command: false,
         review: true,
+        hidden_env: config.key_variables(),
     };
     let tools = Tools {
         host: &host,

@@ -243,6 +243,7 @@ impl Runs {
             read_only,
             run_command: config.run_command,
             review: false,
+            hidden_env: config.key_variables(),
         };
         let report = sessions
             .run(

@@ -646,3 +646,38 @@ fn a_workspace_cannot_turn_on_commands_for_itself() {
     );
     shut_down(&mut server);
 }
+
+#[test]
+fn a_command_the_agent_runs_does_not_see_the_api_key() {
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+    let model = ModelServer::start(vec![
+        tool_call(
+            "c1",
+            "run_command",
+            json!({"command": format!("echo \"key: ${{{VARIABLE}:-not set}}\"")}),
+        ),
+        text_answer("Done."),
+    ]);
+    ws.write_user_config(&format!(
+        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{}/v1\"\napi_key_env = \"{VARIABLE}\"\nretries = 0\nrun_command = true\n[agent.permissions]\nrun_command = \"allow\"\n",
+        model.url()
+    ));
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", "/usr/bin:/bin")
+        .env(VARIABLE, KEY)
+        .start_initialized();
+    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    ask(&mut server, &ws, "Show the key.");
+    let received = model.received();
+    assert_eq!(received.len(), 2);
+    // The model asked with the key, and the command ran without it.
+    assert_eq!(
+        received[1].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert_eq!(
+        tool_results(&received[1])["c1"],
+        "exit code 0\nkey: not set\n"
+    );
+    shut_down(&mut server);
+}
