@@ -39,6 +39,7 @@ fn policy() -> Policy {
         read_only: false,
         run_command: true,
         review: true,
+        hidden_env: Vec::new(),
     }
 }
 
