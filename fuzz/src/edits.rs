@@ -1,51 +1,33 @@
 //! Incremental edits with LSP positions, against a naive model: a `String`
-//! with lines and code units counted by walking it.
+//! with lines and code units counted by walking it. The model is public:
+//! the property tests (`tests/properties.rs`) check against it too.
 
 use lsp_types::{Position, Range, TextDocumentContentChangeEvent};
 use meshls_analysis::{Document, PositionEncoding, LANGUAGES};
 
+use crate::Input;
+
 /// Pieces of text with the cases positions get wrong: characters of 2, 3
 /// and 4 UTF-8 bytes and 2 UTF-16 units, a combining mark, all three line
 /// breaks, and a Unicode line separator LSP does not count.
-const PIECES: &[&str] = &[
+pub const PIECES: &[&str] = &[
     "a", "é", "中", "😀", "e\u{301}", "\n", "\r\n", "\r", " ", "\u{2028}", "fn f() {", "}",
 ];
 
-const ENCODINGS: [PositionEncoding; 3] = [
+pub const ENCODINGS: [PositionEncoding; 3] = [
     PositionEncoding::Utf8,
     PositionEncoding::Utf16,
     PositionEncoding::Utf32,
 ];
 
-/// Reads the input a byte at a time; zeros once it is used up.
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((first, rest)) => {
-                self.0 = rest;
-                *first
-            }
-            None => 0,
-        }
-    }
-
-    /// Lines and columns near the text's, so most positions are valid.
-    fn position(&mut self) -> Position {
-        Position::new(u32::from(self.byte() % 6), u32::from(self.byte() % 12))
-    }
-
-    fn text(&mut self) -> String {
-        let len = usize::from(self.byte() % 12);
-        (0..len)
-            .map(|_| PIECES[usize::from(self.byte()) % PIECES.len()])
-            .collect()
-    }
+/// Lines and columns near the text's, so most positions are valid.
+fn position(input: &mut Input<'_>) -> Position {
+    Position::new(u32::from(input.byte() % 6), u32::from(input.byte() % 12))
 }
 
-/// Each line's start and the end of its content (before its line break).
-fn lines(text: &str) -> Vec<(usize, usize)> {
+/// Each line's start and the end of its content (before its line break),
+/// in bytes.
+pub fn lines(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
     let mut lines = Vec::new();
     let (mut start, mut i) = (0, 0);
@@ -68,7 +50,8 @@ fn lines(text: &str) -> Vec<(usize, usize)> {
     lines
 }
 
-fn units(c: char, encoding: PositionEncoding) -> usize {
+/// The code units `c` takes in `encoding`.
+pub fn units(c: char, encoding: PositionEncoding) -> usize {
     match encoding {
         PositionEncoding::Utf8 => c.len_utf8(),
         PositionEncoding::Utf16 => c.len_utf16(),
@@ -78,7 +61,7 @@ fn units(c: char, encoding: PositionEncoding) -> usize {
 
 /// The byte offset a position names: past a line's end is its end; inside
 /// a character, or past the last line, is no offset.
-fn offset(text: &str, at: Position, encoding: PositionEncoding) -> Option<usize> {
+pub fn offset(text: &str, at: Position, encoding: PositionEncoding) -> Option<usize> {
     let (start, end) = *lines(text).get(at.line as usize)?;
     let mut unit = 0;
     for (i, c) in text[start..end].char_indices() {
@@ -94,7 +77,7 @@ fn offset(text: &str, at: Position, encoding: PositionEncoding) -> Option<usize>
 }
 
 /// One `didChange` on the model: all of its changes, or none.
-fn apply(
+pub fn apply(
     text: &str,
     changes: &[TextDocumentContentChangeEvent],
     encoding: PositionEncoding,
@@ -116,6 +99,8 @@ fn apply(
     Some(text)
 }
 
+/// `Document::apply_changes` against the model, on `data` read as choices:
+/// the encoding, the language, a text, then `didChange`s.
 pub fn edits(data: &[u8]) {
     let mut input = Input(data);
     let encoding = ENCODINGS[usize::from(input.byte()) % 3];
@@ -123,22 +108,22 @@ pub fn edits(data: &[u8]) {
         0 => None,
         n => Some(&LANGUAGES[usize::from(n - 1)]),
     };
-    let mut model = input.text();
+    let mut model = input.text(PIECES, 11);
     let mut document = Document::new(&model, 1, language);
     let mut version = 1;
-    while !input.0.is_empty() {
+    while !input.is_empty() {
         let changes: Vec<TextDocumentContentChangeEvent> = (0..=input.byte() % 3)
             .map(|_| {
                 let range = if input.byte() % 16 == 0 {
                     None
                 } else {
-                    let start = input.position();
-                    Some(Range::new(start, input.position()))
+                    let start = position(&mut input);
+                    Some(Range::new(start, position(&mut input)))
                 };
                 TextDocumentContentChangeEvent {
                     range,
                     range_length: None,
-                    text: input.text(),
+                    text: input.text(PIECES, 11),
                 }
             })
             .collect();

@@ -1,9 +1,10 @@
 //! Fuzz targets for the parsers meshls puts between itself and the outside:
 //! the `Content-Length` framing (editor and servers), JSON-RPC messages,
 //! and the model's server-sent events; for its copy of each document, kept
-//! by incremental edits in LSP positions; and for its configuration layers. Each target takes any bytes and
-//! panics when an invariant breaks, so a fuzzer (or [`run_bounded`]) finds
-//! inputs that break one.
+//! by incremental edits in LSP positions; for its configuration layers;
+//! and for the agent's `edit_file` matching. Each target takes any bytes
+//! and panics when an invariant breaks, so a fuzzer (or [`run_bounded`])
+//! finds inputs that break one.
 //!
 //! Two ways to run them: `cargo +nightly fuzz run <name>` (libFuzzer, in
 //! `fuzz/`, for as long as you like), and the test command's short bounded
@@ -11,8 +12,11 @@
 //! of inputs mutated from them (`tests/bounded.rs`).
 
 mod config;
+mod edit_file;
 mod edits;
 mod mutate;
+
+use std::path::PathBuf;
 
 use bytes::BytesMut;
 use meshls_agent::sse;
@@ -24,6 +28,7 @@ use serde_json::Value;
 use tokio_util::codec::{Decoder, Encoder};
 
 pub use config::config;
+pub use edit_file::edit_file;
 pub use edits::edits;
 pub use mutate::{run_bounded, Failure};
 
@@ -37,7 +42,60 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sse", sse),
     ("edits", edits),
     ("config", config),
+    ("edit_file", edit_file),
 ];
+
+/// Reads a target's input a byte at a time, as choices; zeros once it is
+/// used up, so every input means something.
+pub(crate) struct Input<'a>(pub(crate) &'a [u8]);
+
+impl Input<'_> {
+    pub(crate) fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((first, rest)) => {
+                self.0 = rest;
+                *first
+            }
+            None => 0,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// One of `items`.
+    pub(crate) fn pick<'t, T>(&mut self, items: &'t [T]) -> &'t T {
+        &items[usize::from(self.byte()) % items.len()]
+    }
+
+    /// Up to `most` of `pieces`, joined.
+    pub(crate) fn text(&mut self, pieces: &[&str], most: u8) -> String {
+        let len = self.byte() % (most + 1);
+        (0..len).map(|_| *self.pick(pieces)).collect()
+    }
+}
+
+thread_local! {
+    /// A directory of this thread's own, removed when the thread ends.
+    static SCRATCH: Option<tempfile::TempDir> = tempfile::tempdir().ok();
+}
+
+/// `name` in a directory of this thread's own (a canonical path, made
+/// once), for targets that need files or a workspace root on disk.
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    let dir = SCRATCH.with(|dir| {
+        let dir = dir
+            .as_ref()
+            .expect("a temporary directory for the fuzz targets");
+        dir.path()
+            .canonicalize()
+            .expect("the temporary directory exists")
+    });
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).expect("a directory in the temporary directory");
+    dir
+}
 
 /// Where `data` is split into pieces: its first byte gives the piece size
 /// (1 to 64), so the fuzzer explores chunk boundaries along with content.
