@@ -191,7 +191,8 @@ pub fn list(
             Some(diagnostic),
         );
     }
-    let last = range.end.line.min(range.start.line + 200);
+    // Lines come from the editor: the last one LSP can name is u32::MAX.
+    let last = range.end.line.min(range.start.line.saturating_add(200));
     for line in range.start.line..=last {
         let Some(text) = snap.text.get_line(line as usize) else {
             break;
@@ -332,7 +333,24 @@ pub fn review_findings(answer: &str, text: &str) -> Vec<lsp_types::Diagnostic> {
 
 #[cfg(test)]
 mod tests {
-    use super::{agent_comment, review_findings};
+    use lsp_types::{Position, Range, Url};
+    use meshls_analysis::{Document, Language, PositionEncoding};
+
+    use super::{agent_comment, list, review_findings};
+
+    #[test]
+    fn a_range_on_the_last_line_lsp_can_name_gets_the_file_wide_actions_only() {
+        // Found by the fuzz target dispatch: `line + 200` overflowed.
+        let mut document = Document::new("fn main() {}\n", 1, Language::for_lsp_id("rust"));
+        let snapshot = document.snapshot(PositionEncoding::Utf16);
+        let uri = Url::parse("file:///w/a.rs").unwrap();
+        let range = Range::new(Position::new(u32::MAX, 2), Position::new(u32::MAX, 2));
+        let titles: Vec<_> = list(&snapshot, &uri, range, &[], None)
+            .into_iter()
+            .map(|action| action["title"].clone())
+            .collect();
+        assert_eq!(titles, ["Review this file with agent"]);
+    }
 
     #[test]
     fn review_findings_become_diagnostics_of_their_lines() {
