@@ -37,9 +37,23 @@ use crate::{
 
 /// Serves LSP on stdin/stdout until the editor exits or closes the pipe.
 pub async fn serve_stdio() -> Ending {
+    let (input, output, _blocking_again) = stdio::open();
+    let session = session(output);
+    let downstream = session.downstream.clone();
+    let ending = transport::serve(input, session).await;
+    // However the session ended (an editor that dies sends no `shutdown`),
+    // the servers and whatever they started go with it. Servers already
+    // shut down return at once.
+    downstream.get().shutdown(SERVER_STOP).await;
+    ending
+}
+
+/// A session with the editor behind `output`, for [`transport::serve`];
+/// its tasks are spawned on the current tokio runtime. `serve_stdio` uses
+/// it, and so do tests and fuzzing that run a session in-process.
+pub fn session(output: editor::Output) -> Session {
     let (docs, events) = Documents::new();
     let downstream = Downstream::new();
-    let (input, output, _blocking_again) = stdio::open();
     let (editor, writer) = Editor::new(output);
     let writer = tokio::spawn(writer);
     let (service, socket) = LspService::build(|client| {
@@ -60,20 +74,14 @@ pub async fn serve_stdio() -> Ending {
     })
     .custom_method("meshls/viewDocument", Backend::view_document)
     .finish();
-    let session = Session {
+    Session {
         service,
         socket,
         docs,
-        downstream: downstream.clone(),
+        downstream,
         editor,
         writer,
-    };
-    let ending = transport::serve(input, session).await;
-    // However the session ended (an editor that dies sends no `shutdown`),
-    // the servers and whatever they started go with it. Servers already
-    // shut down return at once.
-    downstream.get().shutdown(SERVER_STOP).await;
-    ending
+    }
 }
 
 /// How long each server gets to stop when the session ends without
