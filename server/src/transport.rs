@@ -167,7 +167,9 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
         }
         // Forwarded requests and notifications, once the session is up.
         if initialized && !shut_down {
-            if value.get("method") == Some(&json!("$/cancelRequest")) {
+            // The notification only: sent with an id it is a request, and
+            // gets an answer (InvalidRequest, from tower-lsp, below).
+            if value.get("method") == Some(&json!("$/cancelRequest")) && value.get("id").is_none() {
                 let target = value.pointer("/params/id").map(Value::to_string);
                 let handle = target.and_then(|id| {
                     running
@@ -428,5 +430,88 @@ fn id_of(value: &Value) -> Id {
         Some(Value::Number(n)) => n.as_i64().map_or(Id::Null, Id::Number),
         Some(Value::String(s)) => Id::String(s.clone()),
         _ => Id::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io,
+        pin::Pin,
+        task::{Context, Poll},
+    };
+
+    use bytes::BytesMut;
+    use tokio::io::AsyncWrite;
+    use tokio_util::codec::Decoder as _;
+
+    use super::*;
+
+    /// What meshls writes to the editor.
+    #[derive(Clone, Default)]
+    struct Written(Arc<Mutex<Vec<u8>>>);
+
+    impl AsyncWrite for Written {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// The responses to `messages`, sent after an `initialize` without a
+    /// workspace (so no language server starts), in a session in-process.
+    async fn responses(messages: &[Value]) -> Vec<Value> {
+        let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"processId": null, "rootUri": null, "capabilities": {}}});
+        let mut input = Vec::new();
+        for message in std::iter::once(&initialize).chain(messages) {
+            let body = message.to_string();
+            input.extend_from_slice(
+                format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes(),
+            );
+        }
+        let written = Written::default();
+        serve(&input[..], crate::session(Box::new(written.clone()))).await;
+        let mut bytes = BytesMut::from(&written.0.lock().unwrap()[..]);
+        let mut codec = LspCodec::default();
+        let mut responses = Vec::new();
+        while let Ok(Some(Frame::Message(body))) = codec.decode_eof(&mut bytes) {
+            let message: Value = serde_json::from_slice(&body).unwrap();
+            if message.get("method").is_none() && message["id"] != 0 {
+                responses.push(message);
+            }
+        }
+        responses
+    }
+
+    #[tokio::test]
+    async fn a_cancel_request_sent_as_a_request_is_answered_and_cancels_nothing() {
+        // Found by the fuzz target dispatch: it cancelled request 1 and
+        // was never answered itself.
+        let open = json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument":
+            {"uri": "file:///w/a.rs", "languageId": "rust", "version": 1, "text": "fn main() {}\n"}}});
+        let actions = json!({"jsonrpc": "2.0", "id": 1, "method": "textDocument/codeAction", "params": {
+            "textDocument": {"uri": "file:///w/a.rs"},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+            "context": {"diagnostics": []}}});
+        let cancel =
+            json!({"jsonrpc": "2.0", "id": 2, "method": "$/cancelRequest", "params": {"id": 1}});
+        let mut answers = responses(&[open, actions, cancel]).await;
+        answers.sort_by_key(|answer| answer["id"].as_i64());
+        assert_eq!(answers.len(), 2, "{answers:#?}");
+        assert!(answers[0]["result"].is_array(), "{answers:#?}");
+        assert_eq!(answers[1]["error"]["code"], -32600, "{answers:#?}");
     }
 }
