@@ -2,9 +2,10 @@
 //! the `Content-Length` framing (editor and servers), JSON-RPC messages,
 //! and the model's server-sent events; for its copy of each document, kept
 //! by incremental edits in LSP positions; for its configuration layers;
-//! and for the agent's `edit_file` matching. Each target takes any bytes
-//! and panics when an invariant breaks, so a fuzzer (or [`run_bounded`])
-//! finds inputs that break one.
+//! for the agent's `edit_file` matching; and for a whole session's
+//! dispatch of the editor's messages. Each target takes any bytes and
+//! panics when an invariant breaks, so a fuzzer (or [`run_bounded`]) finds
+//! inputs that break one.
 //!
 //! Two ways to run them: `cargo +nightly fuzz run <name>` (libFuzzer, in
 //! `fuzz/`, for as long as you like), and the test command's short bounded
@@ -12,6 +13,7 @@
 //! of inputs mutated from them (`tests/bounded.rs`).
 
 mod config;
+mod dispatch;
 mod edit_file;
 mod edits;
 mod mutate;
@@ -28,6 +30,7 @@ use serde_json::Value;
 use tokio_util::codec::{Decoder, Encoder};
 
 pub use config::config;
+pub use dispatch::dispatch;
 pub use edit_file::edit_file;
 pub use edits::edits;
 pub use mutate::{run_bounded, Failure};
@@ -43,6 +46,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("edits", edits),
     ("config", config),
     ("edit_file", edit_file),
+    ("dispatch", dispatch),
 ];
 
 /// Reads a target's input a byte at a time, as choices; zeros once it is
