@@ -237,6 +237,16 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
         }
     }
 
+    for layer in &mut layers {
+        if layer.origin == Origin::Environment && check_layer(&layer.value).is_err() {
+            // `MESHLS_AGENT__MODEL=42` means the string "42".
+            let mut as_string = layer.value.clone();
+            string_leaves(&mut as_string);
+            if check_layer(&as_string).is_ok() {
+                layer.value = as_string;
+            }
+        }
+    }
     let trusted = trusted_roots(&layers);
     let workspace_trusted = sources
         .workspace_root
@@ -246,15 +256,7 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
         None => "your meshls config.toml".to_owned(),
     };
     let mut merged = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
-    for mut layer in layers {
-        if layer.origin == Origin::Environment && check_layer(&layer.value).is_err() {
-            // `MESHLS_AGENT__MODEL=42` means the string "42".
-            let mut as_string = layer.value.clone();
-            string_leaves(&mut as_string);
-            if check_layer(&as_string).is_ok() {
-                layer.value = as_string;
-            }
-        }
+    for layer in layers {
         let checked = check_layer(&layer.value).and_then(|()| match layer.origin {
             Origin::User | Origin::Environment => Ok(()),
             Origin::Workspace | Origin::Editor if layer.value.get("trusted_workspaces").is_some() => Err((
@@ -384,11 +386,13 @@ fn string_leaves(value: &mut Value) {
     }
 }
 
-/// Roots trusted by the user's own layers (file and environment).
+/// Roots trusted by the user's own layers (file and environment), of
+/// those without an error: a layer with one is left out whole.
 fn trusted_roots(layers: &[Layer]) -> Vec<PathBuf> {
     layers
         .iter()
         .filter(|layer| matches!(layer.origin, Origin::User | Origin::Environment))
+        .filter(|layer| check_layer(&layer.value).is_ok())
         .filter_map(|layer| layer.value.get("trusted_workspaces")?.as_array())
         .flatten()
         .filter_map(|v| v.as_str().map(PathBuf::from))
@@ -703,6 +707,38 @@ mod tests {
             loaded.config.agent.base_url.as_deref(),
             Some("https://example.invalid/v1")
         );
+    }
+
+    #[test]
+    fn a_user_file_with_an_error_trusts_no_workspace() {
+        // Found by the fuzz target toml: the file was left out, but the
+        // workspaces it trusted stayed trusted.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        std::fs::create_dir_all(dir.path().join("user/meshls")).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            root.join("meshls.toml"),
+            "[agent]\nbase_url = \"https://example.invalid/v1\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("user/meshls/config.toml"),
+            format!(
+                "trusted_workspaces = [{:?}]\n[agent]\nmax_step = 20\n",
+                root.display().to_string()
+            ),
+        )
+        .unwrap();
+        let loaded = load(&Sources {
+            workspace_root: Some(&root),
+            user_config_dir: Some(dir.path().join("user")),
+            ..Sources::default()
+        });
+        let keys: Vec<&str> = loaded.errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["agent.max_step", "agent.base_url"]);
+        assert_eq!(loaded.config.agent.base_url, None);
+        assert_eq!(loaded.config.trusted_workspaces, Vec::<PathBuf>::new());
     }
 
     #[test]
