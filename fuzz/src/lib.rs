@@ -1,8 +1,8 @@
 //! Fuzz targets for the parsers meshls puts between itself and the outside:
 //! the `Content-Length` framing (editor and servers), JSON-RPC messages,
 //! and the model's server-sent events; for its copy of each document, kept
-//! by incremental edits in LSP positions; for its configuration layers;
-//! for the agent's `edit_file` matching; and for a whole session's
+//! by incremental edits in LSP positions; for its configuration layers and
+//! files; for the agent's `edit_file` matching; and for a whole session's
 //! dispatch of the editor's messages. Each target takes any bytes and
 //! panics when an invariant breaks, so a fuzzer (or [`run_bounded`]) finds
 //! inputs that break one.
@@ -17,6 +17,7 @@ mod dispatch;
 mod edit_file;
 mod edits;
 mod mutate;
+mod toml;
 
 use std::path::PathBuf;
 
@@ -34,6 +35,7 @@ pub use dispatch::dispatch;
 pub use edit_file::edit_file;
 pub use edits::edits;
 pub use mutate::{run_bounded, Failure};
+pub use toml::toml;
 
 /// A fuzz target: any bytes in; a panic means an invariant broke.
 pub type Target = fn(&[u8]);
@@ -47,6 +49,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("config", config),
     ("edit_file", edit_file),
     ("dispatch", dispatch),
+    ("toml", toml),
 ];
 
 /// Reads a target's input a byte at a time, as choices; zeros once it is

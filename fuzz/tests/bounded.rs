@@ -10,11 +10,12 @@ use meshls_fuzz::{run_bounded, TARGETS};
 /// Mutated inputs per target: a few seconds in a debug build.
 const ROUNDS: usize = 30_000;
 
-/// `dispatch` runs a whole session for each input (a millisecond or so in
-/// a debug build), so it gets fewer.
+/// `dispatch` runs a whole session for each input, and `toml` writes and
+/// loads config files: a millisecond or so each in a debug build, so they
+/// get fewer.
 fn rounds(target: &str) -> usize {
     match target {
-        "dispatch" => 3_000,
+        "dispatch" | "toml" => 3_000,
         _ => ROUNDS,
     }
 }
