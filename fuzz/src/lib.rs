@@ -15,7 +15,7 @@
 mod config;
 mod dispatch;
 mod edit_file;
-mod edits;
+pub mod edits;
 mod mutate;
 mod toml;
 
