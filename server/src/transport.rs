@@ -16,7 +16,10 @@
 use std::{
     collections::HashMap,
     panic::AssertUnwindSafe,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -57,8 +60,10 @@ pub enum Ending {
 }
 
 /// The forwarded requests still running, by the editor's id (as JSON
-/// text), so `$/cancelRequest` can stop them.
-type Running = Arc<Mutex<HashMap<String, AbortHandle>>>;
+/// text), so `$/cancelRequest` can stop them: each task's handle, and the
+/// flag that whoever answers the request (its task, or the cancel) sets
+/// first, so an answer that comes as the cancel does is not sent twice.
+type Running = Arc<Mutex<HashMap<String, (AbortHandle, Arc<AtomicBool>)>>>;
 
 /// JSON-RPC's RequestCancelled.
 const REQUEST_CANCELLED: i64 = -32800;
@@ -177,28 +182,33 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&id)
                 });
-                if let Some(handle) = handle {
-                    // Dropping the forwarded request cancels it downstream.
-                    handle.abort();
-                    let id = value.pointer("/params/id").cloned().unwrap_or_default();
-                    editor.send(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": REQUEST_CANCELLED, "message": "cancelled"}}));
+                if let Some((handle, answered)) = handle {
+                    // An answer already on its way goes out instead.
+                    if !answered.swap(true, Ordering::AcqRel) {
+                        // Dropping the forwarded request cancels it downstream.
+                        handle.abort();
+                        let id = value.pointer("/params/id").cloned().unwrap_or_default();
+                        editor.send(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": REQUEST_CANCELLED, "message": "cancelled"}}));
+                    }
                     continue;
                 }
             }
             if let Some(routed) = route_raw(&router, &value) {
                 if let Some((id, answer)) = routed {
+                    let answered = Arc::new(AtomicBool::new(false));
                     let mut task = Box::pin(respond_raw(
                         answer,
                         id.clone(),
                         editor.clone(),
                         running.clone(),
+                        answered.clone(),
                     ));
                     if futures::poll!(task.as_mut()).is_pending() {
                         // Registered under the lock the task removes itself
                         // with, so a fast answer cannot leave a stale entry.
                         let mut running = running.lock().unwrap_or_else(|p| p.into_inner());
                         let handle = in_flight.spawn(task);
-                        running.insert(id.to_string(), handle);
+                        running.insert(id.to_string(), (handle, answered));
                     }
                 }
                 while in_flight.try_join_next().is_some() {}
@@ -350,13 +360,26 @@ fn route_raw(router: &Router, message: &Value) -> Option<Option<(Value, Answer)>
     }
 }
 
-/// Awaits a forwarded request's answer and sends it to the editor.
-async fn respond_raw(answer: Answer, id: Value, editor: Arc<Editor>, running: Running) -> bool {
+/// Awaits a forwarded request's answer and sends it to the editor, unless
+/// a `$/cancelRequest` answered it first.
+async fn respond_raw(
+    answer: Answer,
+    id: Value,
+    editor: Arc<Editor>,
+    running: Running,
+    answered: Arc<AtomicBool>,
+) -> bool {
     let answer = AssertUnwindSafe(answer).catch_unwind().await;
     running
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&id.to_string());
+    // The cancel may have come between the answer and here; it was
+    // answered then, and aborting this task cannot stop it past its last
+    // await.
+    if answered.swap(true, Ordering::AcqRel) {
+        return false;
+    }
     let answer = answer.unwrap_or_else(|_| {
         tracing::error!("a forwarded request panicked");
         Err(ResponseError {
