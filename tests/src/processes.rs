@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// What /proc says about one process.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Process {
     pub pid: u32,
     pub state: char,
@@ -73,4 +73,20 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The processes `pid` started, and theirs, and so on.
+pub fn descendants(pid: u32) -> Vec<Process> {
+    let all = processes();
+    let mut found: Vec<Process> = Vec::new();
+    let mut parents = vec![pid];
+    while let Some(parent) = parents.pop() {
+        for process in &all {
+            if process.ppid == parent && !found.iter().any(|p| p.pid == process.pid) {
+                parents.push(process.pid);
+                found.push(process.clone());
+            }
+        }
+    }
+    found
 }
