@@ -298,8 +298,13 @@ impl Workspace {
     /// at `base_url` (the scripted model's `url()` + `/v1`), model
     /// "scripted", without retries; `more` is appended under `[agent]`.
     pub fn use_model(&self, base_url: &str, more: &str) {
+        self.use_model_retrying(base_url, 0, more);
+    }
+
+    /// [`Workspace::use_model`], with `retries` after a failed answer.
+    pub fn use_model_retrying(&self, base_url: &str, retries: u32, more: &str) {
         self.write_user_config(&format!(
-            "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{base_url}\"\nretries = 0\n{more}"
+            "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{base_url}\"\nretries = {retries}\n{more}"
         ));
     }
 

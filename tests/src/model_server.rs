@@ -29,6 +29,19 @@ pub struct Received {
 }
 
 impl Received {
+    /// What the model was told of each tool call in this request, in
+    /// order: `(call id, content)`.
+    pub fn tool_results(&self) -> Vec<(String, String)> {
+        let messages = self.body["messages"].as_array().into_iter().flatten();
+        messages
+            .filter(|message| message["role"] == "tool")
+            .map(|message| {
+                let text = |key: &str| message[key].as_str().unwrap_or_default().to_owned();
+                (text("tool_call_id"), text("content"))
+            })
+            .collect()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -901,10 +901,7 @@ fn a_model_that_rate_limits_and_sends_bad_tool_calls_still_gets_the_fix_applied_
         fix_main(),
         text_answer("Fixed."),
     ]);
-    ws.write_user_config(&format!(
-        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{}/v1\"\nretries = 2\n",
-        model.url()
-    ));
+    ws.use_model_retrying(&format!("{}/v1", model.url()), 2, "");
     let mut server = start(&ws);
     let main = ws.uri("src/main.ts");
     let token = ask(&mut server, "Fix the type error.", main.as_str());
@@ -919,12 +916,9 @@ fn a_model_that_rate_limits_and_sends_bad_tool_calls_still_gets_the_fix_applied_
     let received = model.received();
     assert_eq!(received.len(), 6);
     let tool_results = |request: usize| -> String {
-        received[request].body["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["role"] == "tool")
-            .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+        let results = received[request].tool_results().into_iter();
+        results
+            .map(|(_, content)| content)
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -1046,10 +1040,11 @@ fn a_model_that_stalls_or_fails_before_answering_is_asked_again_and_the_fix_land
         fix_main(),
         text_answer("Fixed."),
     ]);
-    ws.write_user_config(&format!(
-        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{}/v1\"\nretries = 3\nfirst_token_timeout = 1\nidle_timeout = 1\n",
-        model.url()
-    ));
+    ws.use_model_retrying(
+        &format!("{}/v1", model.url()),
+        3,
+        "first_token_timeout = 1\nidle_timeout = 1\n",
+    );
     let mut server = start(&ws);
     let main = ws.uri("src/main.ts");
     let token = ask(&mut server, "Fix the type error.", main.as_str());

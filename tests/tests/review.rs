@@ -136,21 +136,7 @@ fn a_review_reports_the_models_findings_in_the_change_in_every_format() {
             && request.contains("+export function average(items: number[]): number {"),
         "{request}"
     );
-    let results = |body: &Value| -> Vec<(String, String)> {
-        body["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|message| message["role"] == "tool")
-            .map(|message| {
-                (
-                    message["tool_call_id"].as_str().unwrap().to_owned(),
-                    message["content"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    };
-    let second = results(&received[1].body);
+    let second = received[1].tool_results();
     assert!(
         second[0]
             .1
@@ -164,7 +150,7 @@ fn a_review_reports_the_models_findings_in_the_change_in_every_format() {
             .contains("src/calc.ts:6:9: return total(items) / items.length;"),
         "{second:?}"
     );
-    let third = results(&received[2].body);
+    let third = received[2].tool_results();
     assert_eq!(third[2], ("c3".to_owned(), "reported".to_owned()));
     assert!(
         third[3]

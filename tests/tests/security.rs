@@ -295,18 +295,7 @@ fn calls(calls: &[(&str, &str, Value)]) -> Reply {
 
 /// What the model was told of each tool call, by call id, in a request.
 fn tool_results(request: &Received) -> BTreeMap<String, String> {
-    request.body["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|message| message["role"] == "tool")
-        .map(|message| {
-            (
-                message["tool_call_id"].as_str().unwrap().to_owned(),
-                message["content"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    request.tool_results().into_iter().collect()
 }
 
 /// The names of the tools a request offered.
@@ -658,10 +647,10 @@ fn a_command_the_agent_runs_does_not_see_the_api_key() {
         ),
         text_answer("Done."),
     ]);
-    ws.write_user_config(&format!(
-        "[agent]\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{}/v1\"\napi_key_env = \"{VARIABLE}\"\nretries = 0\nrun_command = true\n[agent.permissions]\nrun_command = \"allow\"\n",
-        model.url()
-    ));
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        &format!("api_key_env = \"{VARIABLE}\"\nrun_command = true\n[agent.permissions]\nrun_command = \"allow\"\n"),
+    );
     let (mut server, _) = Server::builder(&ws)
         .env("PATH", "/usr/bin:/bin")
         .env(VARIABLE, KEY)
