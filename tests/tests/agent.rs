@@ -933,8 +933,14 @@ fn a_model_that_rate_limits_and_sends_bad_tool_calls_still_gets_the_fix_applied_
         tool_results(4)
     );
     // The fix landed once, where it belongs.
+    assert_fixed_once(&mut server, &main);
+    assert!(server.shutdown_and_exit().success());
+}
+
+/// main.ts holds the fix, which came in one `workspace/applyEdit`.
+fn assert_fixed_once(server: &mut Server, main: &lsp_types::Url) {
     assert_eq!(
-        server.document(&main).unwrap().0,
+        server.document(main).unwrap().0,
         "const label: string = \"42\";\nexport const text = label.toUpperCase();\n"
     );
     let edits = server
@@ -943,7 +949,6 @@ fn a_model_that_rate_limits_and_sends_bad_tool_calls_still_gets_the_fix_applied_
         .filter(|m| m["method"] == "workspace/applyEdit")
         .count();
     assert_eq!(edits, 1);
-    assert!(server.shutdown_and_exit().success());
 }
 
 /// The model's fix of main.ts, as the wire carries it.
@@ -1055,16 +1060,7 @@ fn a_model_that_stalls_or_fails_before_answering_is_asked_again_and_the_fix_land
         "{reports:?}"
     );
     assert_eq!(model.received().len(), 6);
-    assert_eq!(
-        server.document(&main).unwrap().0,
-        "const label: string = \"42\";\nexport const text = label.toUpperCase();\n"
-    );
-    let edits = server
-        .messages()
-        .iter()
-        .filter(|m| m["method"] == "workspace/applyEdit")
-        .count();
-    assert_eq!(edits, 1);
+    assert_fixed_once(&mut server, &main);
     assert!(!server
         .messages()
         .iter()
