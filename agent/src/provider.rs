@@ -225,6 +225,17 @@ pub struct Policy {
     pub max_wait: Duration,
 }
 
+impl Policy {
+    /// How long meshls waits for `what`.
+    fn limit(&self, what: Wait) -> Duration {
+        match what {
+            Wait::Start => self.first_token,
+            Wait::GoOn => self.idle,
+            Wait::Finish => self.total,
+        }
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -353,17 +364,13 @@ async fn once(
         Err(_) => Err(Error::Timeout {
             provider,
             what: Wait::Finish,
-            after: policy.total,
+            after: policy.limit(Wait::Finish),
         }),
         Ok(Err(error)) => match stalled.get() {
             Some(&what) => Err(Error::Timeout {
                 provider,
                 what,
-                after: match what {
-                    Wait::Start => policy.first_token,
-                    Wait::GoOn => policy.idle,
-                    Wait::Finish => policy.total,
-                },
+                after: policy.limit(what),
             }),
             None => Err(error),
         },
@@ -379,18 +386,14 @@ fn within_limits(
     policy: &Policy,
     stalled: Arc<OnceLock<Wait>>,
 ) -> impl futures::Stream<Item = std::result::Result<bytes::Bytes, String>> + Unpin {
-    let (first_token, idle) = (policy.first_token, policy.idle);
+    let policy = policy.clone();
     let body = response.bytes_stream();
     Box::pin(futures::stream::unfold(
         (Box::pin(body), Wait::Start),
         move |(mut body, waiting)| {
             let stalled = Arc::clone(&stalled);
+            let limit = policy.limit(waiting);
             async move {
-                let limit = if waiting == Wait::Start {
-                    first_token
-                } else {
-                    idle
-                };
                 let next = match tokio::time::timeout(limit, body.next()).await {
                     Ok(next) => next,
                     Err(_) => {
