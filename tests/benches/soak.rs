@@ -474,10 +474,7 @@ fn check(server: &mut Server, docs: &mut [Doc], rng: &mut Rng, serial: &mut usiz
     }
     for doc in docs.iter() {
         let view = server
-            .request(
-                "meshls/viewDocument",
-                json!({"textDocument": {"uri": doc.uri}}),
-            )
+            .view_document(&doc.uri)
             .expect("meshls/viewDocument answers");
         assert_eq!(view["version"], doc.version, "{}", doc.uri);
         assert_eq!(

@@ -610,6 +610,12 @@ impl Server {
         self.notify(N::METHOD, params);
     }
 
+    /// meshls's copy of an open document (`meshls/viewDocument`): its
+    /// `uri`, `version` and `text`.
+    pub fn view_document(&mut self, uri: &Url) -> Result<Value, Value> {
+        self.request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
+    }
+
     /// Sends a request without waiting for its response and returns its id.
     pub fn send_request(&mut self, method: &str, params: Value) -> i64 {
         let id = self.next_id;

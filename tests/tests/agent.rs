@@ -214,12 +214,7 @@ fn an_edit_over_what_the_user_just_typed_is_refused_and_one_elsewhere_still_land
     let typed = "const label: string = 42 + 1;\nexport const text = label.toUpperCase();\n";
     server.retype(&main, typed);
     // meshls has the new text before the model answers.
-    let view = server
-        .request(
-            "meshls/viewDocument",
-            json!({"textDocument": {"uri": main}}),
-        )
-        .unwrap();
+    let view = server.view_document(&main).unwrap();
     assert_eq!(view["version"], 2);
     gate.open();
     reports_until_end(&mut server, &token);
@@ -261,12 +256,7 @@ fn an_edit_over_what_the_user_just_typed_is_refused_and_one_elsewhere_still_land
     });
     let typed = format!("// the user's comment\n{typed}");
     server.retype(&main, &typed);
-    server
-        .request(
-            "meshls/viewDocument",
-            json!({"textDocument": {"uri": main}}),
-        )
-        .unwrap();
+    server.view_document(&main).unwrap();
     gate.open();
     reports_until_end(&mut server, &token);
     assert_eq!(

@@ -149,7 +149,7 @@ fn an_out_of_range_edit_is_refused_whole_and_reopening_recovers() {
     );
 
     // meshls refuses to answer from text it knows is wrong.
-    let view = server.request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}));
+    let view = server.view_document(&uri);
     assert_eq!(code(&view.unwrap_err()), -32803);
 
     server.notify(
@@ -157,9 +157,7 @@ fn an_out_of_range_edit_is_refused_whole_and_reopening_recovers() {
         json!({"textDocument": {"uri": uri}}),
     );
     server.notify("textDocument/didOpen", open);
-    let view = server
-        .request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
-        .unwrap();
+    let view = server.view_document(&uri).unwrap();
     assert_eq!(view["text"], "fn a() {}\n");
     assert!(server.shutdown_and_exit().success());
 }
@@ -185,10 +183,7 @@ fn a_failed_initialize_changes_nothing_and_a_rejected_shutdown_is_not_clean() {
     // Dropped: the session has not begun.
     server.open(&ws.uri("early.rs"), "rust", "fn e() {}");
     server.initialize(ws.root_uri(), None);
-    let view = server.request(
-        "meshls/viewDocument",
-        json!({"textDocument": {"uri": ws.uri("early.rs")}}),
-    );
+    let view = server.view_document(&ws.uri("early.rs"));
     assert_eq!(
         code(&view.unwrap_err()),
         -32602,
@@ -244,16 +239,14 @@ fn a_malformed_did_change_marks_the_document_out_of_sync() {
             .contains("close and reopen"),
         "{shown}"
     );
-    let view = server.request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}));
+    let view = server.view_document(&uri);
     assert_eq!(code(&view.unwrap_err()), -32803);
     // A full-text change brings it back.
     server.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": "fn b() {}\n"}]}),
     );
-    let view = server
-        .request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
-        .unwrap();
+    let view = server.view_document(&uri).unwrap();
     assert_eq!(view["text"], "fn b() {}\n");
     assert!(server.shutdown_and_exit().success());
 }

@@ -291,10 +291,7 @@ impl Editor {
     /// meshls holds exactly the editor's text, at the editor's version.
     fn assert_in_sync(&self, server: &mut Server, when: &str) {
         let view = server
-            .request(
-                "meshls/viewDocument",
-                json!({"textDocument": {"uri": self.uri}}),
-            )
+            .view_document(&self.uri)
             .unwrap_or_else(|e| panic!("{when}: meshls/viewDocument failed: {e}"));
         assert_eq!(view["uri"], self.uri.as_str());
         assert_eq!(view["version"], self.version, "{when}");
@@ -676,9 +673,7 @@ fn a_ten_megabyte_document_is_kept_exactly_through_edits() {
         );
         model.apply(range, &new_text);
     }
-    let view = server
-        .request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
-        .unwrap();
+    let view = server.view_document(&uri).unwrap();
     assert_eq!(view["version"], 21);
     let kept = view["text"].as_str().unwrap();
     assert_eq!(first_difference(kept, model.text()), None);
@@ -731,21 +726,14 @@ fn a_thousand_open_documents_each_get_their_diagnostics_and_are_closed_cleanly()
             json!({"textDocument": {"uri": uri}}),
         );
     }
-    let closed = server
-        .request(
-            "meshls/viewDocument",
-            json!({"textDocument": {"uri": uris[500]}}),
-        )
-        .unwrap_err();
+    let closed = server.view_document(&uris[500]).unwrap_err();
     assert!(
         closed["message"].as_str().unwrap().contains("not open"),
         "{closed}"
     );
     let uri = ws.uri("after.rs");
     server.open(&uri, "rust", "fn a() {}\n");
-    let view = server
-        .request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
-        .unwrap();
+    let view = server.view_document(&uri).unwrap();
     assert_eq!(view["text"], "fn a() {}\n");
     assert!(server.shutdown_and_exit().success());
 }

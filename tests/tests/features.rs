@@ -114,9 +114,7 @@ fn syntax_errors_are_published_and_cleared_when_fixed() {
     let cleared =
         server.wait_notification("textDocument/publishDiagnostics", |p| p["version"] == 2);
     assert_eq!(cleared["diagnostics"], json!([]), "{cleared}");
-    let view = server
-        .request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
-        .unwrap();
+    let view = server.view_document(&uri).unwrap();
     assert_eq!(
         view["text"],
         "fn main() {\n    let s = \"😀\"; let x = (1 + 2);\n}\n"
@@ -199,12 +197,7 @@ fn unknown_languages_are_kept_in_sync_without_syntax_features() {
         json!({"textDocument": {"uri": notes}}),
     );
     assert_eq!(symbols, Ok(Value::Null));
-    let view = server
-        .request(
-            "meshls/viewDocument",
-            json!({"textDocument": {"uri": notes}}),
-        )
-        .unwrap();
+    let view = server.view_document(&notes).unwrap();
     assert_eq!(view["text"], "plain text\n");
     // meshls has nothing to say about text it cannot parse, and publishes
     // nothing for it: an empty list would erase other servers' diagnostics.

@@ -72,7 +72,7 @@ fn five_thousand_rapid_edits_end_in_the_clients_text() {
     }
 
     let view = server
-        .request("meshls/viewDocument", json!({"textDocument": {"uri": uri}}))
+        .view_document(&uri)
         .expect("meshls/viewDocument answers");
     assert_eq!(view["version"], version);
     let held = view["text"].as_str().unwrap();

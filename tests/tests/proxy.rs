@@ -263,12 +263,7 @@ fn a_killed_server_is_restarted_with_the_current_documents() {
         )
         .unwrap();
     assert!(hover.to_string().contains("double"), "{hover}");
-    let view = server
-        .request(
-            "meshls/viewDocument",
-            json!({"textDocument": {"uri": main}}),
-        )
-        .unwrap();
+    let view = server.view_document(&main).unwrap();
     assert_eq!(view["version"], 4);
     assert!(server.shutdown_and_exit().success());
 }
