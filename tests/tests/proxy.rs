@@ -4,8 +4,14 @@
 //! meshls.
 
 use meshls_e2e::{
-    configure_fake_servers, path_with_node_servers, Server, Workspace, BROKEN_SERVER,
+    configure_fake_servers, path_with_node_servers, processes, Server, Workspace, BROKEN_SERVER,
 };
+
+/// Every process whose working directory is `dir`: the servers meshls
+/// started there, and meshls itself.
+fn processes_in(dir: &std::path::Path) -> Vec<processes::Process> {
+    processes::processes_in(dir, 0)
+}
 use serde_json::{json, Value};
 
 /// Configures one server run by the scripted `fake_server.py` in `mode`,
@@ -42,18 +48,6 @@ fn assert_nothing_left_in(dir: &std::path::Path) {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-}
-
-/// Processes whose working directory is `dir`: the servers meshls started there.
-fn processes_in(dir: &std::path::Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd == dir) {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
-        }
-    }
-    found
 }
 
 #[test]
@@ -454,7 +448,7 @@ fn an_editor_that_dies_takes_the_servers_with_it() {
     let helper_running = || {
         processes_in(ws.root())
             .iter()
-            .any(|p| p.starts_with("sleep 600"))
+            .any(|p| p.cmdline.starts_with("sleep 600"))
     };
     // The helper is forked as the server starts; on a busy machine its
     // exec can come a moment after initialize is answered.
@@ -473,15 +467,7 @@ fn an_editor_that_dies_takes_the_servers_with_it() {
         .exit_status_within(std::time::Duration::from_secs(60))
         .expect("meshls exits");
     assert_eq!(status.code(), Some(1));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !processes_in(ws.root()).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "left running: {:?}",
-            processes_in(ws.root())
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    assert_nothing_left_in(ws.root());
 }
 
 #[test]
