@@ -41,6 +41,13 @@ fi
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 cargo --version >&2
+# A clean build of every test target takes 2.8 GiB in target/ (measured
+# 2026-11-21), and rust-analyzer's one-time build needs room of its own; a
+# full disk shows up later as a linker's bus error, so say it now.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((6 * 1024 * 1024)) ]; then
+    echo "tests/run.sh: warning: only $((free_kib / 1024)) MiB free here; the build needs about 6 GiB the first time" >&2
+fi
 
 step "language servers (npm ci in tests/)"
 for tool in node npm python3; do
