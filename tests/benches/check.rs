@@ -168,7 +168,9 @@ fn compare(
             .arg(&root)
             .env("PATH", path_with_node_servers())
             .env("XDG_CONFIG_HOME", data.path())
-            .env("XDG_DATA_HOME", data.path());
+            .env("XDG_DATA_HOME", data.path())
+            // typescript-language-server leaves a directory in TMPDIR per start.
+            .env("TMPDIR", data.path());
         command
     };
     // Both find the same errors; a check that found fewer would be quicker.

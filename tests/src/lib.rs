@@ -188,12 +188,16 @@ pub fn sarif_errors(log: &Value) -> Vec<String> {
 }
 
 /// A temporary project on disk, plus XDG directories kept outside of it so the
-/// server's database and user configuration never show up among the project's files.
+/// server's database and user configuration never show up among the project's files,
+/// and a TMPDIR for the processes a test starts: typescript-language-server
+/// leaves an empty directory in the temporary directory each time it runs,
+/// which would pile up in /tmp.
 pub struct Workspace {
     dir: tempfile::TempDir,
     root: PathBuf,
     data_home: PathBuf,
     config_home: PathBuf,
+    tmp: PathBuf,
 }
 
 impl Workspace {
@@ -213,12 +217,14 @@ impl Workspace {
             root: base.join("ws"),
             data_home: base.join("xdg").join("data"),
             config_home: base.join("xdg").join("config"),
+            tmp: base.join("tmp"),
             dir,
         };
         for path in [
             &workspace.root,
             &workspace.data_home,
             &workspace.config_home,
+            &workspace.tmp,
         ] {
             fs::create_dir_all(path).expect("create workspace directories");
         }
@@ -248,6 +254,11 @@ impl Workspace {
     /// The temporary directory holding both the workspace and the XDG directories.
     pub fn temp_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The TMPDIR of the processes the test starts, inside `temp_dir`.
+    pub fn tmp(&self) -> &Path {
+        &self.tmp
     }
 
     /// Resolves a workspace-relative path; a leading `/` is accepted so fixture paths can be reused.
@@ -283,7 +294,8 @@ impl Workspace {
             .current_dir(self.root())
             .env("PATH", path)
             .env("XDG_CONFIG_HOME", self.config_home())
-            .env("XDG_DATA_HOME", self.data_home());
+            .env("XDG_DATA_HOME", self.data_home())
+            .env("TMPDIR", &self.tmp);
         command
     }
 
@@ -359,6 +371,7 @@ pub struct ServerBuilder {
     root_uri: Url,
     data_home: PathBuf,
     config_home: PathBuf,
+    tmp: PathBuf,
     program: Option<PathBuf>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
@@ -410,6 +423,7 @@ impl ServerBuilder {
             .current_dir(&self.root)
             .env("XDG_DATA_HOME", &self.data_home)
             .env("XDG_CONFIG_HOME", &self.config_home)
+            .env("TMPDIR", &self.tmp)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -548,6 +562,7 @@ impl Server {
             root_uri: workspace.root_uri(),
             data_home: workspace.data_home.clone(),
             config_home: workspace.config_home.clone(),
+            tmp: workspace.tmp.clone(),
             program: None,
             args: vec!["serve".into(), "--stdio".into()],
             env: Vec::new(),

@@ -70,6 +70,7 @@ fn a_terminal_sees_a_progress_line_and_a_log_sees_nothing() {
         .env("PATH", path_with_node_servers())
         .env("XDG_CONFIG_HOME", ws.config_home())
         .env("XDG_DATA_HOME", ws.data_home())
+        .env("TMPDIR", ws.tmp())
         .output()
         .expect("script (util-linux's bsdutils) runs");
     assert_eq!(out.status.code(), Some(1), "{out:?}");

@@ -61,6 +61,7 @@ fn run_emacs(ws: &Workspace, script: &Path, file: &str) -> EmacsRun {
         .env("XDG_CONFIG_HOME", ws.config_home())
         .env("XDG_DATA_HOME", ws.data_home())
         .env("HOME", &home)
+        .env("TMPDIR", ws.tmp())
         .env("MESHLS_TEST_BIN", meshls_bin())
         .env("MESHLS_TEST_FILE", ws.path(file))
         .env("MESHLS_TEST_RESULT", &result_path)

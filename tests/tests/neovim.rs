@@ -56,7 +56,8 @@ fn headless(ws: &Workspace) -> Command {
         .env("XDG_CONFIG_HOME", ws.config_home())
         .env("XDG_DATA_HOME", ws.data_home())
         .env("XDG_STATE_HOME", ws.temp_dir().join("xdg/state"))
-        .env("XDG_CACHE_HOME", ws.temp_dir().join("xdg/cache"));
+        .env("XDG_CACHE_HOME", ws.temp_dir().join("xdg/cache"))
+        .env("TMPDIR", ws.tmp());
     nvim
 }
 

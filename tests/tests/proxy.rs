@@ -650,12 +650,10 @@ fn progress_watchers_tokens_hierarchies_and_server_methods_are_relayed() {
 fn doctor_starts_each_server_and_reports_how_it_went() {
     let ws = Workspace::new(PROJECT);
     ws.write_user_config(BROKEN_SERVER);
-    let output = std::process::Command::new(meshls_e2e::meshls_bin())
+    let output = ws
+        .meshls(&path_with_node_servers())
         .args(["doctor", "--root"])
         .arg(ws.root())
-        .env("PATH", path_with_node_servers())
-        .env("XDG_CONFIG_HOME", ws.config_home())
-        .env("XDG_DATA_HOME", ws.data_home())
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&output.stdout);
