@@ -66,6 +66,9 @@ pub struct StartOptions {
     /// The PATH to find commands on.
     pub path: Option<OsString>,
     pub documents: Arc<dyn OpenDocuments>,
+    /// Variables no server inherits (the agent's API keys); a server's own
+    /// `env` can still set them.
+    pub hidden_env: Vec<String>,
 }
 
 /// A server that died before answering any request since it started, and
@@ -561,6 +564,7 @@ async fn start_one(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        hidden_env: options.hidden_env.clone(),
         cwd: Some(options.root.clone()),
     })
     .map_err(|err| failed(err.to_string()))?;

@@ -37,6 +37,9 @@ pub struct SpawnSpec {
     pub command: String,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Variables it must not inherit from meshls (the agent's API keys),
+    /// unless `env` sets them.
+    pub hidden_env: Vec<String>,
     pub cwd: Option<PathBuf>,
 }
 
@@ -160,6 +163,9 @@ impl Process {
 /// its own. Must be called within a tokio runtime.
 pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incoming>)> {
     let mut command = Command::new(&spec.command);
+    for name in &spec.hidden_env {
+        command.env_remove(name);
+    }
     command
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))

@@ -24,6 +24,7 @@ fn fake(mode: &str) -> (Client, UnboundedReceiver<Incoming>) {
         command: "python3".to_owned(),
         args: vec![script.display().to_string(), mode.to_owned()],
         env: vec![],
+        hidden_env: Vec::new(),
         cwd: None,
     })
     .expect("python3 runs the scripted server")
@@ -187,6 +188,7 @@ async fn a_missing_command_is_a_clear_error() {
         command: "meshls-no-such-language-server".to_owned(),
         args: vec![],
         env: vec![],
+        hidden_env: Vec::new(),
         cwd: None,
     })
     .err()
@@ -217,6 +219,7 @@ async fn typescript_language_server_answers_diagnostics_and_hover() {
         command: typescript_language_server().display().to_string(),
         args: vec!["--stdio".to_owned()],
         env: vec![],
+        hidden_env: Vec::new(),
         cwd: Some(dir.path().to_path_buf()),
     })
     .unwrap();

@@ -475,13 +475,20 @@ impl LanguageServer for Backend {
         }
 
         if let Some(root) = root.as_deref() {
-            let configs = self.state_mut().config.servers.clone();
+            let (configs, hidden_env) = {
+                let state = self.state_mut();
+                (
+                    state.config.servers.clone(),
+                    state.config.agent.key_variables(),
+                )
+            };
             let options = StartOptions {
                 root: root.to_path_buf(),
                 editor_params,
                 timeout: SERVER_START_TIMEOUT,
                 path: std::env::var_os("PATH"),
                 documents: self.docs.clone(),
+                hidden_env,
             };
             let (servers, problems, incoming) = Servers::start(&configs, options).await;
             self.downstream.set(servers);

@@ -480,6 +480,7 @@ async fn check(
         timeout: options.timeout.min(Duration::from_secs(60)),
         path: std::env::var_os("PATH"),
         documents: Arc::new(Opened(documents.clone())),
+        hidden_env: config.agent.key_variables(),
     };
     let (servers, problems, mut incoming) = Servers::start(&config.servers, start).await;
     let servers = Arc::new(servers);

@@ -23,7 +23,11 @@ impl OpenDocuments for NoDocuments {
 
 /// Starts the servers a session would start in `root`, as an editor would,
 /// and reports each; then shuts them down.
-fn probe_servers(root: &Path, configs: &BTreeMap<String, ServerConfig>) -> Vec<ServerStatus> {
+fn probe_servers(
+    root: &Path,
+    configs: &BTreeMap<String, ServerConfig>,
+    hidden_env: Vec<String>,
+) -> Vec<ServerStatus> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -49,6 +53,7 @@ fn probe_servers(root: &Path, configs: &BTreeMap<String, ServerConfig>) -> Vec<S
             timeout: PROBE_TIMEOUT,
             path: std::env::var_os("PATH"),
             documents: Arc::new(NoDocuments),
+            hidden_env,
         };
         let (servers, _, _events) = Servers::start(configs, options).await;
         let status = servers.status();
@@ -114,7 +119,11 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
         out,
         "\nstarted in this workspace (each answers initialize, then is shut down):"
     )?;
-    let status = probe_servers(root, &loaded.config.servers);
+    let status = probe_servers(
+        root,
+        &loaded.config.servers,
+        loaded.config.agent.key_variables(),
+    );
     if status.is_empty() {
         writeln!(out, "  none: no enabled server's command is on PATH")?;
     }

@@ -7,6 +7,7 @@
 
 use std::{
     collections::BTreeMap,
+    fs,
     path::{Path, PathBuf},
     process::Output,
     time::Duration,
@@ -667,6 +668,56 @@ fn a_command_the_agent_runs_does_not_see_the_api_key() {
     assert_eq!(
         tool_results(&received[1])["c1"],
         "exit code 0\nkey: not set\n"
+    );
+    shut_down(&mut server);
+}
+
+/// A server that writes the environment it was started with to `file`
+/// (next to the workspace), then serves as `echo-lsp`.
+fn env_recording_server(name: &str, file: &Path, env: &str) -> String {
+    format!(
+        "[servers.{name}]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"env > '{}'; exec '{}'\"]\nlanguages = [\"plaintext\"]\n{env}",
+        file.display(),
+        env!("CARGO_BIN_EXE_echo-lsp"),
+    )
+}
+
+#[test]
+fn language_servers_do_not_inherit_the_api_key_unless_their_config_sets_it() {
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+    let (plain, given) = (
+        ws.temp_dir().join("plain.env"),
+        ws.temp_dir().join("given.env"),
+    );
+    ws.use_model(
+        "http://127.0.0.1:9/v1",
+        &format!(
+            "api_key_env = \"{VARIABLE}\"\n{}{}",
+            env_recording_server("plain", &plain, ""),
+            env_recording_server(
+                "given",
+                &given,
+                &format!("env = {{ {VARIABLE} = \"set in its config\" }}\n")
+            ),
+        ),
+    );
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", "/usr/bin:/bin")
+        .env(VARIABLE, KEY)
+        .env("MESHLS_TEST_INHERITED", "yes")
+        .start_initialized();
+    // Both started during initialize, so both have written their files.
+    let plain = fs::read_to_string(&plain).expect("the first server started");
+    let given = fs::read_to_string(&given).expect("the second server started");
+    // Everything else is inherited, as before.
+    for env in [&plain, &given] {
+        assert!(env.contains("MESHLS_TEST_INHERITED=yes\n"), "{env}");
+        assert!(!contains(env.as_bytes(), KEY), "{env}");
+    }
+    assert!(!plain.contains(&format!("{VARIABLE}=")), "{plain}");
+    assert!(
+        given.contains(&format!("{VARIABLE}=set in its config\n")),
+        "{given}"
     );
     shut_down(&mut server);
 }
