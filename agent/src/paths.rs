@@ -2,8 +2,9 @@
 //! refused when it leads outside: a `..` that climbs out, an absolute path
 //! elsewhere, or a symlink inside the workspace that points out of it
 //! (one that points at nothing yet included: writing through it would
-//! create its target). Tools that change files are also kept out of
-//! `.git`, where a hook or a config key is a program git runs.
+//! create its target). Every tool is also kept out of `.git`: a hook or a
+//! config key there is a program git runs, and its config can hold
+//! credentials in a remote's URL.
 
 use std::{
     collections::VecDeque,
@@ -14,14 +15,8 @@ use std::{
 /// `given` (relative to `root`, or absolute) as a path inside `root`, or a
 /// sentence saying why not, for the model to read. The file need not
 /// exist (a tool may create it); wherever its symlinks lead, existing or
-/// not, must be inside the workspace.
+/// not, must be inside the workspace and outside `.git`.
 pub fn resolve(root: &Path, given: &str) -> Result<PathBuf, String> {
-    resolve_both(root, given).map(|(normal, _)| normal)
-}
-
-/// [`resolve`] for a tool that changes the file: also refused in `.git`
-/// (or through a symlink into it).
-pub fn resolve_for_writing(root: &Path, given: &str) -> Result<PathBuf, String> {
     let (normal, real) = resolve_both(root, given)?;
     let in_git = |path: &Path| {
         path.components().any(|part| {
@@ -34,7 +29,7 @@ pub fn resolve_for_writing(root: &Path, given: &str) -> Result<PathBuf, String> 
     };
     if in_git(normal.strip_prefix(root).unwrap_or(&normal)) || in_git(&real) {
         return Err(format!(
-            "`{given}` is git's own (under .git); the agent does not change git's files"
+            "`{given}` is git's own (under .git); the agent's tools neither read nor change git's files"
         ));
     }
     Ok(normal)
@@ -199,14 +194,14 @@ mod tests {
                 "{escape}: {refused}"
             );
         }
-        let write = |given: &str| resolve_for_writing(&root, given).map(|_| ());
+        let write = |given: &str| resolve(&root, given).map(|_| ());
         assert_eq!(write("src/main.rs"), Ok(()));
         std::os::unix::fs::symlink(root.join(".git"), root.join("git")).unwrap();
         for git in [".git/hooks/pre-commit", "src/../.git/config", "git/config"] {
             assert_eq!(
                 write(git),
                 Err(format!(
-                    "`{git}` is git's own (under .git); the agent does not change git's files"
+                    "`{git}` is git's own (under .git); the agent's tools neither read nor change git's files"
                 ))
             );
         }

@@ -177,7 +177,7 @@ impl<H: Host> Tools<'_, H> {
             return None;
         }
         let arguments: Value = serde_json::from_str(&call.arguments).ok()?;
-        self.path_to_change(&arguments).ok()
+        self.path(&arguments, "path", true).ok()
     }
 
     /// Runs `call`; never fails, an error is an outcome the model reads.
@@ -287,14 +287,6 @@ impl<H: Host> Tools<'_, H> {
             Some(Value::String(given)) => paths::resolve(self.root, given),
             None | Some(Value::Null) if !required => Ok(self.root.to_path_buf()),
             _ => Err(format!("`{key}` must be a string")),
-        }
-    }
-
-    /// The `path` of a tool that changes the file: never in `.git`.
-    fn path_to_change(&self, arguments: &Value) -> Result<PathBuf, String> {
-        match arguments.get("path") {
-            Some(Value::String(given)) => paths::resolve_for_writing(self.root, given),
-            _ => Err("`path` must be a string".to_owned()),
         }
     }
 
@@ -597,7 +589,7 @@ impl<H: Host> Tools<'_, H> {
     }
 
     async fn edit_file(&self, arguments: &Value) -> Result<String, String> {
-        let path = self.path_to_change(arguments)?;
+        let path = self.path(arguments, "path", true)?;
         let string = |key: &str| {
             arguments
                 .get(key)
@@ -715,7 +707,7 @@ impl<H: Host> Tools<'_, H> {
     }
 
     async fn write_file(&self, arguments: &Value) -> Result<String, String> {
-        let path = self.path_to_change(arguments)?;
+        let path = self.path(arguments, "path", true)?;
         let content = arguments
             .get("content")
             .and_then(Value::as_str)

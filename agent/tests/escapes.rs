@@ -1,7 +1,7 @@
 //! Every way out of the workspace, tried on every tool that takes a path:
 //! `..`, absolute paths elsewhere, symlinks inside that point out (to a
-//! file, to a directory, to something not there yet), and writes into
-//! `.git`. Each must be refused in one sentence before the host hears of
+//! file, to a directory, to something not there yet), and `.git`, read or
+//! written. Each must be refused in one sentence before the host hears of
 //! it. The user here approves everything and the rules allow every edit,
 //! so a refusal is the paths' doing, not the user's; and the host applies
 //! changes to disk as an editor does (following symlinks), so an escape
@@ -310,7 +310,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 enum Refusal {
     /// For every tool: it leads out of the workspace.
     Outside,
-    /// For the tools that write: it is git's own.
+    /// For every tool too: it is git's own.
     Git,
 }
 
@@ -398,10 +398,6 @@ fn every_way_out_is_refused_by_every_tool_before_the_host_hears_of_it() {
     let mut failures = Vec::new();
     for (tool, argument) in path_arguments() {
         for (given, refusal) in ESCAPES {
-            let writes = WRITING.contains(&tool.as_str());
-            if matches!(refusal, Refusal::Git) && !writes {
-                continue;
-            }
             let fixture = fixture();
             let before = fixture.protected();
             let given = expand(&fixture, given);
@@ -499,11 +495,13 @@ fn paths_inside_the_workspace_work_relative_or_absolute() {
 }
 
 #[test]
-fn git_files_can_be_read_by_name_but_walks_skip_them() {
+fn git_files_are_not_read_by_name_and_walks_skip_them() {
     let fixture = fixture();
     let host = Recorder::default();
-    let (read, _) = fixture.run(&host, "read_file", &json!({"path": ".git/HEAD"}));
-    assert_eq!(read.content, "1\tref: refs/heads/main\n");
+    // .git/config can hold credentials in a remote's URL.
+    let (read, _) = fixture.run(&host, "read_file", &json!({"path": ".git/config"}));
+    assert!(read.is_error, "{}", read.content);
+    assert!(!read.content.contains(MARKER), "{}", read.content);
     let (listed, _) = fixture.run(&host, "list_files", &json!({}));
     assert_eq!(listed.content, "src/main.rs\n");
     let (found, _) = fixture.run(&host, "grep", &json!({"pattern": "marker"}));
