@@ -80,6 +80,18 @@ impl Files {
 /// A file's text as the layer the model merges: its TOML as JSON.
 fn layer(text: &[u8]) -> Option<Value> {
     let table: toml::Table = toml::from_str(std::str::from_utf8(text).ok()?).ok()?;
+    // nan and inf have no JSON, so a file with one is an error.
+    fn finite(value: &toml::Value) -> bool {
+        match value {
+            toml::Value::Float(number) => number.is_finite(),
+            toml::Value::Table(table) => table.values().all(finite),
+            toml::Value::Array(items) => items.iter().all(finite),
+            _ => true,
+        }
+    }
+    if !table.values().all(finite) {
+        return None;
+    }
     serde_json::to_value(table).ok()
 }
 
@@ -131,7 +143,7 @@ pub fn toml(data: &[u8]) {
                 Some(_) => {}
                 None => assert!(
                     failed(i),
-                    "a file that is no TOML is an error\n{}",
+                    "a file that is no TOML (or has nan or inf) is an error\n{}",
                     context()
                 ),
             }

@@ -147,6 +147,29 @@ struct Layer {
     value: Value,
 }
 
+/// The dotted key of the first `nan` or `inf` in a TOML table.
+fn non_finite(table: &toml::Table) -> Option<String> {
+    type Entries<'a> = Box<dyn Iterator<Item = (String, &'a toml::Value)> + 'a>;
+    fn within(entries: Entries<'_>) -> Option<Vec<String>> {
+        entries.into_iter().find_map(|(key, value)| {
+            let mut path = match value {
+                toml::Value::Float(number) if !number.is_finite() => Vec::new(),
+                toml::Value::Table(table) => within(of_table(table))?,
+                toml::Value::Array(items) => within(Box::new(
+                    items.iter().enumerate().map(|(i, v)| (i.to_string(), v)),
+                ))?,
+                _ => return None,
+            };
+            path.insert(0, key);
+            Some(path)
+        })
+    }
+    fn of_table(table: &toml::Table) -> Entries<'_> {
+        Box::new(table.iter().map(|(k, v)| (k.clone(), v)))
+    }
+    within(of_table(table)).map(|path| path.join("."))
+}
+
 pub fn load(sources: &Sources<'_>) -> Loaded {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -166,14 +189,25 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
             Ok(text) => {
                 files.push(ConfigFile { path, found: true });
                 match toml::from_str::<toml::Table>(&text) {
-                    Ok(table) => {
-                        let value = serde_json::to_value(table).unwrap_or_default();
-                        layers.push(Layer {
-                            origin,
+                    Ok(table) => match non_finite(&table) {
+                        // JSON has no nan or inf: they would turn into null
+                        // and a confusing "invalid type: null".
+                        Some(key) => errors.push(ConfigError {
                             source,
-                            value,
-                        });
-                    }
+                            key,
+                            message:
+                                "nan and inf are not numbers meshls can use; give a finite number"
+                                    .to_owned(),
+                        }),
+                        None => {
+                            let value = serde_json::to_value(table).unwrap_or_default();
+                            layers.push(Layer {
+                                origin,
+                                source,
+                                value,
+                            });
+                        }
+                    },
                     Err(err) => errors.push(ConfigError {
                         source,
                         key: String::new(),
@@ -517,6 +551,32 @@ mod tests {
             &[],
             None,
             expect![[r#"
+                agent: OpenAi None http://127.0.0.1:11434/v1 steps=20 fallback=0
+                syntax_diagnostics: true
+                servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
+                ra: Some("rust-analyzer") Some([])
+            "#]],
+        );
+    }
+
+    #[test]
+    fn nan_and_inf_are_named_and_leave_their_file_out() {
+        check(
+            &[
+                (
+                    "user/meshls/config.toml",
+                    "[agent]\nmax_steps = 7\n[agent.prices.m]\ninput = 1.0\noutput = nan\n",
+                ),
+                (
+                    "ws/meshls.toml",
+                    "[servers.rust-analyzer.settings]\nlimits = [1.5, { ratio = -inf }]\n",
+                ),
+            ],
+            &[],
+            None,
+            expect![[r#"
+                error: user/meshls/config.toml: key `agent.prices.m.output`: nan and inf are not numbers meshls can use; give a finite number
+                error: ws/meshls.toml: key `servers.rust-analyzer.settings.limits.1.ratio`: nan and inf are not numbers meshls can use; give a finite number
                 agent: OpenAi None http://127.0.0.1:11434/v1 steps=20 fallback=0
                 syntax_diagnostics: true
                 servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
