@@ -94,6 +94,9 @@ pub struct AgentConfig {
     pub permissions: BTreeMap<String, Rule>,
     /// Whether the agent has `run_command` at all.
     pub run_command: bool,
+    /// Seconds a question to the user (may the agent do this?) waits for
+    /// an answer; none by then means no.
+    pub approval_timeout: u64,
 }
 
 /// US dollars per million tokens.
@@ -185,6 +188,7 @@ impl Default for AgentConfig {
             prices: BTreeMap::new(),
             permissions: BTreeMap::new(),
             run_command: false,
+            approval_timeout: 120,
         }
     }
 }

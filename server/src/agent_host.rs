@@ -36,8 +36,6 @@ const CLEAN_TIMEOUT: Duration = Duration::from_secs(3);
 /// After the first fresh publication, how long to wait for others (servers
 /// often publish twice: syntax, then semantics).
 const SETTLE: Duration = Duration::from_millis(300);
-/// How long the user has to answer an approval; no answer means no.
-const APPROVAL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What the servers had said about a file when the agent changed it.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +66,8 @@ pub struct ServerHost {
     to_confirm: Mutex<HashSet<String>>,
     /// Per file the agent changed, the servers' publications for it by then.
     changed: Mutex<HashMap<PathBuf, Seen>>,
+    /// How long the user has to answer an approval; no answer means no.
+    approval_timeout: Duration,
 }
 
 /// The change annotation of edits the user confirms in the editor.
@@ -101,6 +101,15 @@ impl ServerHost {
             root,
             to_confirm: Mutex::new(HashSet::new()),
             changed: Mutex::new(HashMap::new()),
+            approval_timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// How long the user has to answer an approval (`agent.approval_timeout`).
+    pub fn with_approval_timeout(self, approval_timeout: Duration) -> ServerHost {
+        ServerHost {
+            approval_timeout,
+            ..self
         }
     }
 
@@ -365,7 +374,7 @@ impl Host for ServerHost {
                 "actions": [{"title": ALLOW}, {"title": ALWAYS}, {"title": DENY}],
             }),
         );
-        let answer = match tokio::time::timeout(APPROVAL_TIMEOUT, asked).await {
+        let answer = match tokio::time::timeout(self.approval_timeout, asked).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(err)) => {
                 tracing::info!("approval of {action:?} failed: {}", err.message);

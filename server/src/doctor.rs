@@ -172,12 +172,13 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
     )?;
     writeln!(
         out,
-        "  timeouts: connect {} s, first token {} s, silence mid-answer {} s, whole answer {} s; {} retries",
+        "  timeouts: connect {} s, first token {} s, silence mid-answer {} s, whole answer {} s; {} retries; approvals wait {} s",
         agent.connect_timeout,
         agent.first_token_timeout,
         agent.idle_timeout,
         agent.total_timeout,
-        agent.retries
+        agent.retries,
+        agent.approval_timeout
     )?;
 
     writeln!(out, "\ndatabase:")?;

@@ -12,6 +12,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
     },
+    time::Duration,
 };
 
 use serde_json::{json, Value};
@@ -35,7 +36,7 @@ pub const CANCEL_COMMAND: &str = "meshls.cancel";
 pub const NEW_SESSION_COMMAND: &str = "meshls.newSession";
 
 /// How long the editor may take to accept a progress token.
-const PROGRESS_CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const PROGRESS_CREATE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An answer longer than this (or of more lines) goes to a file.
 const SHORT_ANSWER: usize = 400;
@@ -237,7 +238,8 @@ impl Runs {
             self.always.clone(),
             root.clone(),
             confirm_in_editor,
-        );
+        )
+        .with_approval_timeout(Duration::from_secs(config.approval_timeout));
         let policy = permissions::Policy {
             rules: config.permissions.clone(),
             read_only,

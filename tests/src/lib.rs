@@ -785,6 +785,11 @@ impl Server {
         lock(&self.editor).choice = title.map(str::to_owned);
     }
 
+    /// Leaves every `window/showMessageRequest` from now on unanswered.
+    pub fn answer_no_questions(&mut self) {
+        lock(&self.editor).away = true;
+    }
+
     /// Whether the user turns down the changes the editor previews for
     /// confirmation (those annotated `needsConfirmation`).
     pub fn reject_confirmations(&mut self, reject: bool) {
@@ -1019,6 +1024,9 @@ struct EditorSide {
     documents: HashMap<String, (i32, TextModel)>,
     apply_edits: bool,
     choice: Option<String>,
+    /// `window/showMessageRequest` is left unanswered, as by a user away
+    /// from the keyboard.
+    away: bool,
     /// The user turns down every change annotated `needsConfirmation`.
     reject_confirmations: bool,
 }
@@ -1146,7 +1154,9 @@ fn read_stdout(
                     for note in notes {
                         let _ = write_all(stdin, &frame(&note.to_string()));
                     }
-                    let _ = write_all(stdin, &frame(&reply.to_string()));
+                    if let Some(reply) = reply {
+                        let _ = write_all(stdin, &frame(&reply.to_string()));
+                    }
                 }
                 if events.send(Event::Message(message)).is_err() {
                     return;
@@ -1181,8 +1191,9 @@ fn read_stdout(
 
 /// The client's reply to a request from the server: whatever means "no
 /// preference" for each method, unless the test asked the editor to apply
-/// edits or press a button; with the notifications to send first.
-fn answer(request: &Value, editor: &mut EditorSide) -> (Vec<Value>, Value) {
+/// edits or press a button (none when it asked the editor to leave
+/// questions unanswered); with the notifications to send first.
+fn answer(request: &Value, editor: &mut EditorSide) -> (Vec<Value>, Option<Value>) {
     let mut notes = Vec::new();
     let result = match request["method"].as_str() {
         Some("workspace/configuration") => {
@@ -1194,6 +1205,7 @@ fn answer(request: &Value, editor: &mut EditorSide) -> (Vec<Value>, Value) {
             notes = changes;
             result
         }
+        Some("window/showMessageRequest") if editor.away => return (notes, None),
         Some("window/showMessageRequest") => match &editor.choice {
             Some(title) => json!({ "title": title }),
             None => Value::Null,
@@ -1204,7 +1216,7 @@ fn answer(request: &Value, editor: &mut EditorSide) -> (Vec<Value>, Value) {
     };
     (
         notes,
-        json!({ "jsonrpc": "2.0", "id": request["id"], "result": result }),
+        Some(json!({ "jsonrpc": "2.0", "id": request["id"], "result": result })),
     )
 }
 

@@ -594,6 +594,36 @@ fn a_command_runs_only_when_the_user_allows_that_command() {
 }
 
 #[test]
+fn a_question_nobody_answers_is_a_no_after_approval_timeout() {
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+    let model = ModelServer::start(vec![
+        tool_call("c1", "run_command", json!({"command": "touch away.txt"})),
+        text_answer("Nobody answered."),
+    ]);
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        "run_command = true\napproval_timeout = 1\n",
+    );
+    let mut server = editor(&ws, None);
+    server.answer_no_questions();
+    // The run ends: without the setting it would wait 120 s, past the
+    // harness's 60 s wait.
+    ask(&mut server, &ws, "Touch a file.");
+    assert!(!ws.path("away.txt").exists(), "the command ran");
+    assert_eq!(
+        approvals(&mut server),
+        ["meshls agent: Run `touch away.txt`?"]
+    );
+    let received = model.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        tool_results(&received[1])["c1"],
+        "the user did not allow running `touch away.txt`"
+    );
+    shut_down(&mut server);
+}
+
+#[test]
 fn a_workspace_cannot_turn_on_commands_for_itself() {
     // The repository's own config enables commands and allows them all;
     // the user's does not trust it.

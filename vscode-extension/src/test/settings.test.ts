@@ -53,6 +53,7 @@ const TOML_KEYS = [
   "agent.prices",
   "agent.permissions",
   "agent.run_command",
+  "agent.approval_timeout",
 ];
 
 test("package.json declares one setting per meshls.toml key, plus the extension's own", () => {
