@@ -201,8 +201,9 @@ impl Servers {
         }
     }
 
-    /// Starts every enabled server whose command is on PATH and whose root
-    /// markers (if it has any) are in the workspace root, all at once. A
+    /// Starts every enabled server whose command is on PATH and one of whose
+    /// root markers (if it has any) is in the workspace (see [`has_marker`]),
+    /// all at once. A
     /// server that fails or is slow is left out, with one sentence in the
     /// returned problems; it never holds the others up beyond the timeout.
     pub async fn start(
@@ -214,11 +215,7 @@ impl Servers {
             .iter()
             .filter(|(_, config)| config.enabled && !config.command.is_empty())
             .filter(|(_, config)| {
-                config.root_markers.is_empty()
-                    || config
-                        .root_markers
-                        .iter()
-                        .any(|marker| options.root.join(marker).exists())
+                config.root_markers.is_empty() || has_marker(&options.root, &config.root_markers)
             })
             .filter_map(|(name, config)| {
                 let command =
@@ -616,4 +613,97 @@ async fn start_one(
     let capabilities = result.get("capabilities").cloned().unwrap_or(Value::Null);
     tracing::info!(server = name, pid = client.pid(), "initialized");
     Ok((client, capabilities))
+}
+
+/// How deep below the workspace root a root marker counts: a monorepo
+/// opened at its top has `packages/web/package.json`.
+const MARKER_DEPTH: usize = 2;
+/// Directories looked into at most, so a workspace as wide as a home
+/// directory does not hold `initialize` up.
+const MARKER_DIRECTORIES: usize = 500;
+
+/// Whether one of `markers` is in `root` or a directory up to
+/// [`MARKER_DEPTH`] below it, not counting hidden directories, symlinks
+/// and the usual homes of dependencies and build output. The server still
+/// gets the workspace root as its root, as editors that start one server
+/// per workspace folder do; the servers meshls knows find each file's own
+/// project from there (tsserver its `tsconfig.json`, clangd its
+/// `compile_commands.json`).
+fn has_marker(root: &Path, markers: &[String]) -> bool {
+    const SKIPPED: &[&str] = &[
+        "node_modules",
+        "target",
+        "vendor",
+        "dist",
+        "build",
+        "out",
+        "__pycache__",
+        "venv",
+    ];
+    let mut queue = std::collections::VecDeque::from([(root.to_path_buf(), 0)]);
+    let mut looked = 0;
+    while let Some((dir, depth)) = queue.pop_front() {
+        if looked == MARKER_DIRECTORIES {
+            return false;
+        }
+        looked += 1;
+        if markers.iter().any(|marker| dir.join(marker).exists()) {
+            return true;
+        }
+        if depth == MARKER_DEPTH {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut children: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| !name.starts_with('.') && !SKIPPED.contains(&name))
+            })
+            .map(|entry| entry.path())
+            .collect();
+        // The same answer whatever order the file system lists them in.
+        children.sort();
+        queue.extend(children.into_iter().map(|child| (child, depth + 1)));
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_count_at_the_root_and_two_levels_below_it_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let markers = ["package.json".to_owned(), "tsconfig.json".to_owned()];
+        let found = |markers: &[String]| has_marker(root, markers);
+        assert!(!found(&markers));
+        for (path, counts) in [
+            ("a/b/c/package.json", false),
+            ("node_modules/x/package.json", false),
+            (".hidden/package.json", false),
+            ("packages/web/tsconfig.json", true),
+        ] {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "{}").unwrap();
+            assert_eq!(found(&markers), counts, "{}", path.display());
+            std::fs::remove_file(&path).unwrap();
+        }
+        std::fs::write(root.join("package.json"), "{}").unwrap();
+        assert!(found(&markers));
+        assert!(!found(&["Cargo.toml".to_owned()]));
+        // A symlinked directory is not followed.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("Cargo.toml"), "").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), root.join("linked")).unwrap();
+        assert!(!found(&["Cargo.toml".to_owned()]));
+    }
 }

@@ -154,6 +154,49 @@ fn typescript_answers_through_meshls_and_diagnostics_merge() {
 }
 
 #[test]
+fn a_monorepo_opened_at_its_top_gets_the_servers_of_its_packages() {
+    // Markers only in packages/web (two levels down); pyright's only
+    // deeper than that, and in node_modules.
+    let ws = Workspace::new(
+        "//- /README.md\nmonorepo\n\
+         //- /packages/web/package.json\n{\"name\": \"web\"}\n\
+         //- /packages/web/tsconfig.json\n{\"compilerOptions\": {\"strict\": true}}\n\
+         //- /packages/web/src/main.ts\nexport const n: number = \"not a number\";\n\
+         //- /packages/web/tools/py/deeper/pyproject.toml\n[project]\nname = \"x\"\n\
+         //- /node_modules/dep/pyproject.toml\n[project]\nname = \"y\"\n",
+    );
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    let main = ws.uri("packages/web/src/main.ts");
+    server.open(&main, "typescript", &ws.read("packages/web/src/main.ts"));
+    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == main.as_str()
+            && p["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["source"] == "typescript" && d["code"] == 2322)
+    });
+    assert_eq!(published["diagnostics"][0]["range"]["start"]["line"], 0);
+    let status = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.status", "arguments": []}),
+        )
+        .unwrap();
+    let names: Vec<&str> = status["servers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{status}"))
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"typescript-language-server"), "{status}");
+    assert!(!names.contains(&"pyright"), "{status}");
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
 fn a_server_that_fails_to_start_is_reported_and_the_others_still_serve() {
     let ws = Workspace::new(PROJECT);
     ws.write_user_config(BROKEN_SERVER);
