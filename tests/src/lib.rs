@@ -686,6 +686,17 @@ impl Server {
         params_of(message)
     }
 
+    /// The params of the first unconsumed publication of diagnostics for
+    /// `uri` in which one diagnostic `matches`.
+    pub fn wait_publication(&mut self, uri: &Url, matches: impl Fn(&Value) -> bool) -> Value {
+        self.wait_notification("textDocument/publishDiagnostics", |p| {
+            p["uri"] == uri.as_str()
+                && p["diagnostics"]
+                    .as_array()
+                    .is_some_and(|ds| ds.iter().any(&matches))
+        })
+    }
+
     /// Returns the params of the first unconsumed request of `method` from the server (already answered).
     pub fn wait_server_request(&mut self, method: &str) -> Value {
         let message = self.wait_for(&format!("a {method} request from the server"), |inbox| {

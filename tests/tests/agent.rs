@@ -601,14 +601,7 @@ fn a_review_reads_only_and_its_findings_become_diagnostics_until_the_next_review
         reports_until_end(server, started["token"].as_str().unwrap());
     };
     run(&mut server);
-    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
-        p["uri"] == lib.as_str()
-            && p["diagnostics"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["source"] == "meshls-review")
-    });
+    let published = server.wait_publication(&lib, |d| d["source"] == "meshls-review");
     let findings: Vec<(u64, u64, &str)> = published["diagnostics"]
         .as_array()
         .unwrap()

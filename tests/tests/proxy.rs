@@ -170,14 +170,8 @@ fn a_monorepo_opened_at_its_top_gets_the_servers_of_its_packages() {
         .start_initialized();
     let main = ws.uri("packages/web/src/main.ts");
     server.open(&main, "typescript", &ws.read("packages/web/src/main.ts"));
-    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
-        p["uri"] == main.as_str()
-            && p["diagnostics"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["source"] == "typescript" && d["code"] == 2322)
-    });
+    let published =
+        server.wait_publication(&main, |d| d["source"] == "typescript" && d["code"] == 2322);
     assert_eq!(published["diagnostics"][0]["range"]["start"]["line"], 0);
     let status = server
         .request(
@@ -400,14 +394,7 @@ fn completion_code_actions_rename_symbols_and_commands_go_through() {
     assert!(resolved["data"].get("meshlsServer").is_none(), "{resolved}");
 
     // `triple` is not imported: TypeScript reports it, and offers the import.
-    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
-        p["uri"] == main.as_str()
-            && p["diagnostics"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["code"] == 2304)
-    });
+    let published = server.wait_publication(&main, |d| d["code"] == 2304);
     let missing: Vec<Value> = published["diagnostics"]
         .as_array()
         .unwrap()

@@ -193,12 +193,7 @@ fn apply_edit(ws: &Workspace, edit: &Value) -> BTreeMap<String, String> {
 /// meshls) for `uri` that has one.
 fn wait_diagnostic(server: &mut Server, uri: &Url, source: &str, code: &str) -> Value {
     let matches = |d: &Value| d["source"] == source && d["code"] == code;
-    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
-        p["uri"] == uri.as_str()
-            && p["diagnostics"]
-                .as_array()
-                .is_some_and(|ds| ds.iter().any(matches))
-    });
+    let published = server.wait_publication(uri, matches);
     published["diagnostics"]
         .as_array()
         .unwrap()
