@@ -202,27 +202,39 @@ impl Servers {
     }
 
     /// Starts every enabled server whose command is on PATH and one of whose
-    /// root markers (if it has any) is in the workspace (see [`has_marker`]),
-    /// all at once. A
-    /// server that fails or is slow is left out, with one sentence in the
-    /// returned problems; it never holds the others up beyond the timeout.
+    /// root markers (if it has any) is in the workspace (see
+    /// [`has_marker`]), all at once. A server that fails or is slow is left
+    /// out, with one sentence in the returned problems; it never holds the
+    /// others up beyond the timeout.
     pub async fn start(
         configs: &BTreeMap<String, ServerConfig>,
         options: StartOptions,
     ) -> (Servers, Vec<String>, mpsc::UnboundedReceiver<FromServer>) {
         let (events, rx) = mpsc::unbounded_channel();
-        let wanted: Vec<_> = configs
+        let enabled: Vec<_> = configs
             .iter()
             .filter(|(_, config)| config.enabled && !config.command.is_empty())
-            .filter(|(_, config)| {
-                config.root_markers.is_empty() || has_marker(&options.root, &config.root_markers)
-            })
-            .filter_map(|(name, config)| {
-                let command =
-                    which::which_in(&config.command, options.path.clone(), &options.root).ok()?;
-                Some((name.clone(), config.clone(), command))
-            })
+            .map(|(name, config)| (name.clone(), config.clone()))
             .collect();
+        // Looking for markers and commands reads directories: off the runtime.
+        let (root, path) = (options.root.clone(), options.path.clone());
+        let wanted: Vec<_> = tokio::task::spawn_blocking(move || {
+            enabled
+                .into_iter()
+                .filter(|(_, config)| {
+                    config.root_markers.is_empty() || has_marker(&root, &config.root_markers)
+                })
+                .filter_map(|(name, config)| {
+                    let command = which::which_in(&config.command, path.clone(), &root).ok()?;
+                    Some((name, config, command))
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_else(|err| {
+            tracing::error!("choosing the servers to start failed: {err}");
+            Vec::new()
+        });
         let starts = wanted.into_iter().map(|(name, config, command)| {
             let (options, events) = (&options, events.clone());
             async move {
