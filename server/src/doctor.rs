@@ -125,7 +125,10 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
         loaded.config.agent.key_variables(),
     );
     if status.is_empty() {
-        writeln!(out, "  none: no enabled server's command is on PATH")?;
+        writeln!(
+            out,
+            "  none: no enabled server has its command on PATH and a root marker in the workspace"
+        )?;
     }
     for server in status {
         let mut line = format!("  {:width$}  {}", server.name, server.state);
