@@ -54,6 +54,18 @@ fn ask(server: &mut Server, instruction: &str, uri: &str) -> String {
 }
 
 /// Waits for the run's progress to end; every report it made.
+/// Asks the agent about `uri` and waits for the run to end done, in
+/// `steps` steps.
+fn ask_until_done(server: &mut Server, uri: &lsp_types::Url, instruction: &str, steps: u32) {
+    let token = ask(server, instruction, uri.as_str());
+    let reports = reports_until_end(server, &token);
+    assert_eq!(
+        reports.last().unwrap(),
+        &format!("end: done in {steps} step(s)"),
+        "{reports:?}"
+    );
+}
+
 fn reports_until_end(server: &mut Server, token: &str) -> Vec<String> {
     let mut reports = Vec::new();
     loop {
@@ -789,13 +801,7 @@ fn new_errors_from_typescript_after_an_edit_go_back_to_the_agent() {
     use_model(&ws, &model);
     let mut server = start(&ws);
     let main = ws.uri("src/main.ts");
-    let token = ask(&mut server, "Tidy main.", main.as_str());
-    let reports = reports_until_end(&mut server, &token);
-    assert_eq!(
-        reports.last().unwrap(),
-        "end: done in 4 step(s)",
-        "{reports:?}"
-    );
+    ask_until_done(&mut server, &main, "Tidy main.", 4);
     let received = model.received();
     assert_eq!(received.len(), 4);
     // What the model was told after its first answer: TypeScript's new
@@ -887,13 +893,7 @@ fn a_model_that_rate_limits_and_sends_bad_tool_calls_still_gets_the_fix_applied_
     ws.use_model_retrying(&format!("{}/v1", model.url()), 2, "");
     let mut server = start(&ws);
     let main = ws.uri("src/main.ts");
-    let token = ask(&mut server, "Fix the type error.", main.as_str());
-    let reports = reports_until_end(&mut server, &token);
-    assert_eq!(
-        reports.last().unwrap(),
-        "end: done in 5 step(s)",
-        "{reports:?}"
-    );
+    ask_until_done(&mut server, &main, "Fix the type error.", 5);
     // The 429 was waited out and asked again; the broken and the unknown
     // tool calls went back to the model as errors it read.
     let received = model.received();
@@ -1035,13 +1035,7 @@ fn a_model_that_stalls_or_fails_before_answering_is_asked_again_and_the_fix_land
     );
     let mut server = start(&ws);
     let main = ws.uri("src/main.ts");
-    let token = ask(&mut server, "Fix the type error.", main.as_str());
-    let reports = reports_until_end(&mut server, &token);
-    assert_eq!(
-        reports.last().unwrap(),
-        "end: done in 3 step(s)",
-        "{reports:?}"
-    );
+    ask_until_done(&mut server, &main, "Fix the type error.", 3);
     assert_eq!(model.received().len(), 6);
     assert_fixed_once(&mut server, &main);
     assert!(!server
