@@ -97,6 +97,11 @@ pub struct AgentConfig {
     /// Seconds a question to the user (may the agent do this?) waits for
     /// an answer; none by then means no.
     pub approval_timeout: u64,
+    /// Whether `definition` and `references` quote lines of dependency
+    /// sources outside the workspace (the toolchain, the package
+    /// registries' caches, `node_modules`); other lines outside the
+    /// workspace are never quoted.
+    pub read_dependencies: bool,
 }
 
 /// US dollars per million tokens.
@@ -189,6 +194,7 @@ impl Default for AgentConfig {
             permissions: BTreeMap::new(),
             run_command: false,
             approval_timeout: 120,
+            read_dependencies: true,
         }
     }
 }

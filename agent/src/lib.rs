@@ -13,6 +13,7 @@
 
 pub mod anthropic;
 pub mod config;
+pub mod files;
 pub mod host;
 pub mod model;
 pub mod models;
@@ -21,8 +22,10 @@ pub mod outputs;
 pub mod paths;
 pub mod permissions;
 pub mod provider;
+pub mod redact;
 pub mod run;
 pub mod session;
+pub mod shell;
 pub mod sse;
 pub mod stream;
 pub mod tools;
@@ -69,6 +72,12 @@ pub enum Error {
         provider: &'static str,
         what: Wait,
         after: std::time::Duration,
+    },
+    /// The answer went on past what any model's answer needs.
+    #[error("{provider}'s answer passed {} MiB, so meshls stopped reading it; lower agent.max_tokens, or check that base_url points at a model's API", limit / (1024 * 1024))]
+    TooLarge {
+        provider: &'static str,
+        limit: usize,
     },
     #[error("the environment variable {variable}, named by api_key_env in meshls's config, is not set: set it to your API key")]
     NoApiKey { variable: String },

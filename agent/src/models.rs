@@ -164,7 +164,7 @@ fn is_outage(error: &Error) -> bool {
         Error::Unreachable { .. } | Error::Timeout { .. } | Error::CutOff { .. } => true,
         Error::Http { status, .. } => matches!(status, 429 | 500..=599),
         Error::Provider { .. } => error.provider_in_trouble(),
-        Error::Malformed { .. } | Error::NoApiKey { .. } => false,
+        Error::Malformed { .. } | Error::NoApiKey { .. } | Error::TooLarge { .. } => false,
     }
 }
 

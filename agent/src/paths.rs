@@ -4,7 +4,9 @@
 //! (one that points at nothing yet included: writing through it would
 //! create its target). Every tool is also kept out of `.git`: a hook or a
 //! config key there is a program git runs, and its config can hold
-//! credentials in a remote's URL.
+//! credentials in a remote's URL. Tools that change files are also kept
+//! off meshls's own configuration ([`resolve_for_write`]): the agent must
+//! not be able to grant itself permissions.
 
 use std::{
     collections::VecDeque,
@@ -17,7 +19,48 @@ use std::{
 /// exist (a tool may create it); wherever its symlinks lead, existing or
 /// not, must be inside the workspace and outside `.git`.
 pub fn resolve(root: &Path, given: &str) -> Result<PathBuf, String> {
-    let (normal, real) = resolve_both(root, given)?;
+    resolve_checked(root, given).map(|(normal, _)| normal)
+}
+
+/// `given` as a path a tool may change: as [`resolve`], and neither meshls's
+/// configuration in the workspace (`meshls.toml`, anything under
+/// `.meshls/`) nor anything under `protected` (the user's meshls config
+/// and data), wherever its symlinks lead.
+pub fn resolve_for_write(
+    root: &Path,
+    given: &str,
+    protected: &[PathBuf],
+) -> Result<PathBuf, String> {
+    let (normal, real) = resolve_checked(root, given)?;
+    let meshls_own = |path: &Path| {
+        let parts: Vec<&str> = path
+            .components()
+            .filter_map(|part| part.as_os_str().to_str())
+            .collect();
+        parts
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(".meshls"))
+            || parts
+                .last()
+                .is_some_and(|name| name.eq_ignore_ascii_case("meshls.toml"))
+    };
+    let outside_root = normal.strip_prefix(root).unwrap_or(&normal);
+    let in_protected = protected.iter().any(|dir| {
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        real.starts_with(&dir)
+    });
+    if meshls_own(outside_root) || meshls_own(&real) || in_protected {
+        return Err(format!(
+            "`{given}` is meshls's own configuration; the agent's tools never change it (change it yourself if you mean to)"
+        ));
+    }
+    Ok(normal)
+}
+
+/// The path as the tools use it, and where it really leads (absolute),
+/// refused when it leads out or into `.git`.
+fn resolve_checked(root: &Path, given: &str) -> Result<(PathBuf, PathBuf), String> {
+    let (normal, real, real_root) = resolve_both(root, given)?;
     let in_git = |path: &Path| {
         path.components().any(|part| {
             // Case-insensitive file systems (macOS, Windows) take `.GIT`
@@ -32,12 +75,12 @@ pub fn resolve(root: &Path, given: &str) -> Result<PathBuf, String> {
             "`{given}` is git's own (under .git); the agent's tools neither read nor change git's files"
         ));
     }
-    Ok(normal)
+    Ok((normal, real_root.join(real)))
 }
 
-/// The path as the tools use it, and where it really leads, relative to
-/// the real root.
-fn resolve_both(root: &Path, given: &str) -> Result<(PathBuf, PathBuf), String> {
+/// The path as the tools use it, where it really leads relative to the
+/// real root, and the real root.
+fn resolve_both(root: &Path, given: &str) -> Result<(PathBuf, PathBuf, PathBuf), String> {
     let outside = || {
         format!(
             "`{given}` is outside the workspace; tools only reach files under {}",
@@ -75,8 +118,11 @@ fn resolve_both(root: &Path, given: &str) -> Result<(PathBuf, PathBuf), String> 
         )
     })?;
     let real = real_path(&normal).ok_or_else(outside)?;
-    let real = real.strip_prefix(&real_root).map_err(|_| outside())?;
-    Ok((normal.clone(), real.to_path_buf()))
+    let real = real
+        .strip_prefix(&real_root)
+        .map_err(|_| outside())?
+        .to_path_buf();
+    Ok((normal, real, real_root))
 }
 
 /// Where `path` (absolute) leads once every symlink in it is followed, as
@@ -203,6 +249,33 @@ mod tests {
                 Err(format!(
                     "`{git}` is git's own (under .git); the agent's tools neither read nor change git's files"
                 ))
+            );
+        }
+        // A workspace that holds the user's config (a home directory).
+        let config = root.join(".config/meshls");
+        std::fs::create_dir_all(&config).unwrap();
+        std::os::unix::fs::symlink(&config, root.join("mine")).unwrap();
+        std::os::unix::fs::symlink(root.join("meshls.toml"), root.join("settings.toml")).unwrap();
+        let protected = [config.clone()];
+        let write = |given: &str| resolve_for_write(&root, given, &protected).map(|_| ());
+        assert_eq!(write("src/main.rs"), Ok(()));
+        // Reading them is fine.
+        assert!(resolve(&root, "meshls.toml").is_ok());
+        for own in [
+            "meshls.toml",
+            "MESHLS.TOML",
+            "sub/meshls.toml",
+            ".meshls/config.toml",
+            ".meshls/answers/x.md",
+            "settings.toml",
+            "mine/config.toml",
+            ".config/meshls/config.toml",
+        ] {
+            assert!(
+                write(own)
+                    .unwrap_err()
+                    .contains("meshls's own configuration"),
+                "{own}"
             );
         }
     }

@@ -7,16 +7,31 @@
 //! [agent.permissions]
 //! write_file = "ask"
 //! run_command = { allow = ["cargo test*", "cargo check*"], deny = ["*rm -rf*"] }
+//! read_secrets = "deny"
 //! ```
 //!
 //! Without rules: reading tools run; edits to files open in the editor run
 //! (the user sees them and can undo), edits to other files and new files
 //! ask; `run_command` is off unless `agent.run_command` is on, and then
 //! asks. Read-only mode (CI review) runs reading tools only.
+//!
+//! A command line is matched as the shell reads it ([`crate::shell`]), not
+//! as text: an allow rule lets through one plain command whose words match
+//! it, and a line of several commands (`;`, `&&`, `|`, a newline, a
+//! redirection) only when a rule has that same shape; a substitution,
+//! variable, file name pattern or leading assignment only when a rule
+//! names the line exactly. Anything else is asked. A deny rule sees every
+//! command of the line, substitutions included, with short options
+//! counted one by one (`rm -r -f` is `rm -rf`).
+//!
+//! Files that look like secrets (`.env`, private keys, credentials) are
+//! neither read nor searched unless `read_secrets` allows it.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::shell;
 
 /// What happens to one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +61,10 @@ pub struct Patterns {
     pub otherwise: Option<Decision>,
 }
 
+/// The pseudo-tool whose rule decides reading files that look like
+/// secrets ([`looks_secret`]); denied unless a rule allows it.
+pub const READ_SECRETS: &str = "read_secrets";
+
 /// The tools that only read.
 pub const READING_TOOLS: &[&str] = &[
     "read_file",
@@ -71,6 +90,12 @@ pub struct Policy {
     /// which a command's output would carry into the conversation and the
     /// session database.
     pub hidden_env: Vec<String>,
+    /// Directories whose files no tool writes, beyond the workspace's own
+    /// `meshls.toml` and `.meshls/`: the user's meshls config and data.
+    pub protected: Vec<std::path::PathBuf>,
+    /// Whether `definition` and `references` may quote the lines of
+    /// dependency sources outside the workspace (`agent.read_dependencies`).
+    pub read_dependencies: bool,
 }
 
 /// A call, as the policy sees it.
@@ -85,6 +110,15 @@ pub struct Call<'a> {
 
 impl Policy {
     pub fn decide(&self, call: Call<'_>) -> Decision {
+        if call.tool == READ_SECRETS {
+            return match self.rules.get(READ_SECRETS) {
+                None => Decision::Deny,
+                Some(Rule::Always(decision)) => *decision,
+                Some(Rule::Patterns(patterns)) => {
+                    path_decision(patterns, call.subject, Decision::Deny)
+                }
+            };
+        }
         let reading = READING_TOOLS.contains(&call.tool);
         if self.read_only && !reading {
             return Decision::Deny;
@@ -101,21 +135,178 @@ impl Policy {
         match self.rules.get(call.tool) {
             None => default,
             Some(Rule::Always(decision)) => *decision,
-            Some(Rule::Patterns(patterns)) => {
-                if patterns.deny.iter().any(|glob| matches(glob, call.subject)) {
-                    Decision::Deny
-                } else if patterns
-                    .allow
-                    .iter()
-                    .any(|glob| matches(glob, call.subject))
-                {
-                    Decision::Allow
-                } else {
-                    patterns.otherwise.unwrap_or(default)
-                }
+            Some(Rule::Patterns(patterns)) if call.tool == "run_command" => {
+                command_decision(patterns, call.subject, default)
             }
+            Some(Rule::Patterns(patterns)) => path_decision(patterns, call.subject, default),
         }
     }
+}
+
+fn path_decision(patterns: &Patterns, path: &str, default: Decision) -> Decision {
+    if patterns.deny.iter().any(|glob| matches(glob, path)) {
+        Decision::Deny
+    } else if patterns.allow.iter().any(|glob| matches(glob, path)) {
+        Decision::Allow
+    } else {
+        patterns.otherwise.unwrap_or(default)
+    }
+}
+
+/// A command line against `run_command`'s rules: denied when a deny rule
+/// matches any command in it; allowed when an allow rule matches it
+/// whole, with its shape; else `otherwise`, which allows plain commands
+/// only: a line with more in it is asked.
+fn command_decision(patterns: &Patterns, line: &str, default: Decision) -> Decision {
+    let parsed = shell::parse(line);
+    if patterns.deny.iter().any(|rule| denies(rule, line, &parsed)) {
+        return Decision::Deny;
+    }
+    if patterns
+        .allow
+        .iter()
+        .any(|rule| allows(rule, line, &parsed))
+    {
+        return Decision::Allow;
+    }
+    match patterns.otherwise.unwrap_or(default) {
+        Decision::Allow if !parsed.is_plain() => Decision::Ask,
+        decision => decision,
+    }
+}
+
+/// Whether an allow rule lets `line` through.
+fn allows(rule: &str, line: &str, parsed: &shell::Parsed) -> bool {
+    let pattern = shell::parse(rule);
+    if parsed.is_plain() {
+        return matches(&pattern.words(), &parsed.words());
+    }
+    // Only operators beyond plain words: the same operators in the same
+    // places, and each command between them matching its part of the rule.
+    let only_operators = parsed.features.iter().all(|feature| {
+        matches!(
+            *feature,
+            "more than one command"
+                | "a newline"
+                | "a redirection"
+                | "a background job"
+                | "a subshell"
+        )
+    });
+    if only_operators && pattern.operators() == parsed.operators() {
+        let (rule_parts, parts) = (pattern.segments(), parsed.segments());
+        return rule_parts.len() == parts.len()
+            && rule_parts
+                .iter()
+                .zip(&parts)
+                .all(|(glob, part)| matches(glob, part));
+    }
+    // Substitutions, variables, patterns, assignments: only the line itself.
+    collapse(rule) == collapse(line)
+}
+
+/// Whether a deny rule stops `line`: as a glob over the line (its spacing
+/// evened out), or as a command (`rm -rf`) that any command of the line
+/// runs, wherever its words stand and however its short options are
+/// grouped.
+fn denies(rule: &str, line: &str, parsed: &shell::Parsed) -> bool {
+    if matches(rule, line) || matches(rule, &collapse(line)) {
+        return true;
+    }
+    let trimmed = rule.trim_matches(|c: char| c == '*' || c.is_whitespace());
+    let pattern = shell::parse(trimmed);
+    let [wanted] = pattern.commands.as_slice() else {
+        return false;
+    };
+    let Some((program, rest)) = wanted.split_first() else {
+        return false;
+    };
+    let mut commands: Vec<Vec<String>> = parsed.commands.clone();
+    // `sh -c 'rm -r -f x'`: a word with spaces may be a command line too.
+    for words in &parsed.commands {
+        for word in words
+            .iter()
+            .filter(|word| word.contains(char::is_whitespace))
+        {
+            commands.extend(shell::parse(word).commands);
+        }
+    }
+    commands.iter().any(|words| {
+        // `sudo rm`, `xargs rm`, `find -exec rm`: wherever the program is.
+        words.iter().enumerate().any(|(at, word)| {
+            if !matches(base_name(program), base_name(word)) {
+                return false;
+            }
+            let after = &words[at + 1..];
+            let flags = shell::short_flags(after);
+            rest.iter().all(|want| {
+                if shell::is_short_cluster(want) {
+                    want.chars().skip(1).all(|flag| flags.contains(&flag))
+                } else {
+                    after.iter().any(|word| matches(want, word))
+                }
+            })
+        })
+    })
+}
+
+fn base_name(program: &str) -> &str {
+    program.rsplit('/').next().unwrap_or(program)
+}
+
+/// Words separated by single spaces.
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether a workspace-relative path looks like it holds secrets: `.env`
+/// files (not their `.example`, `.sample` or `.template`), private keys,
+/// credential and token files.
+pub fn looks_secret(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let examples = [".example", ".sample", ".template", ".dist", ".defaults"];
+    if examples.iter().any(|suffix| name.ends_with(suffix)) {
+        return false;
+    }
+    const NAMES: &[&str] = &[
+        ".env",
+        ".envrc",
+        ".netrc",
+        "_netrc",
+        ".npmrc",
+        ".pypirc",
+        ".git-credentials",
+        ".htpasswd",
+        ".pgpass",
+        "credentials",
+        "credentials.json",
+        "credentials.yml",
+        "credentials.yaml",
+        "credentials.toml",
+        "secrets.json",
+        "secrets.yml",
+        "secrets.yaml",
+        "secrets.toml",
+        "terraform.tfstate",
+        "id_rsa",
+        "id_dsa",
+        "id_ecdsa",
+        "id_ed25519",
+    ];
+    const SUFFIXES: &[&str] = &[
+        ".pem",
+        ".key",
+        ".p12",
+        ".pfx",
+        ".jks",
+        ".keystore",
+        ".kdbx",
+        ".tfvars",
+        ".ppk",
+    ];
+    NAMES.contains(&name.as_str())
+        || name.starts_with(".env.")
+        || SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
 }
 
 /// Whether `text` matches `glob`, where `*` is any run of characters and
@@ -245,6 +436,130 @@ mod tests {
             policy.decide(call("run_command", "cargo test", false)),
             Decision::Deny
         );
+    }
+
+    fn command_policy(rules: &str) -> Policy {
+        Policy {
+            rules: toml::from_str(rules).unwrap(),
+            run_command: true,
+            ..Policy::default()
+        }
+    }
+
+    fn run(policy: &Policy, command: &str) -> Decision {
+        policy.decide(call("run_command", command, false))
+    }
+
+    #[test]
+    fn shell_syntax_does_not_get_past_an_allow_rule() {
+        // The README's own example.
+        let policy =
+            command_policy("run_command = { allow = [\"cargo test*\"], deny = [\"*rm -rf*\"] }\n");
+        assert_eq!(run(&policy, "cargo test"), Decision::Allow);
+        assert_eq!(run(&policy, "cargo  test   -p meshls"), Decision::Allow);
+        assert_eq!(run(&policy, "cargo test 'a b'"), Decision::Allow);
+        for asked in [
+            "cargo test $(touch x)",
+            "cargo test `touch x`",
+            "cargo test \"$(touch x)\"",
+            "cargo test\ntouch x",
+            "cargo test; touch x",
+            "cargo test && touch x",
+            "cargo test || touch x",
+            "cargo test | sh",
+            "cargo test > ~/.bashrc",
+            "cargo test & touch x",
+            "cargo test $HOME",
+            "cargo test *",
+            "RUSTC_WRAPPER=./evil cargo test",
+            "cargo test # comment",
+            "cargo test 'unclosed",
+        ] {
+            assert_eq!(run(&policy, asked), Decision::Ask, "{asked:?}");
+        }
+        for denied in [
+            "rm -rf dir",
+            "rm  -rf dir",
+            "rm -r -f dir",
+            "rm -fr dir",
+            "rm -f -r dir",
+            "/bin/rm -rf dir",
+            "cargo test; rm -r -f dir",
+            "cargo test $(rm -r -f dir)",
+            "cargo test \"`rm -f -r dir`\"",
+            "sudo rm -rf dir",
+            "sh -c 'rm -r -f dir'",
+            "find . -exec rm -rf {} +",
+        ] {
+            assert_eq!(run(&policy, denied), Decision::Deny, "{denied:?}");
+        }
+        assert_eq!(run(&policy, "rm -r dir"), Decision::Ask);
+    }
+
+    #[test]
+    fn a_rule_may_name_a_shape() {
+        let policy = command_policy(
+            "run_command = { allow = [\"cargo build && cargo test*\", \"make 2>&1\", \"echo $HOME\"] }\n",
+        );
+        assert_eq!(
+            run(&policy, "cargo build  &&  cargo test -q"),
+            Decision::Allow
+        );
+        assert_eq!(
+            run(&policy, "cargo build && cargo test; touch x"),
+            Decision::Ask
+        );
+        assert_eq!(run(&policy, "cargo build || cargo test"), Decision::Ask);
+        assert_eq!(run(&policy, "make 2>&1"), Decision::Allow);
+        assert_eq!(run(&policy, "echo $HOME"), Decision::Allow);
+        assert_eq!(run(&policy, "echo $PATH"), Decision::Ask);
+        // `otherwise = "allow"` lets through plain commands only.
+        let policy = command_policy("run_command = { otherwise = \"allow\" }\n");
+        assert_eq!(run(&policy, "make"), Decision::Allow);
+        assert_eq!(run(&policy, "make; touch x"), Decision::Ask);
+        // Always is always: the user said so.
+        let policy = command_policy("run_command = \"allow\"\n");
+        assert_eq!(run(&policy, "make; touch x"), Decision::Allow);
+    }
+
+    #[test]
+    fn secrets_are_denied_unless_allowed() {
+        for secret in [
+            ".env",
+            "app/.env.local",
+            ".envrc",
+            "deploy/id_rsa",
+            "certs/server.KEY",
+            "certs/tls.pem",
+            ".npmrc",
+            "config/credentials.json",
+            "prod.tfvars",
+        ] {
+            assert!(looks_secret(secret), "{secret}");
+        }
+        for plain in [
+            ".env.example",
+            "src/env.rs",
+            "id_rsa.pub",
+            "keys.rs",
+            "README.md",
+            ".envoy",
+        ] {
+            assert!(!looks_secret(plain), "{plain}");
+        }
+        let secrets = |rules: &str| Policy {
+            rules: toml::from_str(rules).unwrap(),
+            ..Policy::default()
+        };
+        let read = |policy: &Policy, path: &str| policy.decide(call(READ_SECRETS, path, false));
+        assert_eq!(read(&Policy::default(), ".env"), Decision::Deny);
+        assert_eq!(
+            read(&secrets("read_secrets = \"ask\"\n"), ".env"),
+            Decision::Ask
+        );
+        let some = secrets("read_secrets = { allow = [\"test/*.pem\"] }\n");
+        assert_eq!(read(&some, "test/fixture.pem"), Decision::Allow);
+        assert_eq!(read(&some, ".env"), Decision::Deny);
     }
 
     #[test]

@@ -71,6 +71,11 @@ impl Endpoint {
             },
             None => None,
         };
+        if let Some(key) = &api_key {
+            // Wherever the key turns up later (a tool's output, an answer),
+            // it is taken out.
+            crate::redact::register(key);
+        }
         Ok(Endpoint {
             provider: config.provider,
             base_url: config.base_url().trim_end_matches('/').to_owned(),
@@ -176,7 +181,9 @@ impl Endpoint {
                 kind: clean(kind),
                 message: clean(message),
             },
-            error @ (Error::Timeout { .. } | Error::NoApiKey { .. }) => error,
+            error @ (Error::Timeout { .. } | Error::NoApiKey { .. } | Error::TooLarge { .. }) => {
+                error
+            }
         }
     }
 
@@ -196,6 +203,7 @@ impl Endpoint {
             None => "this endpoint needs an API key: set api_key_env under [agent] to the name of the variable holding it".to_owned(),
         };
         match status {
+            300..=399 => "the endpoint redirected to another address, and meshls sends no API key to another origin: set base_url to where it redirects".to_owned(),
             401 | 403 => key,
             404 => format!("check that the model `{}` and base_url are right", self.model),
             429 => "the provider is limiting requests; wait a little and try again".to_owned(),
@@ -250,10 +258,31 @@ impl Default for Policy {
     }
 }
 
+/// Redirects followed at most, within one origin.
+const MAX_REDIRECTS: usize = 10;
+
+/// The most bytes of an error's body read: enough for any provider's
+/// message, and an endless one does not fill the memory.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
 /// An HTTP client for model endpoints (rustls; one per session, reused).
+/// It follows a redirect only within the endpoint's origin: reqwest takes
+/// `Authorization` off a request that leaves it, but not Anthropic's
+/// `x-api-key`, so no request with a key goes to another origin at all.
 pub fn http_client(policy: &Policy) -> reqwest::Client {
+    let same_origin = reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(reqwest::Url::origin);
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if first.is_some_and(|first| first != attempt.url().origin()) {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    });
     reqwest::Client::builder()
         .connect_timeout(policy.connect)
+        .redirect(same_origin)
         .build()
         .unwrap_or_default()
 }
@@ -407,6 +436,19 @@ fn within_limits(
     ))
 }
 
+/// The body as text, up to `limit` bytes (an error page may be endless).
+async fn bounded_text(mut response: reqwest::Response, limit: usize) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    bytes.truncate(limit);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// What went wrong under a reqwest error, in words: its innermost cause
 /// ("connection refused"), without the URL, which some gateways carry a key
 /// in.
@@ -454,7 +496,26 @@ async fn status_error(endpoint: &Endpoint, response: reqwest::Response) -> Error
         .map(|ms| ms / 1000.0)
         .or_else(|| header("retry-after"))
         .map(Duration::from_secs_f64);
-    let text = response.text().await.unwrap_or_default();
+    // Where a redirect leads, by its origin only (a query could hold
+    // anything).
+    let redirected = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| response.url().join(location).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .filter(|_| response.status().is_redirection());
+    let text = bounded_text(response, MAX_ERROR_BODY).await;
+    if let Some(origin) = redirected {
+        return Error::Http {
+            provider: endpoint.name(),
+            status,
+            kind: String::new(),
+            message: format!("a redirect to {origin}"),
+            advice: endpoint.status_advice(status),
+            retry_after: None,
+        };
+    }
     let (kind, message) = match serde_json::from_str::<Value>(&text) {
         Ok(body) => {
             let error = body.get("error").unwrap_or(&body);

@@ -220,7 +220,7 @@ impl<H: Host> Run<'_, '_, H> {
             report.usage.input_tokens += turn.usage.input_tokens;
             report.usage.output_tokens += turn.usage.output_tokens;
             report.cost += answered.cost.unwrap_or(0.0);
-            report.answer.clone_from(&turn.text);
+            report.answer = crate::redact::redact(&turn.text).into_owned();
             if turn.usage.input_tokens > 0 {
                 self.known = Some((turn.usage.input_tokens, bytes(&request.messages)));
             }
@@ -362,6 +362,7 @@ impl<H: Host> Run<'_, '_, H> {
             feedback.push_str(&self.tools.finding(error));
         }
         feedback.push_str("Fix them, or say why they should stay.");
+        let feedback = crate::redact::redact(&feedback).into_owned();
         self.report.errors_left = new;
         Some(feedback)
     }

@@ -211,6 +211,8 @@ impl Store {
         let saved = serde_json::to_vec(session)
             .map_err(|err| err.to_string())
             .and_then(|json| {
+                // No API key reaches the disk, whatever the conversation holds.
+                let json = crate::redact::redact_bytes(&json).into_owned();
                 self.trees
                     .sessions
                     .insert(session.id.as_bytes(), json)
@@ -252,6 +254,7 @@ impl Store {
         let written = serde_json::to_vec(&entry)
             .map_err(|err| err.to_string())
             .and_then(|json| {
+                let json = crate::redact::redact_bytes(&json).into_owned();
                 self.trees
                     .audit
                     .insert(key.to_be_bytes(), json)
@@ -422,6 +425,8 @@ impl Sessions {
     ) -> Result<Report> {
         let session = &mut *running.session;
         tracing::info!(session = session.id, "an agent run starts");
+        // A key the user pasted goes to no model and no file.
+        let request = &*crate::redact::redact(request);
         if session.title.is_empty() {
             session.title = request
                 .lines()

@@ -32,8 +32,13 @@ pub trait Decoder {
     fn finish(self) -> Result<Turn>;
 }
 
+/// The most bytes of one streamed answer meshls reads (text and tool
+/// arguments with the stream's framing): an answer of `max_tokens` takes a
+/// small part of it, and a stream that goes on past it is not a model's.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
 /// Reads `body` to the end of the answer, calling `progress` with each
-/// piece as it arrives.
+/// piece as it arrives; an answer over [`MAX_ANSWER_BYTES`] is an error.
 pub async fn read_turn<S, B, E, D>(
     mut body: S,
     mut decoder: D,
@@ -52,9 +57,17 @@ where
     };
     let mut parser = Parser::default();
     let mut events = Vec::new();
+    let mut read = 0usize;
     loop {
         let ended = match body.next().await {
             Some(Ok(bytes)) => {
+                read = read.saturating_add(bytes.as_ref().len());
+                if read > MAX_ANSWER_BYTES {
+                    return Err(Error::TooLarge {
+                        provider,
+                        limit: MAX_ANSWER_BYTES,
+                    });
+                }
                 parser.feed(bytes.as_ref(), &mut events).map_err(not_utf8)?;
                 false
             }

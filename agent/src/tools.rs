@@ -5,17 +5,23 @@
 //! `report_finding`.
 //! Each resolves its path under the workspace root, asks the permission
 //! policy, and answers the model in plain text, errors included: a tool
-//! that fails tells the model why, so it can correct itself.
+//! that fails tells the model why, so it can correct itself. Disk reads
+//! run on the blocking pool (a slow disk never holds the runtime, and a
+//! cancelled run does not wait for them), through [`crate::files`]; what a
+//! tool answers has every API key taken out ([`crate::redact`]).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use crate::{
+    files,
     host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol},
     model::{ToolCall, ToolSpec},
     paths,
-    permissions::{self, Call, Decision},
+    permissions::{self, Call, Decision, READ_SECRETS},
+    redact::redact,
+    shell,
 };
 
 /// Lines `read_file` returns when no `limit` is given.
@@ -177,7 +183,7 @@ impl<H: Host> Tools<'_, H> {
             return None;
         }
         let arguments: Value = serde_json::from_str(&call.arguments).ok()?;
-        self.path(&arguments, "path", true).ok()
+        self.path_for_write(&arguments).ok()
     }
 
     /// Runs `call`; never fails, an error is an outcome the model reads.
@@ -192,9 +198,9 @@ impl<H: Host> Tools<'_, H> {
             }
         };
         let result = match call.name.as_str() {
-            "read_file" => self.read_file(&arguments),
-            "list_files" => self.list_files(&arguments),
-            "grep" => self.grep(&arguments),
+            "read_file" => self.read_file(&arguments).await,
+            "list_files" => self.list_files(&arguments).await,
+            "grep" => self.grep(&arguments).await,
             "edit_file" => self.edit_file(&arguments).await,
             "write_file" => self.write_file(&arguments).await,
             "run_command" => self.run_command(&arguments).await,
@@ -224,9 +230,11 @@ impl<H: Host> Tools<'_, H> {
             "report_finding" if self.policy.review => self.report_finding(&arguments).await,
             other => Err(format!("there is no tool named {other}")),
         };
+        // A key in a file, a command's output or a server's answer goes no
+        // further: not to the model, not into the session.
         match result {
-            Ok(content) => Outcome::ok(content),
-            Err(why) => Outcome::error(why),
+            Ok(content) => Outcome::ok(redact(&content).into_owned()),
+            Err(why) => Outcome::error(redact(&why).into_owned()),
         }
     }
 
@@ -280,6 +288,17 @@ impl<H: Host> Tools<'_, H> {
                 suggestion: text("suggestion")?,
             })
             .await
+    }
+
+    /// The `path` of a tool that changes a file: as [`Self::path`], and not
+    /// meshls's own configuration.
+    fn path_for_write(&self, arguments: &Value) -> Result<PathBuf, String> {
+        match arguments.get("path") {
+            Some(Value::String(given)) => {
+                paths::resolve_for_write(self.root, given, &self.policy.protected)
+            }
+            _ => Err("`path` must be a string".to_owned()),
+        }
     }
 
     fn path(&self, arguments: &Value, key: &str, required: bool) -> Result<PathBuf, String> {
@@ -401,16 +420,39 @@ impl<H: Host> Tools<'_, H> {
         paths::relative(self.root, path)
     }
 
-    /// The editor's copy if the file is open, else the file on disk.
-    fn text(&self, path: &Path) -> Result<(String, Option<i32>), String> {
+    /// The editor's copy if the file is open, else the file on disk (read
+    /// beneath the root, off the runtime); a file that looks like secrets
+    /// only when the policy allows it.
+    async fn text(&self, path: &Path) -> Result<(String, Option<i32>), String> {
+        self.secrets_allowed(path).await?;
         if let Some((text, version)) = self.host.open_document(path) {
             return Ok((text, Some(version)));
         }
-        let bytes = std::fs::read(path)
-            .map_err(|err| format!("cannot read {}: {err}", self.relative(path)))?;
-        String::from_utf8(bytes)
+        let (root, owned) = (self.root.to_path_buf(), path.to_path_buf());
+        blocking(move || files::read_text(&root, &owned, files::MAX_READ))
+            .await
             .map(|text| (text, None))
-            .map_err(|_| format!("{} is not a text file (not UTF-8)", self.relative(path)))
+    }
+
+    /// Whether a file that looks like it holds secrets may be read
+    /// (`read_secrets`); any other file may.
+    async fn secrets_allowed(&self, path: &Path) -> Result<(), String> {
+        let subject = self.relative(path);
+        if !permissions::looks_secret(&subject) {
+            return Ok(());
+        }
+        let call = Call {
+            tool: READ_SECRETS,
+            subject: &subject,
+            open_in_editor: false,
+        };
+        self.decide(
+            call,
+            &format!("reading {subject}, which looks like it holds secrets,"),
+            "agent.permissions.read_secrets in meshls's config",
+            &format!("Read {subject} (it looks like it holds secrets)"),
+        )
+        .await
     }
 
     /// Asks the policy about a call on a file, and the user when it says so.
@@ -449,9 +491,9 @@ impl<H: Host> Tools<'_, H> {
         }
     }
 
-    fn read_file(&self, arguments: &Value) -> Result<String, String> {
+    async fn read_file(&self, arguments: &Value) -> Result<String, String> {
         let path = self.path(arguments, "path", true)?;
-        let (text, _) = self.text(&path)?;
+        let (text, _) = self.text(&path).await?;
         let offset = arguments
             .get("offset")
             .and_then(Value::as_u64)
@@ -488,39 +530,20 @@ impl<H: Host> Tools<'_, H> {
     }
 
     /// Files under `path` (a directory or one file), .gitignore respected,
-    /// sorted, filtered by `glob`.
-    fn walk(&self, path: &Path, glob: Option<&str>) -> Result<Vec<PathBuf>, String> {
-        let mut walk = ignore::WalkBuilder::new(path);
-        // .gitignore applies even outside a git checkout. Dotfiles
-        // (.github/, .eslintrc) are the project's too; .git is not.
-        walk.require_git(false)
-            .hidden(false)
-            .filter_entry(|entry| entry.file_name() != ".git");
-        if let Some(glob) = glob {
-            let mut overrides = ignore::overrides::OverrideBuilder::new(self.root);
-            overrides
-                .add(glob)
-                .map_err(|err| format!("`{glob}` is not a glob: {err}"))?;
-            walk.overrides(
-                overrides
-                    .build()
-                    .map_err(|err| format!("`{glob}` is not a glob: {err}"))?,
-            );
-        }
-        let mut files: Vec<PathBuf> = walk
-            .build()
-            .flatten()
-            .filter(|entry| entry.file_type().is_some_and(|kind| kind.is_file()))
-            .map(ignore::DirEntry::into_path)
-            .collect();
-        files.sort();
-        Ok(files)
+    /// sorted, filtered by `glob`; walked on the blocking pool.
+    async fn walk(&self, path: &Path, glob: Option<&str>) -> Result<Vec<PathBuf>, String> {
+        let (root, path, glob) = (
+            self.root.to_path_buf(),
+            path.to_path_buf(),
+            glob.map(str::to_owned),
+        );
+        blocking(move || walk(&root, &path, glob.as_deref())).await
     }
 
-    fn list_files(&self, arguments: &Value) -> Result<String, String> {
+    async fn list_files(&self, arguments: &Value) -> Result<String, String> {
         let path = self.path(arguments, "path", false)?;
         let glob = arguments.get("glob").and_then(Value::as_str);
-        let files = self.walk(&path, glob)?;
+        let files = self.walk(&path, glob).await?;
         if files.is_empty() {
             return Ok("no files".to_owned());
         }
@@ -538,7 +561,7 @@ impl<H: Host> Tools<'_, H> {
         Ok(out)
     }
 
-    fn grep(&self, arguments: &Value) -> Result<String, String> {
+    async fn grep(&self, arguments: &Value) -> Result<String, String> {
         let pattern = arguments
             .get("pattern")
             .and_then(Value::as_str)
@@ -547,36 +570,61 @@ impl<H: Host> Tools<'_, H> {
             .map_err(|err| format!("`{pattern}` is not a regular expression: {err}"))?;
         let path = self.path(arguments, "path", false)?;
         let glob = arguments.get("glob").and_then(Value::as_str);
-        let mut matches = Vec::new();
-        let mut more = 0;
-        for file in self.walk(&path, glob)? {
-            let text = match self.host.open_document(&file) {
-                Some((text, _)) => text,
-                None => {
-                    let small =
-                        std::fs::metadata(&file).is_ok_and(|meta| meta.len() <= GREP_MAX_FILE);
-                    match std::fs::read(&file)
-                        .ok()
-                        .filter(|_| small)
-                        .and_then(|bytes| String::from_utf8(bytes).ok())
-                    {
-                        Some(text) => text,
-                        None => continue,
-                    }
-                }
-            };
-            for (number, line) in text.lines().enumerate() {
-                if regex.is_match(line) {
-                    if matches.len() < GREP_LIMIT {
-                        matches.push(format!("{}:{}: {line}", self.relative(&file), number + 1));
-                    } else {
-                        more += 1;
+        // The editor's copies of open files; the rest is read from disk.
+        let mut texts: Vec<(PathBuf, Option<String>)> = Vec::new();
+        let mut secrets = 0;
+        for file in self.walk(&path, glob).await? {
+            let relative = self.relative(&file);
+            if permissions::looks_secret(&relative)
+                && self.policy.decide(Call {
+                    tool: READ_SECRETS,
+                    subject: &relative,
+                    open_in_editor: false,
+                }) != Decision::Allow
+            {
+                secrets += 1;
+                continue;
+            }
+            let open = self.host.open_document(&file).map(|(text, _)| text);
+            texts.push((file, open));
+        }
+        let root = self.root.to_path_buf();
+        let (matches, more) = blocking(move || {
+            let mut matches = Vec::new();
+            let mut more = 0;
+            for (file, open) in texts {
+                let text = match open {
+                    Some(text) => text,
+                    // Unreadable, binary or large files are not searched.
+                    None => match files::read_text(&root, &file, GREP_MAX_FILE) {
+                        Ok(text) => text,
+                        Err(_) => continue,
+                    },
+                };
+                for (number, line) in text.lines().enumerate() {
+                    if regex.is_match(line) {
+                        if matches.len() < GREP_LIMIT {
+                            let name = paths::relative(&root, &file);
+                            matches.push(format!("{name}:{}: {line}", number + 1));
+                        } else {
+                            more += 1;
+                        }
                     }
                 }
             }
-        }
+            Ok((matches, more))
+        })
+        .await?;
+        let skipped = match secrets {
+            0 => String::new(),
+            n => format!(
+                "({n} file(s) that look like they hold secrets were not searched: agent.permissions.read_secrets)\n"
+            ),
+        };
         if matches.is_empty() {
-            return Ok(format!("no matches for `{pattern}`"));
+            return Ok(format!("no matches for `{pattern}`\n{skipped}")
+                .trim_end()
+                .to_owned());
         }
         let mut out = matches.join("\n");
         out.push('\n');
@@ -585,11 +633,12 @@ impl<H: Host> Tools<'_, H> {
                 "({more} more matches; narrow it with path or glob)\n"
             ));
         }
+        out.push_str(&skipped);
         Ok(out)
     }
 
     async fn edit_file(&self, arguments: &Value) -> Result<String, String> {
-        let path = self.path(arguments, "path", true)?;
+        let path = self.path_for_write(arguments)?;
         let string = |key: &str| {
             arguments
                 .get(key)
@@ -607,7 +656,7 @@ impl<H: Host> Tools<'_, H> {
         if old == new {
             return Err("old_string and new_string are the same".to_owned());
         }
-        let (text, version) = self.text(&path)?;
+        let (text, version) = self.text(&path).await?;
         // Left to right, not overlapping, as `str::replace` finds them.
         let found: Vec<usize> = text.match_indices(old).map(|(at, _)| at).collect();
         let name = self.relative(&path);
@@ -654,11 +703,14 @@ impl<H: Host> Tools<'_, H> {
             subject: command,
             open_in_editor: false,
         };
+        // The question shows one line: a command of many would hide its
+        // tail below what the editor shows.
+        let shown = shell::one_line(command, 200);
         self.decide(
             call,
-            &format!("running `{command}`"),
+            &format!("running {shown}"),
             "[agent.permissions] and agent.run_command in meshls.toml",
-            &format!("Run `{command}`"),
+            &format!("Run {shown}"),
         )
         .await?;
         let mut child = tokio::process::Command::new("sh");
@@ -669,45 +721,65 @@ impl<H: Host> Tools<'_, H> {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            // Its own process group, so a timeout ends what it started too.
+            // Its own process group, so that when it ends (or times out, or
+            // the run is cancelled) what it started ends too.
             .process_group(0)
             .kill_on_drop(true);
         for name in &self.policy.hidden_env {
             child.env_remove(name);
         }
-        let child = child
+        let mut child = child
             .spawn()
-            .map_err(|err| format!("cannot run `{command}`: {err}"))?;
-        let pid = child.id();
-        match tokio::time::timeout(timeout, child.wait_with_output()).await {
-            Ok(Ok(output)) => {
-                let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-                text.push_str(&String::from_utf8_lossy(&output.stderr));
-                let status = match output.status.code() {
+            .map_err(|err| format!("cannot run {shown}: {err}"))?;
+        let group = Group(child.id().and_then(|pid| i32::try_from(pid).ok()));
+        let (mut stdout, mut stderr) = (Tail::default(), Tail::default());
+        let (out_pipe, err_pipe) = (child.stdout.take(), child.stderr.take());
+        let status = {
+            let mut reading = std::pin::pin!(async {
+                tokio::join!(stdout.read(out_pipe), stderr.read(err_pipe))
+            });
+            let mut waiting = std::pin::pin!(tokio::time::timeout(timeout, child.wait()));
+            let mut read_all = false;
+            let status = loop {
+                tokio::select! {
+                    status = &mut waiting => break status,
+                    _ = &mut reading, if !read_all => read_all = true,
+                }
+            };
+            // `sh` is done (or out of time): the rest of its group goes, so
+            // a job it left in the background does not outlive it.
+            group.kill();
+            if !read_all {
+                // A process that left the group may hold the pipes open.
+                let _ = tokio::time::timeout(PIPE_GRACE, &mut reading).await;
+            }
+            status
+        };
+        drop(group);
+        match status {
+            Ok(Ok(status)) => {
+                let mut text = stdout.text();
+                text.push_str(&stderr.text());
+                let dropped = stdout.dropped + stderr.dropped;
+                let status = match status.code() {
                     Some(code) => format!("exit code {code}"),
                     None => "killed by a signal".to_owned(),
                 };
-                Ok(format!("{status}\n{}", tail(&text, COMMAND_OUTPUT_LIMIT)))
-            }
-            Ok(Err(err)) => Err(format!("running `{command}` failed: {err}")),
-            Err(_) => {
-                if let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) {
-                    // The whole group: `sh -c` and whatever it started.
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                Err(format!(
-                    "`{command}` did not finish within {} s and was stopped",
-                    timeout.as_secs()
+                Ok(format!(
+                    "{status}\n{}",
+                    tail(&text, COMMAND_OUTPUT_LIMIT, dropped)
                 ))
             }
+            Ok(Err(err)) => Err(format!("running {shown} failed: {err}")),
+            Err(_) => Err(format!(
+                "{shown} did not finish within {} s and was stopped",
+                timeout.as_secs()
+            )),
         }
     }
 
     async fn write_file(&self, arguments: &Value) -> Result<String, String> {
-        let path = self.path(arguments, "path", true)?;
+        let path = self.path_for_write(arguments)?;
         let content = arguments
             .get("content")
             .and_then(Value::as_str)
@@ -728,18 +800,113 @@ impl<H: Host> Tools<'_, H> {
     }
 }
 
+/// How long a command's output is still read after it ended, when
+/// something it started keeps the pipes open.
+const PIPE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A command's process group, killed when the command ends, however it
+/// ends: finished, timed out, or its run cancelled (the future dropped).
+struct Group(Option<i32>);
+
+impl Group {
+    fn kill(&self) {
+        if let Some(pid) = self.0 {
+            // The group may be gone already; that is what we want.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The end of what a pipe gave: at most twice the output kept, so a
+/// command that prints forever does not fill the memory.
+#[derive(Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    dropped: usize,
+}
+
+impl Tail {
+    async fn read(&mut self, pipe: Option<impl tokio::io::AsyncRead + Unpin>) {
+        use tokio::io::AsyncReadExt as _;
+        let Some(mut pipe) = pipe else { return };
+        let mut buffer = [0u8; 8192];
+        while let Ok(n @ 1..) = pipe.read(&mut buffer).await {
+            self.bytes.extend_from_slice(&buffer[..n]);
+            let keep = 2 * COMMAND_OUTPUT_LIMIT;
+            if self.bytes.len() > keep {
+                let extra = self.bytes.len() - keep;
+                self.bytes.drain(..extra);
+                self.dropped += extra;
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+/// Runs `f` on the blocking pool; a panic there is an error for the model.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|err| Err(format!("the tool failed inside meshls: {err}")))
+}
+
+/// Files under `path` (a directory or one file), .gitignore respected,
+/// sorted, filtered by `glob` (relative to `root`).
+fn walk(root: &Path, path: &Path, glob: Option<&str>) -> Result<Vec<PathBuf>, String> {
+    let mut walk = ignore::WalkBuilder::new(path);
+    // .gitignore applies even outside a git checkout. Dotfiles
+    // (.github/, .eslintrc) are the project's too; .git is not.
+    walk.require_git(false)
+        .hidden(false)
+        .filter_entry(|entry| entry.file_name() != ".git");
+    if let Some(glob) = glob {
+        let mut overrides = ignore::overrides::OverrideBuilder::new(root);
+        overrides
+            .add(glob)
+            .map_err(|err| format!("`{glob}` is not a glob: {err}"))?;
+        walk.overrides(
+            overrides
+                .build()
+                .map_err(|err| format!("`{glob}` is not a glob: {err}"))?,
+        );
+    }
+    let mut files: Vec<PathBuf> = walk
+        .build()
+        .flatten()
+        .filter(|entry| entry.file_type().is_some_and(|kind| kind.is_file()))
+        .map(ignore::DirEntry::into_path)
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// The last `limit` bytes of `text` (at a character boundary), with a note
-/// when some were left out.
-fn tail(text: &str, limit: usize) -> String {
-    if text.len() <= limit {
+/// when some were left out, counting `dropped_before` bytes already gone.
+fn tail(text: &str, limit: usize, dropped_before: usize) -> String {
+    if text.len() <= limit && dropped_before == 0 {
         return text.to_owned();
     }
-    let mut start = text.len() - limit;
+    let mut start = text.len().saturating_sub(limit);
     while !text.is_char_boundary(start) {
         start += 1;
     }
     format!(
-        "(first {start} bytes of output left out)\n{}",
+        "(first {} bytes of output left out)\n{}",
+        start + dropped_before,
         &text[start..]
     )
 }

@@ -40,6 +40,8 @@ fn policy() -> Policy {
         run_command: true,
         review: true,
         hidden_env: Vec::new(),
+        protected: Vec::new(),
+        read_dependencies: true,
     }
 }
 

@@ -587,7 +587,11 @@ fn run_command_is_off_unless_enabled_asks_unless_allowed_and_is_bounded() {
     assert!(long.ends_with("99999\n100000\n"));
     assert!(long.len() < 21_000);
 
-    // The variables holding API keys are not the command's to see.
+    // The variables holding API keys are not the command's to see. (A
+    // variable in a command line is allowed only by a rule naming the line.)
+    f.policy.rules =
+        toml::from_str("run_command = { allow = [\"sleep *\", \"echo ${HOME:-hidden}\"] }")
+            .unwrap();
     f.policy.hidden_env = vec!["HOME".to_owned()];
     assert_eq!(
         f.ok("run_command", json!({"command": "echo ${HOME:-hidden}"})),
