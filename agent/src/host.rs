@@ -35,11 +35,14 @@ pub struct Spot {
 }
 
 /// A place the language servers point at, in the same terms, with the
-/// text of its line when the host has it.
+/// text of its line when the host has it and may show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Place {
     pub at: Spot,
     pub line_text: Option<String>,
+    /// Outside the workspace (and not a dependency's source the agent may
+    /// read): its line is not quoted, whatever a server points at.
+    pub outside: bool,
 }
 
 /// A diagnostic from the real language servers (or meshls).

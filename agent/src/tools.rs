@@ -342,6 +342,10 @@ impl<H: Host> Tools<'_, H> {
             .iter()
             .map(|place| match &place.line_text {
                 Some(text) => format!("{}: {}\n", self.at(&place.at), text.trim()),
+                None if place.outside => format!(
+                    "{} (outside the workspace; its text is not shown)\n",
+                    self.at(&place.at)
+                ),
                 None => format!("{}\n", self.at(&place.at)),
             })
             .collect()

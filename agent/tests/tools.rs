@@ -465,10 +465,12 @@ fn the_language_servers_answer_through_the_host_in_the_models_terms() {
         Place {
             at: spot(&lib, 2, 7),
             line_text: Some("pub fn on_disk() {}".to_owned()),
+            outside: false,
         },
         Place {
             at: spot(&main, 3, 4),
             line_text: None,
+            outside: false,
         },
     ];
     f.editor.hover = Some("```rust\nfn on_disk()\n```".to_owned());

@@ -28,6 +28,7 @@ pub fn config(data: &[u8]) {
             env: env.clone(),
             initialization_options: None,
             settings,
+            ..Sources::default()
         })
     };
     let loaded = load(settings.as_ref());

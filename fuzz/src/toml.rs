@@ -161,7 +161,8 @@ pub fn toml(data: &[u8]) {
     }
 
     // The user's file, valid alone, is taken; so are the workspace's when
-    // the user trusts the workspace, unless they name whom to trust.
+    // the user trusts the workspace, unless they say whom to trust or
+    // whether to ask.
     let valid = |text: &Option<Vec<u8>>| {
         text.as_deref()
             .and_then(layer)
@@ -175,8 +176,9 @@ pub fn toml(data: &[u8]) {
             .iter()
             .any(|path| path == Path::new(&root));
         for i in [1, 2] {
-            let untrusting =
-                valid(&texts[i]).is_some_and(|layer| layer.get("trusted_workspaces").is_none());
+            let untrusting = valid(&texts[i]).is_some_and(|layer| {
+                layer.get("trusted_workspaces").is_none() && layer.get("trust").is_none()
+            });
             if trusted && untrusting {
                 assert!(
                     !failed(i),

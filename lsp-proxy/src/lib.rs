@@ -14,6 +14,7 @@ pub mod config;
 pub mod framing;
 pub mod jsonrpc;
 pub mod outbox;
+pub mod safe;
 pub mod semantic;
 mod servers;
 mod stats;

@@ -69,6 +69,9 @@ pub struct StartOptions {
     /// Variables no server inherits (the agent's API keys); a server's own
     /// `env` can still set them.
     pub hidden_env: Vec<String>,
+    /// Whether the user trusts the workspace. Untrusted, each known server
+    /// starts in its safe mode (`safe.rs`), or not at all.
+    pub trusted: bool,
 }
 
 /// A server that died before answering any request since it started, and
@@ -84,6 +87,8 @@ pub struct Servers {
     slots: Vec<Arc<Slot>>,
     /// Servers that were wanted but did not start, with why.
     not_started: Vec<(String, Vec<String>, String)>,
+    /// How many of them safe mode kept from starting.
+    kept_out: usize,
     shared: Arc<Shared>,
 }
 
@@ -101,6 +106,8 @@ pub struct ServerStatus {
     pub last_error: Option<String>,
     /// Its requests since it last (re)started.
     pub requests: RequestStats,
+    /// It runs in its safe mode: the workspace is not trusted.
+    pub safe_mode: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -140,6 +147,8 @@ struct Slot {
     name: String,
     config: ServerConfig,
     command: PathBuf,
+    /// Its config was restricted for an untrusted workspace.
+    safe_mode: bool,
     live: RwLock<Live>,
 }
 
@@ -197,6 +206,7 @@ impl Servers {
         Servers {
             slots: Vec::new(),
             not_started: Vec::new(),
+            kept_out: 0,
             shared: Arc::new(shared),
         }
     }
@@ -216,8 +226,9 @@ impl Servers {
             .filter(|(_, config)| config.enabled && !config.command.is_empty())
             .map(|(name, config)| (name.clone(), config.clone()))
             .collect();
-        // Looking for markers and commands reads directories: off the runtime.
-        let (root, path) = (options.root.clone(), options.path.clone());
+        // Looking for markers and commands, and what safe mode needs, reads
+        // directories: off the runtime.
+        let (root, path, trusted) = (options.root.clone(), options.path.clone(), options.trusted);
         let wanted: Vec<_> = tokio::task::spawn_blocking(move || {
             enabled
                 .into_iter()
@@ -226,7 +237,13 @@ impl Servers {
                 })
                 .filter_map(|(name, config)| {
                     let command = which::which_in(&config.command, path.clone(), &root).ok()?;
-                    Some((name, config, command))
+                    if trusted {
+                        return Some((name, Ok(config), command, false));
+                    }
+                    let safe = crate::safe::has_safe_mode(&config.command);
+                    let restricted = crate::safe::restrict(&name, &config, &command, &root)
+                        .map_err(|problem| (config.languages.clone(), problem));
+                    Some((name, restricted, command, safe))
                 })
                 .collect()
         })
@@ -235,7 +252,21 @@ impl Servers {
             tracing::error!("choosing the servers to start failed: {err}");
             Vec::new()
         });
-        let starts = wanted.into_iter().map(|(name, config, command)| {
+        let mut problems = Vec::new();
+        let mut not_started = Vec::new();
+        let mut ready = Vec::new();
+        for (name, config, command, safe_mode) in wanted {
+            match config {
+                Ok(config) => ready.push((name, config, command, safe_mode)),
+                Err((languages, problem)) => {
+                    tracing::warn!("{problem}");
+                    problems.push(problem.clone());
+                    not_started.push((name, languages, problem));
+                }
+            }
+        }
+        let kept_out = not_started.len();
+        let starts = ready.into_iter().map(|(name, config, command, safe_mode)| {
             let (options, events) = (&options, events.clone());
             async move {
                 let started = start_one(&name, &config, &command, options, events).await;
@@ -245,13 +276,12 @@ impl Servers {
                         name,
                         config,
                         command,
+                        safe_mode,
                         live: RwLock::new(Live::new(client, capabilities)),
                     })
             }
         });
         let mut slots = Vec::new();
-        let mut problems = Vec::new();
-        let mut not_started = Vec::new();
         for result in futures::future::join_all(starts).await {
             match result {
                 Ok(slot) => slots.push(Arc::new(slot)),
@@ -274,6 +304,7 @@ impl Servers {
         let servers = Servers {
             slots,
             not_started,
+            kept_out,
             shared,
         };
         (servers, problems, rx)
@@ -382,6 +413,7 @@ impl Servers {
                 restarts: live.restarts,
                 last_error: live.client.gone().or(live.last_error),
                 requests: live.client.stats(),
+                safe_mode: slot.safe_mode,
             }
         });
         let not_started = self
@@ -395,6 +427,7 @@ impl Servers {
                 restarts: 0,
                 last_error: Some(problem.clone()),
                 requests: RequestStats::default(),
+                safe_mode: false,
             });
         running.chain(not_started).collect()
     }
@@ -457,6 +490,29 @@ impl Servers {
             value.cloned().unwrap_or(Value::Null)
         });
         Value::Array(answers.collect())
+    }
+
+    /// Sends every open document to every server of its language, as
+    /// `didOpen`: for servers started while the editor had documents open
+    /// (the set that replaces another when the workspace is trusted). The
+    /// caller holds what keeps document notifications out meanwhile.
+    pub fn replay_open_documents(&self) {
+        let Some(options) = self.shared.options.as_ref() else {
+            return;
+        };
+        for slot in &self.slots {
+            let client = slot.live().client;
+            for doc in options.documents.open_documents(&slot.config.languages) {
+                let item = json!({"uri": doc.uri, "languageId": doc.language_id, "version": doc.version, "text": doc.text});
+                let _ = client.notify_raw("textDocument/didOpen", json!({ "textDocument": item }));
+            }
+        }
+    }
+
+    /// Whether any server runs in its safe mode, or was kept from starting
+    /// by it: trusting the workspace would change something.
+    pub fn restricted(&self) -> bool {
+        self.slots.iter().any(|slot| slot.safe_mode) || self.kept_out > 0
     }
 
     /// Shuts every server down at once, each within `timeout`; none is

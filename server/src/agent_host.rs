@@ -55,7 +55,8 @@ pub struct ServerHost {
     pub downstream: Arc<Downstream>,
     pub hub: Arc<DiagnosticsHub>,
     pub editor: Arc<Editor>,
-    /// Kinds of action the user allowed for the whole session.
+    /// Kinds of action the user allowed for the whole agent session (its
+    /// own set: a new session starts with none).
     pub always: Arc<Mutex<HashSet<String>>>,
     /// The editor previews edits marked `needsConfirmation` (VS Code does):
     /// a file edit or creation to approve is then confirmed there, on the
@@ -68,6 +69,8 @@ pub struct ServerHost {
     changed: Mutex<HashMap<PathBuf, Seen>>,
     /// How long the user has to answer an approval; no answer means no.
     approval_timeout: Duration,
+    /// Whether definition and references quote dependencies' sources.
+    read_dependencies: bool,
 }
 
 /// The change annotation of edits the user confirms in the editor.
@@ -79,6 +82,8 @@ impl ServerHost {
         Senses {
             docs: self.docs.clone(),
             servers: self.downstream.get(),
+            root: self.root.clone(),
+            read_dependencies: self.read_dependencies,
         }
     }
 
@@ -102,6 +107,16 @@ impl ServerHost {
             to_confirm: Mutex::new(HashSet::new()),
             changed: Mutex::new(HashMap::new()),
             approval_timeout: Duration::from_secs(120),
+            read_dependencies: true,
+        }
+    }
+
+    /// Whether the agent is shown lines of dependencies' sources
+    /// (`agent.read_dependencies`).
+    pub fn with_read_dependencies(self, read_dependencies: bool) -> ServerHost {
+        ServerHost {
+            read_dependencies,
+            ..self
         }
     }
 

@@ -54,6 +54,10 @@ pub struct Backend {
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(10);
 const SERVER_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The answers to meshls's question about trusting the workspace.
+const TRUST: &str = "Trust";
+const NOT_NOW: &str = "Not now";
+
 /// Reports each language server's state (`meshls.status`).
 pub const STATUS_COMMAND: &str = "meshls.status";
 
@@ -107,6 +111,13 @@ struct State {
     work_done_progress: bool,
     /// Whether the editor confirms annotated edits itself (a preview).
     change_annotations: bool,
+    /// Whether the workspace is trusted, as the configuration was last
+    /// loaded, and the keys of its files refused because it is not.
+    trust: config::Trust,
+    refused_for_trust: Vec<String>,
+    /// The editor's `initialize` params as the servers get them, to start
+    /// them again when the workspace becomes trusted.
+    editor_params: Option<Value>,
 }
 
 /// Params of `meshls/viewDocument`.
@@ -260,10 +271,173 @@ impl Backend {
         for err in &loaded.errors {
             tracing::error!("configuration: {err}");
         }
+        config::register_keys(&loaded.config.agent);
         self.docs
             .set_syntax_diagnostics(loaded.config.analysis.syntax_diagnostics);
         state.config = loaded.config;
+        state.trust = loaded.trust;
+        state.refused_for_trust = loaded.refused_for_trust;
         loaded.errors
+    }
+
+    /// Starts the workspace's servers (in their safe modes unless
+    /// `trusted`), with the task that handles what they send; and the
+    /// problems, one sentence each.
+    async fn start_servers(
+        &self,
+        root: &std::path::Path,
+        trusted: bool,
+    ) -> (Arc<Servers>, Vec<String>, tokio::task::AbortHandle) {
+        let (configs, hidden_env, editor_params) = {
+            let state = self.state_mut();
+            (
+                state.config.servers.clone(),
+                state.config.agent.key_variables(),
+                state.editor_params.clone().unwrap_or_default(),
+            )
+        };
+        let options = StartOptions {
+            root: root.to_path_buf(),
+            editor_params,
+            timeout: SERVER_START_TIMEOUT,
+            path: std::env::var_os("PATH"),
+            documents: self.docs.clone(),
+            hidden_env,
+            trusted,
+        };
+        let (servers, problems, incoming) = Servers::start(&configs, options).await;
+        let servers = Arc::new(servers);
+        let listener = self.downstream.listen(
+            servers.clone(),
+            self.hub.clone(),
+            self.editor.clone(),
+            incoming,
+        );
+        (servers, problems, listener)
+    }
+
+    /// Says once that the workspace is not trusted, where trusting it
+    /// would change something; with `trust = "ask"`, asks the editor, and
+    /// on "Trust" remembers it and starts the servers again in full.
+    async fn offer_trust(&self) {
+        let (root, mode, refused) = {
+            let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+            if state.trust.trusted() {
+                return;
+            }
+            let Some(root) = state.root.clone() else {
+                return;
+            };
+            (root, state.config.trust, state.refused_for_trust.clone())
+        };
+        if refused.is_empty() && !self.downstream.get().restricted() {
+            return;
+        }
+        let what = format!(
+            "meshls: {} is not trusted, so its language servers run in their safe modes (no build scripts or proc macros, TypeScript and Python from outside the workspace){}",
+            root.display(),
+            if refused.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " and its meshls.toml settings {} are ignored",
+                    refused.join(", ")
+                )
+            }
+        );
+        if mode == config::TrustMode::Never {
+            let message =
+                format!("{what}. To trust it, add it to trusted_workspaces in your meshls config.");
+            self.editor
+                .notify("window/logMessage", json!({"type": 3, "message": message}));
+            return;
+        }
+        let asked = self.editor.request(
+            "window/showMessageRequest",
+            json!({
+                "type": 2,
+                "message": format!("{what}. Trust this workspace? Trusted, its servers run its build scripts and its own tools."),
+                "actions": [{"title": TRUST}, {"title": NOT_NOW}],
+            }),
+        );
+        let answer = asked.await.ok();
+        if answer.as_ref().and_then(|a| a["title"].as_str()) != Some(TRUST) {
+            tracing::info!("the workspace stays untrusted for this session");
+            return;
+        }
+        let remembered = tokio::task::spawn_blocking({
+            let root = root.clone();
+            move || crate::trust::remember(&root)
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|remembered| remembered);
+        match remembered {
+            Ok(store) => {
+                tracing::info!(
+                    "trusted {}, remembered in {}",
+                    root.display(),
+                    store.display()
+                );
+                self.trust_now(&root).await;
+            }
+            Err(err) => {
+                let message = format!(
+                    "meshls could not remember that you trust {}: {err:#}",
+                    root.display()
+                );
+                self.editor
+                    .notify("window/showMessage", json!({"type": 1, "message": message}));
+            }
+        }
+    }
+
+    /// The workspace has just been trusted: the configuration is loaded
+    /// again, and the servers started in full take the place of those in
+    /// safe mode, with the open documents.
+    async fn trust_now(&self, root: &std::path::Path) {
+        let errors = self.reload_config();
+        self.report_config_errors(&errors).await;
+        let trusted = self
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .trust
+            .trusted();
+        let (servers, problems, listener) = self.start_servers(root, trusted).await;
+        let before: Vec<String> = self
+            .downstream
+            .get()
+            .status()
+            .into_iter()
+            .filter(|status| status.pid.is_some())
+            .map(|status| status.name)
+            .collect();
+        let new: Vec<String> = servers
+            .status()
+            .into_iter()
+            .filter(|status| status.pid.is_some() && !before.contains(&status.name))
+            .map(|status| status.name)
+            .collect();
+        let old = self.downstream.replace(servers, listener);
+        self.downstream.forget_all(&old, &self.editor);
+        for status in old.status() {
+            self.hub.clear_source(&status.name).await;
+        }
+        old.shutdown(SERVER_SHUTDOWN_TIMEOUT).await;
+        downstream::report_problems(&self.editor, &problems);
+        let mut message = format!(
+            "meshls: {} is trusted now; its language servers started again with its own settings",
+            root.display()
+        );
+        if !new.is_empty() {
+            message.push_str(&format!(
+                " ({} started only now: restart the language server in your editor for all of its features)",
+                new.join(", ")
+            ));
+        }
+        self.editor
+            .notify("window/showMessage", json!({"type": 3, "message": message}));
     }
 
     /// What meshls answers itself, as JSON to merge the servers' into.
@@ -365,6 +539,30 @@ fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
         .or(root_path)
 }
 
+/// Whether the editor has the user confirm an edit marked
+/// `needsConfirmation` before it applies it. Declaring
+/// `changeAnnotationSupport` is not enough: a client may declare it and
+/// apply marked edits as they come. VS Code (and the editors built from
+/// it) shows its refactor preview for any such edit; Neovim declares it
+/// from 0.12, which asks. Every other editor is asked by meshls itself,
+/// with `window/showMessageRequest`.
+fn previews_annotated_edits(params: &InitializeParams) -> bool {
+    let declared = params
+        .capabilities
+        .workspace
+        .as_ref()
+        .and_then(|workspace| workspace.workspace_edit.as_ref())
+        .and_then(|edit| edit.change_annotation_support.as_ref())
+        .is_some();
+    let name = params
+        .client_info
+        .as_ref()
+        .map_or("", |client| client.name.as_str());
+    let previews = name.starts_with("Visual Studio Code")
+        || ["VSCodium", "Code - OSS", "Neovim"].contains(&name);
+    declared && previews
+}
+
 /// Clears `dynamicRegistration` from the editor's capabilities before they
 /// go to the servers, except for file watching (which meshls relays to the
 /// editor): a feature a server registers dynamically would never show in
@@ -431,7 +629,9 @@ impl LanguageServer for Backend {
         tracing::info!(root = ?root, client = ?params.client_info.as_ref().map(|c| &c.name), "initialize");
         {
             let mut state = self.state_mut();
+            state.editor_params = Some(editor_params);
             state.root = root.clone();
+            state.change_annotations = previews_annotated_edits(&params);
             state.initialization_options = params.initialization_options;
             state.work_done_progress = params
                 .capabilities
@@ -439,13 +639,6 @@ impl LanguageServer for Backend {
                 .as_ref()
                 .and_then(|window| window.work_done_progress)
                 .unwrap_or(false);
-            state.change_annotations = params
-                .capabilities
-                .workspace
-                .as_ref()
-                .and_then(|workspace| workspace.workspace_edit.as_ref())
-                .and_then(|edit| edit.change_annotation_support.as_ref())
-                .is_some();
         }
         let errors = self.reload_config();
         self.state_mut().config_errors = errors;
@@ -475,32 +668,10 @@ impl LanguageServer for Backend {
         }
 
         if let Some(root) = root.as_deref() {
-            let (configs, hidden_env) = {
-                let state = self.state_mut();
-                (
-                    state.config.servers.clone(),
-                    state.config.agent.key_variables(),
-                )
-            };
-            let options = StartOptions {
-                root: root.to_path_buf(),
-                editor_params,
-                timeout: SERVER_START_TIMEOUT,
-                path: std::env::var_os("PATH"),
-                documents: self.docs.clone(),
-                hidden_env,
-            };
-            let (servers, problems, incoming) = Servers::start(&configs, options).await;
-            self.downstream.set(servers);
+            let trusted = self.state_mut().trust.trusted();
+            let (servers, problems, listener) = self.start_servers(root, trusted).await;
+            self.downstream.set(servers, listener);
             self.state_mut().server_problems = problems;
-            let (downstream, hub, editor) = (
-                self.downstream.clone(),
-                self.hub.clone(),
-                self.editor.clone(),
-            );
-            tokio::spawn(downstream::handle_incoming(
-                downstream, hub, editor, incoming,
-            ));
         }
 
         let mut capabilities = self.own_capabilities();
@@ -528,6 +699,9 @@ impl LanguageServer for Backend {
         self.report_config_errors(&errors).await;
         let problems = std::mem::take(&mut self.state_mut().server_problems);
         downstream::report_problems(&self.editor, &problems);
+        // Waiting on the user here holds nothing up: notification handlers
+        // run on their own.
+        self.offer_trust().await;
     }
 
     async fn shutdown(&self) -> jsonrpc::Result<()> {

@@ -68,6 +68,9 @@ pub struct Options {
     pub settle: Duration,
     /// Also review the change with the agent (`meshls review`).
     pub review: Option<ReviewOptions>,
+    /// `--trust`: the workspace is trusted for this run (its config may
+    /// reach the servers, which start in full, not in safe mode).
+    pub trust: bool,
 }
 
 impl Options {
@@ -158,7 +161,10 @@ pub struct Report {
 /// at or above `fail_on`, 2 the check could not be done.
 pub fn run(options: &Options) -> Outcome {
     let command = format!("meshls {}", options.command());
-    let loaded = config::load(&config::Sources::from_process(Some(&options.root)));
+    let loaded = config::load(&config::Sources {
+        trust_override: options.trust,
+        ..config::Sources::from_process(Some(&options.root))
+    });
     if let Some(error) = loaded.errors.first() {
         return Outcome::failed(format!(
             "{command}: the configuration has errors ({error}); `meshls doctor` lists them all\n"
@@ -196,13 +202,7 @@ pub fn run(options: &Options) -> Outcome {
         Err(err) => return Outcome::failed(format!("{command}: cannot start: {err}\n")),
     };
     let repository = Repository::of(&options.root);
-    let checked = runtime.block_on(check(
-        options,
-        &loaded.config,
-        files,
-        scope,
-        repository.as_ref(),
-    ));
+    let checked = runtime.block_on(check(options, &loaded, files, scope, repository.as_ref()));
     runtime.shutdown_timeout(Duration::from_secs(1));
     match checked {
         Ok(report) => finish(report, options, repository.as_ref()),
@@ -442,11 +442,13 @@ impl OpenDocuments for Opened {
 
 async fn check(
     options: &Options,
-    config: &config::Config,
+    loaded: &config::Loaded,
     files: Vec<PathBuf>,
     scope: Option<review::Scope>,
     repository: Option<&Repository>,
 ) -> Result<Report, String> {
+    let config = &loaded.config;
+    config::register_keys(&config.agent);
     let mut documents = Vec::new();
     for path in &files {
         let Ok(text) = std::fs::read_to_string(path) else {
@@ -481,6 +483,7 @@ async fn check(
         path: std::env::var_os("PATH"),
         documents: Arc::new(Opened(documents.clone())),
         hidden_env: config.agent.key_variables(),
+        trusted: loaded.trust.trusted(),
     };
     let (servers, problems, mut incoming) = Servers::start(&config.servers, start).await;
     let servers = Arc::new(servers);

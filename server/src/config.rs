@@ -9,10 +9,14 @@
 //! `initializationOptions` until it sends some. Tables merge key by key;
 //! any other value replaces the one below it.
 //!
-//! A workspace file comes with the repository, so it may not run programs
-//! or choose where API keys go (server `command`/`args`/`env`,
-//! `agent.base_url`, `agent.api_key_env`, `agent.fallback`) unless the user
-//! lists the workspace in `trusted_workspaces` in their own config.
+//! A workspace file comes with the repository, and a repository is not
+//! trusted until the user trusts it (`trusted_workspaces` in their own
+//! config, the answer to meshls's question remembered in their data
+//! directory, or `meshls check --trust`). Until then its files may set
+//! nothing that reaches a language server (only `servers.<name>.enabled =
+//! false`), nothing that picks the model, its provider, where API keys go
+//! or what the agent may do unasked, and may lower the agent's limits but
+//! not raise them (see [`untrusted_refusal`]).
 
 use std::{
     collections::BTreeMap,
@@ -35,9 +39,12 @@ pub struct Config {
     pub analysis: AnalysisConfig,
     pub servers: BTreeMap<String, ServerConfig>,
     pub agent: AgentConfig,
-    /// Workspace roots whose own config files may set sensitive keys. Only
-    /// the user's file and environment may set this.
+    /// Workspace roots the user trusts. Only the user's file and
+    /// environment may set this.
     pub trusted_workspaces: Vec<PathBuf>,
+    /// Whether meshls asks the editor to trust an untrusted workspace.
+    /// Only the user's file and environment may set this.
+    pub trust: TrustMode,
 }
 
 impl Default for Config {
@@ -47,8 +54,21 @@ impl Default for Config {
             servers: meshls_proxy::builtin_servers(),
             agent: AgentConfig::default(),
             trusted_workspaces: Vec::new(),
+            trust: TrustMode::default(),
         }
     }
+}
+
+/// `trust`: what meshls does in a workspace the user has not trusted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustMode {
+    /// Ask once per session with `window/showMessageRequest` (Trust / Not
+    /// now); "Trust" is remembered in the user's data directory.
+    #[default]
+    Ask,
+    /// Never ask: only `trusted_workspaces` trusts a workspace.
+    Never,
 }
 
 /// A config file meshls looked for.
@@ -86,6 +106,30 @@ pub struct Loaded {
     pub files: Vec<ConfigFile>,
     pub env_vars: Vec<String>,
     pub errors: Vec<ConfigError>,
+    /// Whether the workspace is trusted (and by what), or not.
+    pub trust: Trust,
+    /// Keys of the workspace's files refused because it is not trusted.
+    pub refused_for_trust: Vec<String>,
+}
+
+/// Whether a workspace is trusted, and who said so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Trust {
+    /// Not trusted (or no workspace).
+    #[default]
+    No,
+    /// Listed in `trusted_workspaces`.
+    Listed,
+    /// The user said so in the editor (remembered in their data).
+    Remembered,
+    /// `--trust` on the command line.
+    CommandLine,
+}
+
+impl Trust {
+    pub fn trusted(self) -> bool {
+        self != Trust::No
+    }
 }
 
 /// Where the configuration comes from, apart from built-in defaults.
@@ -101,10 +145,16 @@ pub struct Sources<'a> {
     /// the meshls table itself or an object holding it under `meshls`.
     pub initialization_options: Option<&'a Value>,
     pub settings: Option<&'a Value>,
+    /// Workspaces the user trusted when meshls asked (in their data
+    /// directory: `trust::remembered`).
+    pub remembered: Vec<PathBuf>,
+    /// `--trust`: the workspace is trusted for this run.
+    pub trust_override: bool,
 }
 
 impl<'a> Sources<'a> {
-    /// The process's own environment and the user's config directory.
+    /// The process's own environment, the user's config directory and the
+    /// workspaces they trusted.
     pub fn from_process(workspace_root: Option<&'a Path>) -> Self {
         // `vars()` would panic on any variable that is not UTF-8, ours or not.
         let env = std::env::vars_os()
@@ -118,6 +168,7 @@ impl<'a> Sources<'a> {
             workspace_root,
             user_config_dir: user_config_dir(),
             env,
+            remembered: crate::trust::remembered(),
             ..Sources::default()
         }
     }
@@ -130,6 +181,48 @@ pub fn user_config_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .filter(|dir| dir.is_absolute())
         .or_else(dirs::config_dir)
+}
+
+/// Where meshls keeps what is the user's: their config and its data
+/// (sessions, answers, trusted workspaces). The agent's tools never write
+/// there, even when a workspace holds them (a home directory opened as a
+/// workspace).
+pub fn protected_dirs() -> Vec<PathBuf> {
+    [user_config_dir(), dirs::data_dir()]
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join("meshls"))
+        .collect()
+}
+
+/// The agent's permission policy from its config: `read_only` for runs
+/// that only read (explain, review), `review` for `meshls review`, which
+/// reports findings and never runs commands.
+pub fn agent_policy(
+    agent: &AgentConfig,
+    read_only: bool,
+    review: bool,
+) -> meshls_agent::permissions::Policy {
+    meshls_agent::permissions::Policy {
+        rules: agent.permissions.clone(),
+        read_only,
+        run_command: agent.run_command && !review,
+        review,
+        hidden_env: agent.key_variables(),
+        protected: protected_dirs(),
+        read_dependencies: agent.read_dependencies,
+    }
+}
+
+/// Makes every configured API key (the values of the variables the agent's
+/// providers name) one that meshls takes out of everything it logs, saves
+/// and says, from now on.
+pub fn register_keys(agent: &AgentConfig) {
+    for variable in agent.key_variables() {
+        if let Ok(key) = std::env::var(&variable) {
+            meshls_agent::redact::register(&key);
+        }
+    }
 }
 
 /// Who wrote a layer, which decides what it may set.
@@ -281,34 +374,58 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
             }
         }
     }
-    let trusted = trusted_roots(&layers);
-    let workspace_trusted = sources
-        .workspace_root
-        .is_some_and(|root| trusted.iter().any(|t| same_path(t, root)));
+    let listed = trusted_roots(&layers);
+    let is_root = |t: &PathBuf| {
+        sources
+            .workspace_root
+            .is_some_and(|root| same_path(t, root))
+    };
+    let trust = match sources.workspace_root {
+        None => Trust::No,
+        Some(_) if sources.trust_override => Trust::CommandLine,
+        Some(_) if listed.iter().any(is_root) => Trust::Listed,
+        Some(_) if sources.remembered.iter().any(is_root) => Trust::Remembered,
+        Some(_) => Trust::No,
+    };
     let trust_hint = match &sources.user_config_dir {
         Some(dir) => dir.join("meshls").join("config.toml").display().to_string(),
         None => "your meshls config.toml".to_owned(),
     };
+    let mut refused_for_trust = Vec::new();
     let mut merged = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
     for layer in layers {
         let checked = check_layer(&layer.value).and_then(|()| match layer.origin {
             Origin::User | Origin::Environment => Ok(()),
-            Origin::Workspace | Origin::Editor if layer.value.get("trusted_workspaces").is_some() => Err((
-                "trusted_workspaces".to_owned(),
-                "only your own config file or environment may say which workspaces you trust"
-                    .to_owned(),
-            )),
-            Origin::Editor => Ok(()),
-            Origin::Workspace if workspace_trusted => Ok(()),
-            Origin::Workspace => match sensitive_key(&layer.value) {
-                None => Ok(()),
-                Some(key) => Err((
-                    key,
-                    format!(
-                        "a workspace file may set this only in a trusted workspace, because it runs a program or decides where API keys are sent; to trust this workspace, add it to `trusted_workspaces` in {trust_hint}"
-                    ),
-                )),
-            },
+            Origin::Workspace | Origin::Editor => {
+                match ["trusted_workspaces", "trust"]
+                    .into_iter()
+                    .find(|key| layer.value.get(key).is_some())
+                {
+                    Some(key) => Err((
+                        key.to_owned(),
+                        "only your own config file or environment may say which workspaces you trust"
+                            .to_owned(),
+                    )),
+                    None => Ok(()),
+                }
+            }
+        });
+        let checked = checked.and_then(|()| match layer.origin {
+            Origin::Workspace if !trust.trusted() => {
+                match untrusted_refusal(&layer.value, &merged) {
+                    None => Ok(()),
+                    Some((key, why)) => {
+                        refused_for_trust.push(key.clone());
+                        Err((
+                            key,
+                            format!(
+                                "{why}, so a workspace file may set it only in a trusted workspace; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or add it to `trusted_workspaces` in {trust_hint}"
+                            ),
+                        ))
+                    }
+                }
+            }
+            _ => Ok(()),
         });
         match checked {
             Ok(()) => merge(&mut merged, layer.value),
@@ -337,6 +454,8 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
         files,
         env_vars,
         errors,
+        trust,
+        refused_for_trust,
     }
 }
 
@@ -440,30 +559,90 @@ fn same_path(a: &Path, b: &Path) -> bool {
             .is_some_and(|a| b.canonicalize().is_ok_and(|b| a == b))
 }
 
-/// The first key of a workspace layer that could run a program, send an
-/// API key somewhere else, or let the agent act without asking.
-fn sensitive_key(layer: &Value) -> Option<String> {
+/// The agent's limits a workspace may lower but not raise.
+const LIMITS: &[&str] = &[
+    "max_steps",
+    "token_budget",
+    "max_tokens",
+    "context_window",
+    "verify_rounds",
+    "connect_timeout",
+    "first_token_timeout",
+    "idle_timeout",
+    "total_timeout",
+    "retries",
+    "approval_timeout",
+];
+
+/// The first key of an untrusted workspace's layer it may not set, and
+/// why (`merged`: the layers below it), or `None`.
+///
+/// - `servers`: anything but `enabled = false` reaches a server or starts
+///   one (command, args, env, settings, initialization options);
+/// - `agent`: what picks the model and its provider, where keys go, what
+///   the agent may do unasked, what it costs, and what it may read;
+///   limits only downwards.
+pub fn untrusted_refusal(layer: &Value, merged: &Value) -> Option<(String, String)> {
     if let Some(servers) = layer.get("servers").and_then(Value::as_object) {
         for (name, server) in servers {
-            for key in ["command", "args", "env"] {
-                if server.get(key).is_some() {
-                    return Some(format!("servers.{name}.{key}"));
+            let Some(fields) = server.as_object() else {
+                return Some((
+                    format!("servers.{name}"),
+                    "it reaches a language server".to_owned(),
+                ));
+            };
+            for (key, value) in fields {
+                if key == "enabled" && *value == Value::Bool(false) {
+                    continue;
                 }
+                return Some((
+                    format!("servers.{name}.{key}"),
+                    "it starts a program or reaches a language server".to_owned(),
+                ));
             }
         }
     }
-    let agent = layer.get("agent")?;
-    // Permissions and run_command decide what the agent may do unasked.
-    [
-        "base_url",
-        "api_key_env",
-        "fallback",
-        "permissions",
-        "run_command",
-    ]
-    .into_iter()
-    .find(|key| agent.get(key).is_some())
-    .map(|key| format!("agent.{key}"))
+    let agent = layer.get("agent")?.as_object()?;
+    for (key, value) in agent {
+        let why = match key.as_str() {
+            "provider" | "model" | "base_url" | "api_key_env" | "fallback" => {
+                "it decides which model answers and where API keys are sent"
+            }
+            "prices" => "it decides the costs meshls shows you",
+            "permissions" | "run_command" => "it decides what the agent may do without asking",
+            "read_dependencies" if *value == Value::Bool(false) => continue,
+            "read_dependencies" => "it decides what the agent may read",
+            limit if LIMITS.contains(&limit) => {
+                let (Some(wanted), now) = (value.as_u64(), current_limit(merged, limit)) else {
+                    continue;
+                };
+                if wanted <= now {
+                    continue;
+                }
+                return Some((
+                    format!("agent.{key}"),
+                    format!("a workspace may lower agent.{key} (now {now}) but not raise it"),
+                ));
+            }
+            _ => continue,
+        };
+        return Some((format!("agent.{key}"), why.to_owned()));
+    }
+    None
+}
+
+/// A limit as the layers so far set it (`context_window`'s default
+/// depends on the provider).
+fn current_limit(merged: &Value, key: &str) -> u64 {
+    let agent: AgentConfig = merged
+        .get("agent")
+        .cloned()
+        .and_then(|agent| serde_json::from_value(agent).ok())
+        .unwrap_or_default();
+    match key {
+        "context_window" => agent.context_window(),
+        _ => merged["agent"][key].as_u64().unwrap_or(0),
+    }
 }
 
 fn merge(base: &mut Value, layer: Value) {
@@ -516,6 +695,7 @@ mod tests {
                 .collect(),
             initialization_options: None,
             settings: settings.as_ref(),
+            ..Sources::default()
         };
         let loaded = load(&sources);
         let prefix = format!("{}/", dir.path().display());
@@ -595,10 +775,11 @@ mod tests {
                 ),
                 (
                     "ws/meshls.toml",
-                    "[agent]\nprovider = \"anthropic\"\n[servers.rust-analyzer]\nroot_markers = [\"Cargo.toml\"]\n[servers.gopls]\nenabled = false\n",
+                    "[agent]\nmax_steps = 3\n[servers.gopls]\nenabled = false\n",
                 ),
             ],
             &[
+                ("MESHLS_AGENT__PROVIDER", "anthropic"),
                 ("MESHLS_AGENT__MAX_STEPS", "7"),
                 ("MESHLS_LOG", "debug"),
                 ("MESHLS_SERVERS__RUST_ANALYZER__ARGS", "[\"--log\"]"),
@@ -681,6 +862,7 @@ mod tests {
                 env: Vec::new(),
                 initialization_options: Some(&init),
                 settings,
+                ..Sources::default()
             })
             .config
             .agent
@@ -738,8 +920,8 @@ mod tests {
             &[],
             None,
             expect![[r#"
-                error: ws/.meshls/config.toml: key `servers.rust-analyzer.command`: a workspace file may set this only in a trusted workspace, because it runs a program or decides where API keys are sent; to trust this workspace, add it to `trusted_workspaces` in user/meshls/config.toml
-                error: ws/meshls.toml: key `agent.base_url`: a workspace file may set this only in a trusted workspace, because it runs a program or decides where API keys are sent; to trust this workspace, add it to `trusted_workspaces` in user/meshls/config.toml
+                error: ws/.meshls/config.toml: key `servers.rust-analyzer.command`: it starts a program or reaches a language server, so a workspace file may set it only in a trusted workspace; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or add it to `trusted_workspaces` in user/meshls/config.toml
+                error: ws/meshls.toml: key `agent.api_key_env`: it decides which model answers and where API keys are sent, so a workspace file may set it only in a trusted workspace; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or add it to `trusted_workspaces` in user/meshls/config.toml
                 agent: OpenAi None http://127.0.0.1:11434/v1 steps=20 fallback=0
                 syntax_diagnostics: true
                 servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
@@ -767,6 +949,87 @@ mod tests {
             loaded.config.agent.base_url.as_deref(),
             Some("https://example.invalid/v1")
         );
+    }
+
+    /// What an untrusted workspace's files may set, by key: (toml, whether
+    /// it is refused), each file alone over a user file with max_steps 30.
+    #[test]
+    fn an_untrusted_workspace_reaches_no_server_model_or_permission_and_only_lowers_limits() {
+        let cases = [
+            ("[servers.pyright.settings.python]\npythonPath = \"tools/python\"\n", true),
+            ("[servers.typescript-language-server.initialization_options.tsserver]\npath = \"x.js\"\n", true),
+            ("[servers.rust-analyzer]\nlanguages = [\"rust\"]\n", true),
+            ("[servers.mine]\nenabled = true\n", true),
+            ("[servers.gopls]\nenabled = false\n", false),
+            ("[agent]\nprovider = \"anthropic\"\n", true),
+            ("[agent]\nmodel = \"o1-pro\"\n", true),
+            ("[agent.prices.m]\ninput = 0.0\n", true),
+            ("[agent]\nread_dependencies = true\n", true),
+            ("[agent]\nread_dependencies = false\n", false),
+            ("[agent]\nmax_steps = 29\n", false),
+            ("[agent]\nmax_steps = 30\n", false),
+            ("[agent]\nmax_steps = 31\n", true),
+            ("[agent]\ntoken_budget = 1000000000\n", true),
+            ("[agent]\ncontext_window = 1000\n", false),
+            ("[agent]\ncontext_window = 100000\n", true),
+            ("[agent]\napproval_timeout = 100000\n", true),
+            ("[analysis]\nsyntax_diagnostics = false\n", false),
+            ("trust = \"ask\"\n", true),
+        ];
+        for (text, refused) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("ws");
+            std::fs::create_dir_all(dir.path().join("user/meshls")).unwrap();
+            std::fs::create_dir_all(&root).unwrap();
+            std::fs::write(
+                dir.path().join("user/meshls/config.toml"),
+                "[agent]\nmax_steps = 30\n",
+            )
+            .unwrap();
+            std::fs::write(root.join("meshls.toml"), text).unwrap();
+            let sources = Sources {
+                workspace_root: Some(&root),
+                user_config_dir: Some(dir.path().join("user")),
+                ..Sources::default()
+            };
+            let loaded = load(&sources);
+            assert_eq!(loaded.trust, Trust::No);
+            assert_eq!(
+                !loaded.errors.is_empty(),
+                refused,
+                "{text}: {:?}",
+                loaded.errors
+            );
+            // Trusted (by the user's answer, or --trust), the same file applies.
+            for trusted in [
+                Sources {
+                    remembered: vec![root.clone()],
+                    ..Sources {
+                        workspace_root: Some(&root),
+                        user_config_dir: Some(dir.path().join("user")),
+                        ..Sources::default()
+                    }
+                },
+                Sources {
+                    trust_override: true,
+                    ..Sources {
+                        workspace_root: Some(&root),
+                        user_config_dir: Some(dir.path().join("user")),
+                        ..Sources::default()
+                    }
+                },
+            ] {
+                let loaded = load(&trusted);
+                assert!(loaded.trust.trusted());
+                let only_users = text.starts_with("trust");
+                assert_eq!(
+                    !loaded.errors.is_empty(),
+                    only_users,
+                    "{text}: {:?}",
+                    loaded.errors
+                );
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ fn probe_servers(
     root: &Path,
     configs: &BTreeMap<String, ServerConfig>,
     hidden_env: Vec<String>,
+    trusted: bool,
 ) -> Vec<ServerStatus> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -54,6 +55,7 @@ fn probe_servers(
             path: std::env::var_os("PATH"),
             documents: Arc::new(NoDocuments),
             hidden_env,
+            trusted,
         };
         let (servers, _, _events) = Servers::start(configs, options).await;
         let status = servers.status();
@@ -80,6 +82,23 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
     for var in &loaded.env_vars {
         writeln!(out, "  environment variable {var}")?;
     }
+
+    let trust = match loaded.trust {
+        config::Trust::Listed => "trusted (listed in trusted_workspaces)".to_owned(),
+        config::Trust::Remembered => format!(
+            "trusted (you said so in the editor; remembered in {})",
+            crate::trust::store_path().map_or_else(String::new, |path| path.display().to_string())
+        ),
+        config::Trust::CommandLine => "trusted (--trust)".to_owned(),
+        config::Trust::No => format!(
+            "not trusted: its config files may not reach language servers or the agent's model and permissions, and the servers start in their safe modes; {}",
+            match loaded.config.trust {
+                config::TrustMode::Ask => "meshls asks the editor whether to trust it",
+                config::TrustMode::Never => "meshls does not ask (trust = \"never\"); add it to trusted_workspaces to trust it",
+            }
+        ),
+    };
+    writeln!(out, "\nworkspace trust: {trust}")?;
 
     writeln!(out, "\nlanguage servers:")?;
     let width = loaded
@@ -123,6 +142,7 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
         root,
         &loaded.config.servers,
         loaded.config.agent.key_variables(),
+        loaded.trust.trusted(),
     );
     if status.is_empty() {
         writeln!(
@@ -132,6 +152,9 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
     }
     for server in status {
         let mut line = format!("  {:width$}  {}", server.name, server.state);
+        if server.safe_mode {
+            line.push_str(" in safe mode");
+        }
         if let Some(pid) = server.pid {
             line.push_str(&format!(" (pid {pid})"));
         }

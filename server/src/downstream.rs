@@ -22,6 +22,12 @@ use crate::{diagnostics::DiagnosticsHub, editor::Editor};
 
 pub struct Downstream {
     servers: RwLock<Arc<Servers>>,
+    /// Held (read) while a document notification is applied and sent to
+    /// the servers, and (write) while a new set of servers is given the
+    /// open documents and put in place: no edit is lost between two sets.
+    documents: RwLock<()>,
+    /// The task handling what the current servers send.
+    listener: Mutex<Option<tokio::task::AbortHandle>>,
     /// The semantic-token legend advertised to the editor.
     legend: RwLock<Option<Legend>>,
     relayed: Mutex<Relayed>,
@@ -42,6 +48,8 @@ impl Downstream {
     pub fn new() -> Arc<Downstream> {
         Arc::new(Downstream {
             servers: RwLock::new(Arc::new(Servers::none())),
+            documents: RwLock::new(()),
+            listener: Mutex::new(None),
             legend: RwLock::new(None),
             relayed: Mutex::new(Relayed::default()),
         })
@@ -52,8 +60,58 @@ impl Downstream {
         Arc::clone(&self.servers.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub fn set(&self, servers: Servers) {
-        *self.servers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(servers);
+    /// Puts `servers` in place, with the task that handles what they
+    /// send; the previous ones' task ends.
+    pub fn set(&self, servers: Arc<Servers>, listener: tokio::task::AbortHandle) {
+        *self.servers.write().unwrap_or_else(|p| p.into_inner()) = servers;
+        let previous = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(listener);
+        if let Some(previous) = previous {
+            previous.abort();
+        }
+    }
+
+    /// Hold this while applying a document notification and sending it
+    /// to `get()`'s servers.
+    pub fn documents_lock(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.documents.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Puts `servers` in place of the running ones, after giving them the
+    /// open documents, with no document notification in between; returns
+    /// the old ones, for the caller to shut down.
+    pub fn replace(
+        &self,
+        servers: Arc<Servers>,
+        listener: tokio::task::AbortHandle,
+    ) -> Arc<Servers> {
+        let _documents = self.documents.write().unwrap_or_else(|p| p.into_inner());
+        servers.replay_open_documents();
+        let old = self.get();
+        self.set(servers, listener);
+        old
+    }
+
+    /// Starts handling what `servers` send (each server's requests are
+    /// answered from `servers`, even before they are put in place).
+    pub fn listen(
+        self: &Arc<Self>,
+        servers: Arc<Servers>,
+        hub: Arc<DiagnosticsHub>,
+        editor: Arc<Editor>,
+        incoming: mpsc::UnboundedReceiver<FromServer>,
+    ) -> tokio::task::AbortHandle {
+        tokio::spawn(handle_incoming(
+            self.clone(),
+            servers,
+            hub,
+            editor,
+            incoming,
+        ))
+        .abort_handle()
     }
 
     fn relayed(&self) -> std::sync::MutexGuard<'_, Relayed> {
@@ -132,8 +190,9 @@ fn relayed_name(server: &str, id: &Value) -> String {
 /// server's name; progress, edits, documents to show, refreshes and
 /// file-watcher registrations relayed to the editor under names that keep
 /// servers apart; configuration answered from `[servers.<name>].settings`.
-pub async fn handle_incoming(
+async fn handle_incoming(
     downstream: Arc<Downstream>,
+    servers: Arc<Servers>,
     hub: Arc<DiagnosticsHub>,
     editor: Arc<Editor>,
     mut incoming: mpsc::UnboundedReceiver<FromServer>,
@@ -165,8 +224,8 @@ pub async fn handle_incoming(
                 // Relayed requests can wait on the user (showMessageRequest):
                 // they are answered on their own, and the part that must
                 // happen in order (naming tokens) happens here.
-                let answer = request(&downstream, &editor, &server, &method, params);
-                let target = downstream.get().client(&server);
+                let answer = request(&downstream, &servers, &editor, &server, &method, params);
+                let target = servers.client(&server);
                 tokio::spawn(async move {
                     let answer = answer.await;
                     if let Some(target) = target {
@@ -223,6 +282,7 @@ async fn notification(
 /// order is done before it is returned.
 fn request(
     downstream: &Arc<Downstream>,
+    servers: &Servers,
     editor: &Arc<Editor>,
     server: &str,
     method: &str,
@@ -235,7 +295,7 @@ fn request(
     };
     let ready = |answer: Result<Value, ResponseError>| async move { answer }.boxed();
     match method {
-        "workspace/configuration" => ready(Ok(downstream.get().configuration(server, &params))),
+        "workspace/configuration" => ready(Ok(servers.configuration(server, &params))),
         "window/workDoneProgress/create" => {
             let token = params.get("token").cloned().unwrap_or_default();
             let name = relayed_name(server, &token);
@@ -316,6 +376,13 @@ fn request(
 }
 
 impl Downstream {
+    /// Every server of a set that is replaced: as [`Downstream::forget`].
+    pub fn forget_all(&self, servers: &Servers, editor: &Arc<Editor>) {
+        for status in servers.status() {
+            self.forget(&status.name, editor);
+        }
+    }
+
     /// A server restarted or was given up: its file watchers are taken out
     /// of the editor (the new process registers its own) and its progress
     /// ends.

@@ -21,6 +21,7 @@ pub mod senses;
 pub mod stdio;
 pub mod storage;
 pub mod transport;
+pub mod trust;
 
 use std::sync::Arc;
 

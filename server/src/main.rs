@@ -91,9 +91,23 @@ struct CheckArgs {
     /// the same split on every machine.
     #[arg(long, value_parser = check::parse_shard)]
     shard: Option<(usize, usize)>,
+    /// Trust the workspace for this run: its meshls.toml may reach the
+    /// language servers, which start in full rather than in their safe
+    /// modes (build scripts, the workspace's TypeScript and Python run).
+    /// Only for code you trust: in CI, not for pull requests from forks
+    /// in a job that holds secrets (see editors/ci/).
+    #[arg(long)]
+    trust: bool,
 }
 
 fn main() -> ExitCode {
+    // Programs meshls starts (language servers, the agent's commands, and
+    // what they run) are the user's, but may come from the repository:
+    // they must not read the API keys from /proc/<meshls>/environ or its
+    // memory. A process that is not dumpable is readable there by root
+    // only.
+    #[cfg(target_os = "linux")]
+    let not_dumpable = nix::sys::prctl::set_dumpable(false);
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Some(Command::Doctor { .. }) => "warn,sled=error",
@@ -104,6 +118,12 @@ fn main() -> ExitCode {
     if let Err(err) = logging::init(cli.log_file.as_deref(), default_filter) {
         let _ = writeln_stderr(&format!("meshls: {err:#}"));
         return ExitCode::from(2);
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(err) = not_dumpable {
+        tracing::warn!(
+            "programs meshls starts may read its environment (prctl PR_SET_DUMPABLE failed: {err})"
+        );
     }
     // Both are accepted only for compatibility: stdio is the only transport,
     // and the end of stdin ends the session.
@@ -216,6 +236,7 @@ fn check(args: CheckArgs, review: Option<check::ReviewOptions>) -> ExitCode {
         timeout: std::time::Duration::from_secs(args.timeout),
         settle: std::time::Duration::from_millis(1500),
         review,
+        trust: args.trust,
     };
     let outcome = check::run(&options);
     for warning in &outcome.warnings {

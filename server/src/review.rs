@@ -18,7 +18,7 @@ use meshls_agent::{
     host::{FileChange, Finding as Seen, Host, Place, Reported, Spot, Symbol},
     model::Message,
     models::Models,
-    paths, permissions,
+    paths,
     run::{self, Conversation, Ended},
     tools::Tools,
     AgentConfig,
@@ -345,7 +345,12 @@ pub async fn review(
     .map_err(|err| format!("the review could not start: {err}"))?;
     let (docs, _) = Documents::new();
     let host = ReviewHost {
-        senses: Senses { docs, servers },
+        senses: Senses {
+            docs,
+            servers,
+            root: root.to_path_buf(),
+            read_dependencies: config.read_dependencies,
+        },
         root: root.to_path_buf(),
         diagnostics: heard
             .iter()
@@ -360,13 +365,7 @@ pub async fn review(
         all,
         reported: Mutex::new(Vec::new()),
     };
-    let policy = permissions::Policy {
-        rules: config.permissions.clone(),
-        read_only: true,
-        run_command: false,
-        review: true,
-        hidden_env: config.key_variables(),
-    };
+    let policy = crate::config::agent_policy(config, true, true);
     let tools = Tools {
         host: &host,
         root,

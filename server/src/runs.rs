@@ -2,11 +2,12 @@
 //! session, its steps show as `$/progress` (cancellable from the editor or
 //! with `meshls.cancel`), its edits reach the editor through
 //! [`ServerHost`], and its answer comes back as a message, or, when long,
-//! as a markdown file under `.meshls/answers/` opened with
-//! `window/showDocument`.
+//! as a markdown file opened with `window/showDocument`. That file is in
+//! the user's data directory beside the workspace's database, never in the
+//! workspace: a repository could ship `.meshls/answers` as a symlink out.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use meshls_agent::{
     models::Models,
-    permissions,
+    redact::redact,
     run::{Ended, Progress, Report},
     session::Sessions,
     AgentConfig,
@@ -28,7 +29,7 @@ use meshls_agent::{
 
 use crate::{
     actions, agent_host::ServerHost, diagnostics::DiagnosticsHub, documents::Documents,
-    downstream::Downstream, editor::Editor,
+    downstream::Downstream, editor::Editor, storage,
 };
 
 pub const ASK_COMMAND: &str = "meshls.ask";
@@ -55,10 +56,14 @@ pub struct Runs {
     pub downstream: Arc<Downstream>,
     pub hub: Arc<DiagnosticsHub>,
     pub editor: Arc<Editor>,
-    /// Actions the user allowed for the session ("Always").
-    pub always: Arc<Mutex<HashSet<String>>>,
+    /// Per agent session, the actions the user allowed for it ("Always
+    /// for this session"): a new session starts with none.
+    pub always: Arc<Mutex<HashMap<String, Grants>>>,
     pub next_token: Arc<AtomicU64>,
 }
+
+/// What the user allowed for one session.
+pub type Grants = Arc<Mutex<HashSet<String>>>;
 
 /// A request to the agent, from `meshls.ask`'s arguments: an instruction,
 /// and where the user is.
@@ -230,23 +235,25 @@ impl Runs {
                 });
             }
         }
+        let grants = self
+            .always
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(running.id.clone())
+            .or_default()
+            .clone();
         let host = ServerHost::new(
             self.docs.clone(),
             self.downstream.clone(),
             self.hub.clone(),
             self.editor.clone(),
-            self.always.clone(),
+            grants,
             root.clone(),
             confirm_in_editor,
         )
-        .with_approval_timeout(Duration::from_secs(config.approval_timeout));
-        let policy = permissions::Policy {
-            rules: config.permissions.clone(),
-            read_only,
-            run_command: config.run_command,
-            review: false,
-            hidden_env: config.key_variables(),
-        };
+        .with_approval_timeout(Duration::from_secs(config.approval_timeout))
+        .with_read_dependencies(config.read_dependencies);
+        let policy = crate::config::agent_policy(&config, read_only, false);
         let report = sessions
             .run(
                 &mut running,
@@ -331,11 +338,12 @@ impl Runs {
             .notify("$/progress", json!({"token": token, "value": value}));
     }
 
-    /// One `window/showMessage` (1 error, 2 warning, 3 info).
+    /// One `window/showMessage` (1 error, 2 warning, 3 info), without any
+    /// API key in it.
     fn tell(&self, kind: u8, message: &str) {
         self.editor.notify(
             "window/showMessage",
-            json!({"type": kind, "message": message}),
+            json!({"type": kind, "message": redact(message)}),
         );
     }
 
@@ -354,15 +362,13 @@ impl Runs {
         if text.len() <= SHORT_ANSWER && text.lines().count() <= SHORT_LINES {
             return self.tell(3, &format!("meshls agent: {text}"));
         }
-        let path = root
-            .join(".meshls")
-            .join("answers")
-            .join(format!("{session}-{runs}.md"));
-        let dir = path.parent().unwrap_or(root);
-        let written = std::fs::create_dir_all(dir)
-            // Answers are the user's, not the repository's.
-            .and_then(|()| std::fs::write(dir.join(".gitignore"), "*\n"))
-            .and_then(|()| std::fs::write(&path, format!("# {title}\n\n{text}\n")));
+        let Some(dir) = storage::answers_dir(root) else {
+            return self.tell(3, &format!("meshls agent: {text}"));
+        };
+        let path = dir.join(format!("{session}-{runs}.md"));
+        let body = format!("# {title}\n\n{text}\n");
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, redact(&body).as_bytes()));
         let uri = match (written, lsp_types::Url::from_file_path(&path)) {
             (Ok(()), Ok(uri)) => uri,
             (Err(err), _) => {

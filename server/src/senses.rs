@@ -3,6 +3,13 @@
 //! their answers in the agent's plain terms (lines from 1, columns in
 //! characters). The editor's host and `meshls review`'s headless one both
 //! see through it.
+//!
+//! A server may point anywhere (a repository can make one import a file
+//! outside the workspace). The lines of places it points at are quoted to
+//! the agent only inside the workspace (not in `.git`, not a file that
+//! looks like secrets), or in a dependency's source when
+//! `agent.read_dependencies` allows; elsewhere the place is given, marked
+//! outside, without its text.
 
 use std::{
     collections::HashMap,
@@ -14,7 +21,11 @@ use std::{
 use lsp_types::{Position, Url};
 use serde_json::{json, Value};
 
-use meshls_agent::host::{Finding, Place, Spot, Symbol};
+use meshls_agent::{
+    files,
+    host::{Finding, Place, Spot, Symbol},
+    paths, permissions,
+};
 use meshls_proxy::Servers;
 
 use crate::{documents::Documents, languages::language_of};
@@ -26,6 +37,18 @@ pub struct Senses {
     /// The editor's open documents (none, headless).
     pub docs: Arc<Documents>,
     pub servers: Arc<Servers>,
+    /// The workspace root: lines inside it may be quoted.
+    pub root: PathBuf,
+    /// Whether lines of dependencies' sources may be quoted too.
+    pub read_dependencies: bool,
+}
+
+/// Whether the agent may be shown the text of a file a server points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    Inside,
+    Dependency,
+    Outside,
 }
 
 impl Senses {
@@ -46,11 +69,34 @@ impl Senses {
             .or_else(|| language_of(path).map(str::to_owned))
     }
 
-    /// The text of a file as the editor has it, else as it is on disk.
+    /// The text of a file as the editor has it, else as it is on disk
+    /// (a regular file only: opening a FIFO would wait for a writer).
     pub fn text(&self, path: &Path) -> Option<String> {
         self.open_document(path)
             .map(|(text, _)| text)
-            .or_else(|| std::fs::read_to_string(path).ok())
+            .or_else(|| files::read_regular(path, files::MAX_READ).ok())
+    }
+
+    /// What the agent may see of a file a server points at.
+    fn quote(&self, path: &Path) -> Quote {
+        let Some(given) = path.to_str() else {
+            return Quote::Outside;
+        };
+        if let Ok(inside) = paths::resolve(&self.root, given) {
+            let relative = paths::relative(&self.root, &inside);
+            return if permissions::looks_secret(&relative) {
+                Quote::Outside
+            } else {
+                Quote::Inside
+            };
+        }
+        let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let secret = real.to_str().is_some_and(permissions::looks_secret);
+        if self.read_dependencies && !secret && is_dependency(&real) {
+            Quote::Dependency
+        } else {
+            Quote::Outside
+        }
     }
 
     /// Asks the language server of `at`'s file that offers `provider`.
@@ -102,15 +148,25 @@ impl Senses {
                     .get("targetSelectionRange")
                     .or_else(|| item.get("range"))?;
                 let path = Url::parse(uri).ok()?.to_file_path().ok()?;
-                let text = texts
-                    .entry(path.clone())
-                    .or_insert_with(|| self.text(&path));
+                let quote = self.quote(&path);
+                let text = texts.entry(path.clone()).or_insert_with(|| match quote {
+                    Quote::Inside => self
+                        .open_document(&path)
+                        .map(|(text, _)| text)
+                        .or_else(|| files::read_text(&self.root, &path, files::MAX_READ).ok()),
+                    Quote::Dependency => files::read_regular(&path, files::MAX_READ).ok(),
+                    Quote::Outside => None,
+                });
                 let at = spot(path, text.as_deref(), &range["start"]);
                 let line_text = text
                     .as_deref()
                     .and_then(|text| line_of(text, at.line - 1))
                     .map(str::to_owned);
-                Some(Place { at, line_text })
+                Some(Place {
+                    at,
+                    line_text,
+                    outside: quote == Quote::Outside,
+                })
             })
             .collect()
     }
@@ -254,6 +310,54 @@ impl Senses {
         };
         Ok((!text.is_empty()).then_some(text))
     }
+}
+
+/// Whether `path` (real) is a dependency's source: in a `node_modules`,
+/// a Python `site-packages` or typeshed's stubs, the Rust toolchain or
+/// cargo's registry and git caches, Go's module cache or root, or the
+/// system's C and C++ headers.
+fn is_dependency(path: &Path) -> bool {
+    let by_name = path.components().any(|part| {
+        part.as_os_str().to_str().is_some_and(|name| {
+            matches!(
+                name,
+                "node_modules" | "site-packages" | "dist-packages" | "typeshed-fallback"
+            )
+        })
+    });
+    if by_name {
+        return true;
+    }
+    let home = dirs::home_dir().unwrap_or_default();
+    let from_env = |name: &str, default: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(default))
+    };
+    let (cargo, rustup) = (
+        from_env("CARGO_HOME", ".cargo"),
+        from_env("RUSTUP_HOME", ".rustup"),
+    );
+    let go = from_env("GOPATH", "go");
+    let mut roots = vec![
+        cargo.join("registry"),
+        cargo.join("git"),
+        rustup.join("toolchains"),
+        go.join("pkg").join("mod"),
+        PathBuf::from("/usr/include"),
+        PathBuf::from("/usr/local/include"),
+        PathBuf::from("/usr/lib/gcc"),
+        PathBuf::from("/usr/lib/go"),
+        PathBuf::from("/usr/local/go"),
+    ];
+    roots.extend(std::env::var_os("GOROOT").map(PathBuf::from));
+    roots.extend(std::env::var_os("GOMODCACHE").map(PathBuf::from));
+    roots.iter().any(|root| {
+        let root = root.canonicalize().unwrap_or_else(|_| root.clone());
+        path.starts_with(&root) && path != root
+    }) || path
+        .to_str()
+        .is_some_and(|path| path.starts_with("/usr/lib/llvm-"))
 }
 
 pub fn uri(path: &Path) -> Result<Url, String> {

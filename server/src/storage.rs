@@ -40,6 +40,12 @@ pub fn database_path(workspace_root: &Path) -> Option<PathBuf> {
     )
 }
 
+/// Where the agent's long answers for a workspace go: beside its
+/// database, in the user's data directory (never in the workspace).
+pub fn answers_dir(workspace_root: &Path) -> Option<PathBuf> {
+    Some(database_path(workspace_root)?.parent()?.join("answers"))
+}
+
 /// Opens (creating) the database. sled allows one process per database, so a
 /// second editor on the same workspace gets an error here, not a corrupt file.
 pub fn open(path: &Path) -> anyhow::Result<sled::Db> {

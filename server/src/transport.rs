@@ -235,9 +235,11 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
         // Before initialize, notifications are dropped (the specification
         // says so, and tower-lsp does); the documents must not see them either.
         if initialized {
+            // A set of servers put in place now, or a server restarting,
+            // gets either this notification or a replay that includes it,
+            // never both and never neither.
+            let _replacing = downstream.documents_lock();
             let servers = downstream.get();
-            // A server restarting now gets either this notification or a
-            // replay that includes it, never both and never neither.
             let _documents = servers.documents_lock();
             if let Some(language_id) = docs.apply_notification(&method, request.params()) {
                 let params = request.params().unwrap_or(&Value::Null);

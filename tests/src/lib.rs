@@ -377,6 +377,7 @@ pub struct ServerBuilder {
     env: Vec<(OsString, OsString)>,
     initialization_options: Option<Value>,
     capabilities: Option<Value>,
+    client_name: Option<String>,
 }
 
 impl ServerBuilder {
@@ -411,6 +412,12 @@ impl ServerBuilder {
     /// top of the usual ones (each section's keys added or replaced).
     pub fn capabilities(mut self, capabilities: Value) -> Self {
         self.capabilities = Some(capabilities);
+        self
+    }
+
+    /// The editor's name in `clientInfo` (`meshls-e2e` by default).
+    pub fn client_name(mut self, name: &str) -> Self {
+        self.client_name = Some(name.to_owned());
         self
     }
 
@@ -481,6 +488,7 @@ impl ServerBuilder {
             next_id: 1,
             editor,
             extra_capabilities: None,
+            client_name: None,
         }
     }
 
@@ -489,8 +497,10 @@ impl ServerBuilder {
         let root_uri = self.root_uri.clone();
         let options = self.initialization_options.clone();
         let capabilities = self.capabilities.clone();
+        let client_name = self.client_name.clone();
         let mut server = self.start();
         server.extra_capabilities = capabilities;
+        server.client_name = client_name;
         let result = server.initialize(root_uri, options);
         (server, result)
     }
@@ -552,6 +562,8 @@ pub struct Server {
     editor: Arc<Mutex<EditorSide>>,
     /// Added to the capabilities `initialize` sends.
     extra_capabilities: Option<Value>,
+    /// The `clientInfo` name `initialize` sends.
+    client_name: Option<String>,
     next_id: i64,
 }
 
@@ -568,6 +580,7 @@ impl Server {
             env: Vec::new(),
             initialization_options: None,
             capabilities: None,
+            client_name: None,
         }
     }
 
@@ -709,7 +722,7 @@ impl Server {
     pub fn initialize(&mut self, root_uri: Url, initialization_options: Option<Value>) -> Value {
         let mut params = json!({
             "processId": std::process::id(),
-            "clientInfo": { "name": "meshls-e2e" },
+            "clientInfo": { "name": self.client_name.as_deref().unwrap_or("meshls-e2e") },
             "rootUri": root_uri,
             "workspaceFolders": [{ "uri": root_uri, "name": "ws" }],
             "capabilities": {
