@@ -546,3 +546,72 @@ fn walking_the_workspace_never_follows_a_link_out() {
         .collect();
     assert_eq!(with_glob, ["list_files", "grep"]);
 }
+
+#[test]
+fn a_link_swapped_between_the_check_and_the_open_is_never_followed_out() {
+    // While the agent reads `swap` again and again, another thread points
+    // it now at a file inside, now at one outside (each change one atomic
+    // rename). What was checked must be what is read: the file inside, or
+    // a refusal, never the outside file's text.
+    let f = fixture();
+    std::fs::write(f.root.join("inside.txt"), "inside\n").unwrap();
+    let (to_inside, to_outside) = (f.root.join(".in"), f.root.join(".out"));
+    let swap = f.root.join("swap");
+    std::os::unix::fs::symlink("inside.txt", &swap).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, swap, outside) = (
+            stop.clone(),
+            swap.clone(),
+            f.base.join("outside/secret.txt"),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::os::unix::fs::symlink("inside.txt", &to_inside);
+                let _ = std::fs::rename(&to_inside, &swap);
+                let _ = std::os::unix::fs::symlink(&outside, &to_outside);
+                let _ = std::fs::rename(&to_outside, &swap);
+            }
+        })
+    };
+    let host = Recorder::default();
+    let policy = policy();
+    let tools = Tools {
+        host: &host,
+        root: &f.root,
+        policy: &policy,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut inside, mut refused, mut leaked) = (0, 0, Vec::new());
+    for n in 0..4000 {
+        let call = ToolCall {
+            id: format!("call_{n}"),
+            name: "read_file".to_owned(),
+            arguments: json!({"path": "swap"}).to_string(),
+        };
+        let outcome = runtime.block_on(tools.run(&call));
+        if outcome.content.contains(OUTSIDE_ONLY) {
+            leaked.push(outcome.content);
+        } else if outcome.is_error {
+            refused += 1;
+        } else {
+            assert_eq!(outcome.content, "1\tinside\n");
+            inside += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(
+        leaked.is_empty(),
+        "{} of 4000 reads got the outside file",
+        leaked.len()
+    );
+    // The race was run: both outcomes happened.
+    assert!(
+        inside > 0 && refused > 0,
+        "inside {inside}, refused {refused}"
+    );
+}

@@ -174,13 +174,19 @@ fn python(name: &str, config: &mut ServerConfig, root: &Path) -> Result<(), Stri
     Ok(())
 }
 
-/// `program` on PATH, resolved to its real file, when that is outside the
-/// workspace (a PATH entry such as `.` could find one inside it).
+/// `program` as found on PATH, when the file it really is lies outside the
+/// workspace (a PATH entry such as `.` could find one inside it). The path
+/// is kept as found: rustup's `rustc` is a link to `rustup`, which tells
+/// what to run by the name it was started under.
 fn outside_on_path(program: &str, root: &Path) -> Option<PathBuf> {
     let cwd = root.to_path_buf();
     let found = which::which_in(program, std::env::var_os("PATH"), cwd).ok()?;
-    let real = found.canonicalize().ok()?;
-    usable_outside(&real, root).then_some(real)
+    let absolute = if found.is_absolute() {
+        found
+    } else {
+        std::env::current_dir().ok()?.join(found)
+    };
+    usable_outside(&absolute, root).then_some(absolute)
 }
 
 /// An absolute path to a file that exists, and is outside the workspace

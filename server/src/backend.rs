@@ -330,20 +330,26 @@ impl Backend {
             };
             (root, state.config.trust, state.refused_for_trust.clone())
         };
-        if refused.is_empty() && !self.downstream.get().restricted() {
+        let restricted = self.downstream.get().restricted();
+        if refused.is_empty() && !restricted {
             return;
         }
+        let mut changes = Vec::new();
+        if restricted {
+            changes.push(
+                "its language servers run in their safe modes (no build scripts or proc macros, TypeScript and Python from outside the workspace)".to_owned(),
+            );
+        }
+        if !refused.is_empty() {
+            changes.push(format!(
+                "its meshls.toml settings {} are ignored",
+                refused.join(", ")
+            ));
+        }
         let what = format!(
-            "meshls: {} is not trusted, so its language servers run in their safe modes (no build scripts or proc macros, TypeScript and Python from outside the workspace){}",
+            "meshls: {} is not trusted, so {}",
             root.display(),
-            if refused.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " and its meshls.toml settings {} are ignored",
-                    refused.join(", ")
-                )
-            }
+            changes.join(", and ")
         );
         if mode == config::TrustMode::Never {
             let message =

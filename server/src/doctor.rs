@@ -152,14 +152,14 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
     }
     for server in status {
         let mut line = format!("  {:width$}  {}", server.name, server.state);
-        if server.safe_mode {
-            line.push_str(" in safe mode");
-        }
         if let Some(pid) = server.pid {
             line.push_str(&format!(" (pid {pid})"));
         }
         if let Some(ms) = server.requests.p50_ms {
             line.push_str(&format!(", initialize took {ms:.0} ms"));
+        }
+        if server.safe_mode {
+            line.push_str(", in safe mode (the workspace is not trusted)");
         }
         if let Some(error) = &server.last_error {
             line.push_str(&format!(": {error}"));

@@ -239,13 +239,17 @@ fn check(args: CheckArgs, review: Option<check::ReviewOptions>) -> ExitCode {
         trust: args.trust,
     };
     let outcome = check::run(&options);
+    // A finding may quote a line that holds a key (a server's message, the
+    // review's): none goes into a CI log or an uploaded report.
+    let redact = |text: &str| meshls_agent::redact::redact(text).into_owned();
     for warning in &outcome.warnings {
-        let _ = writeln_stderr(&format!("meshls {command}: {warning}"));
+        let _ = writeln_stderr(&redact(&format!("meshls {command}: {warning}")));
     }
+    let out = redact(&outcome.out);
     let written = match (&args.output, outcome.code) {
         // The reason a check could not be done goes to stderr.
-        (_, 2) => writeln_stderr(outcome.out.trim_end()),
-        (output, _) => write_output(output.as_deref(), &outcome.out),
+        (_, 2) => writeln_stderr(out.trim_end()),
+        (output, _) => write_output(output.as_deref(), &out),
     };
     if let Err(err) = written {
         let _ = writeln_stderr(&format!(

@@ -272,6 +272,9 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
         while in_flight.try_join_next().is_some() {}
     }
 
+    // The editor answers no question any more: a handler waiting on one
+    // (a question nobody answers, in an editor that shows none) ends now.
+    editor.disconnect();
     // Requests still running get a moment to answer (after `exit` they answer
     // "cancelled" at once), so no response is lost at the end.
     let drain = async { while in_flight.join_next().await.is_some() {} };
@@ -279,7 +282,6 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
         tracing::warn!("{} requests were still running at exit", in_flight.len());
     }
     forward.abort();
-    editor.disconnect();
     editor.close();
     let _ = writer.await;
     if shut_down {

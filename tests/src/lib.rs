@@ -299,6 +299,18 @@ impl Workspace {
         command
     }
 
+    /// Trusts the workspace as a user who answered "Trust" did: its root in
+    /// the list meshls keeps in the user's data directory.
+    pub fn trust(&self) {
+        let dir = self.data_home().join("meshls");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("trusted-workspaces.toml"),
+            format!("workspaces = [{:?}]\n", self.root().display().to_string()),
+        )
+        .unwrap();
+    }
+
     /// Writes the user's own config file (`$XDG_CONFIG_HOME/meshls/config.toml`).
     pub fn write_user_config(&self, text: &str) {
         let dir = self.config_home().join("meshls");
@@ -712,10 +724,33 @@ impl Server {
 
     /// Returns the params of the first unconsumed request of `method` from the server (already answered).
     pub fn wait_server_request(&mut self, method: &str) -> Value {
+        self.wait_server_request_where(method, |_| true)
+    }
+
+    /// [`Server::wait_server_request`] for the first whose params match.
+    pub fn wait_server_request_where(
+        &mut self,
+        method: &str,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Value {
         let message = self.wait_for(&format!("a {method} request from the server"), |inbox| {
-            take_first(&mut inbox.server_requests, |m| m["method"] == method)
+            take_first(&mut inbox.server_requests, |m| {
+                m["method"] == method && predicate(m.get("params").unwrap_or(&Value::Null))
+            })
         });
         params_of(message)
+    }
+
+    /// The questions meshls's agent asked (`window/showMessageRequest`
+    /// messages starting `meshls agent:`), in order; not meshls's question
+    /// about trusting the workspace, nor the servers' own.
+    pub fn agent_questions(&mut self) -> Vec<String> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m["method"] == "window/showMessageRequest")
+            .filter_map(|m| m["params"]["message"].as_str().map(str::to_owned))
+            .filter(|message| message.starts_with("meshls agent:"))
+            .collect()
     }
 
     /// Sends a realistic `initialize` followed by `initialized`, and returns the initialize result.

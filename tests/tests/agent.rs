@@ -355,17 +355,14 @@ fn a_command_the_user_denies_never_runs() {
     server.choose(Some("Deny"));
     let token = ask(&mut server, "Touch a file.", ws.uri("src/main.ts").as_str());
     reports_until_end(&mut server, &token);
-    let asked = server
-        .messages()
-        .into_iter()
-        .find(|m| m["method"] == "window/showMessageRequest")
-        .expect("the user was asked");
+    let asked = server.wait_server_request_where("window/showMessageRequest", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent:"))
+    });
+    assert_eq!(asked["message"], "meshls agent: Run `touch ran.txt`?");
     assert_eq!(
-        asked["params"]["message"],
-        "meshls agent: Run `touch ran.txt`?"
-    );
-    assert_eq!(
-        asked["params"]["actions"],
+        asked["actions"],
         json!([{"title": "Allow"}, {"title": "Always for this session"}, {"title": "Deny"}])
     );
     assert!(!ws.path("ran.txt").exists(), "the command ran");
@@ -692,7 +689,10 @@ fn an_editor_that_previews_edits_confirms_them_there_instead_of_being_asked_firs
         text_answer("You turned it down."),
     ]);
     use_model(&ws, &model);
+    // VS Code, which shows its refactor preview for an edit marked
+    // needsConfirmation.
     let (mut server, _) = Server::builder(&ws)
+        .client_name("Visual Studio Code")
         .capabilities(json!({"workspace": {"workspaceEdit": {
             "documentChanges": true,
             "changeAnnotationSupport": {"groupsOnLabel": true},
@@ -705,13 +705,12 @@ fn an_editor_that_previews_edits_confirms_them_there_instead_of_being_asked_firs
 
     let token = ask(&mut server, "Fix the typo in util.", main.as_str());
     reports_until_end(&mut server, &token);
-    let messages = server.messages();
-    assert!(
-        messages
-            .iter()
-            .all(|m| m["method"] != "window/showMessageRequest"),
+    assert_eq!(
+        server.agent_questions(),
+        Vec::<String>::new(),
         "asked first, though the editor confirms edits itself"
     );
+    let messages = server.messages();
     let edit = messages
         .iter()
         .find(|m| m["method"] == "workspace/applyEdit")
@@ -742,6 +741,46 @@ fn an_editor_that_previews_edits_confirms_them_there_instead_of_being_asked_firs
 }
 
 #[test]
+fn an_editor_that_only_declares_change_annotations_is_asked_first() {
+    // A client may declare changeAnnotationSupport and apply marked edits
+    // as they come: only the editors known to show them get none.
+    let ws = Workspace::new("//- /src/main.rs\nfn main() {}\n//- /src/util.rs\npub fn helo() {}\n");
+    let model = ModelServer::start(vec![
+        tool_call(
+            "c1",
+            "edit_file",
+            json!({"path": "src/util.rs", "old_string": "helo", "new_string": "hello"}),
+        ),
+        text_answer("Not allowed."),
+    ]);
+    use_model(&ws, &model);
+    let (mut server, _) = Server::builder(&ws)
+        .client_name("some-editor")
+        .capabilities(json!({"workspace": {"workspaceEdit": {
+            "documentChanges": true,
+            "changeAnnotationSupport": {"groupsOnLabel": true},
+        }}}))
+        .start_initialized();
+    server.apply_edits();
+    server.choose(Some("Deny"));
+    let main = ws.uri("src/main.rs");
+    server.open(&main, "rust", &ws.read("src/main.rs"));
+    let token = ask(&mut server, "Fix the typo in util.", main.as_str());
+    reports_until_end(&mut server, &token);
+    assert_eq!(
+        server.agent_questions(),
+        ["meshls agent: Edit src/util.rs?"],
+        "an edit to a file that is not open is asked about"
+    );
+    assert!(server
+        .messages()
+        .iter()
+        .all(|m| m["method"] != "workspace/applyEdit"));
+    assert_eq!(ws.read("src/util.rs"), "pub fn helo() {}\n");
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
 fn a_long_answer_is_written_to_a_file_the_editor_is_asked_to_show() {
     let ws = Workspace::new("//- /src/lib.rs\npub fn a() {}\n");
     let long: String = (1..=12)
@@ -756,12 +795,16 @@ fn a_long_answer_is_written_to_a_file_the_editor_is_asked_to_show() {
     reports_until_end(&mut server, &token);
     let shown = server.wait_server_request("window/showDocument");
     let uri = shown["uri"].as_str().unwrap();
-    assert!(
-        uri.starts_with(ws.uri(".meshls/answers/").as_str()),
+    // In the user's data, beside the workspace's database; never in the
+    // workspace, which could ship a symlink where answers go.
+    let path = lsp_types::Url::parse(uri).unwrap().to_file_path().unwrap();
+    assert!(path.starts_with(ws.data_home()), "{uri}");
+    assert_eq!(
+        path.parent().unwrap().file_name().unwrap(),
+        "answers",
         "{uri}"
     );
     assert_eq!(shown["takeFocus"], true);
-    let path = lsp_types::Url::parse(uri).unwrap().to_file_path().unwrap();
     let written = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         written,

@@ -155,7 +155,7 @@ fn an_untrusted_workspace_cannot_redirect_api_keys() {
     assert!(!ok, "{out}");
     assert!(
         out.contains(
-            "key `agent.base_url`: a workspace file may set this only in a trusted workspace"
+            "key `agent.api_key_env`: it decides which model answers and where API keys are sent, so a workspace file may set it only in a trusted workspace"
         ),
         "{out}"
     );
@@ -179,7 +179,7 @@ fn an_untrusted_workspace_cannot_let_the_agent_act_unasked() {
         assert!(!ok, "{out}");
         assert!(
             out.contains(&format!(
-                "key `{key}`: a workspace file may set this only in a trusted workspace"
+                "key `{key}`: it decides what the agent may do without asking, so a workspace file may set it only in a trusted workspace"
             )),
             "{out}"
         );

@@ -163,6 +163,14 @@ fn eglot_fixes_a_real_type_error_with_the_agent_from_its_code_actions() {
     assert_eq!(result["server_name"], "meshls", "{result:#}");
     assert_eq!(result["language_id"], "typescript", "{result:#}");
 
+    // The workspace is not trusted: meshls asked once, in eglot's prompt,
+    // and this user said not now (its TypeScript runs in safe mode).
+    assert_eq!(
+        result["trust_question"],
+        serde_json::json!(["Trust", "Not now"]),
+        "{result:#}"
+    );
+
     // meshls.status, run the way editors/emacs.md shows, names the server
     // behind meshls; asked quietly, it showed nothing (checked below).
     assert_eq!(

@@ -128,6 +128,15 @@ fn fix_with_agent_from_the_code_action_menu_and_ask_about_a_selection() {
     let report = report(&out, &file);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 
+    // meshls asked once whether to trust the workspace (this user said not
+    // now), and asked nothing else.
+    let questions = report["questions"].as_array().unwrap();
+    assert_eq!(questions.len(), 1, "{questions:?}");
+    assert!(
+        questions[0].as_str().unwrap().contains("is not trusted"),
+        "{questions:?}"
+    );
+
     assert_eq!(report["type_errors_before"], json!([0]));
     let titles: Vec<&str> = report["titles"]
         .as_array()

@@ -703,9 +703,12 @@ fn doctor_starts_each_server_and_reports_how_it_went() {
     };
     let typescript = line("typescript-language-server");
     assert!(
-        typescript.contains("running (pid") && typescript.contains("initialize took"),
+        typescript.contains("running (pid")
+            && typescript.contains("initialize took")
+            && typescript.ends_with(", in safe mode (the workspace is not trusted)"),
         "{out}"
     );
+    assert!(out.contains("\nworkspace trust: not trusted: "), "{out}");
     let broken = line("broken");
     assert!(
         broken.contains("not started: broken failed to start"),

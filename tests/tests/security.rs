@@ -504,12 +504,7 @@ fn ask(server: &mut Server, ws: &Workspace, instruction: &str) -> String {
 
 /// The approvals the editor was asked for, in order.
 fn approvals(server: &mut Server) -> Vec<String> {
-    server
-        .messages()
-        .into_iter()
-        .filter(|m| m["method"] == "window/showMessageRequest")
-        .map(|m| m["params"]["message"].as_str().unwrap().to_owned())
-        .collect()
+    server.agent_questions()
 }
 
 #[test]
@@ -664,6 +659,20 @@ fn a_workspace_cannot_turn_on_commands_for_itself() {
             .contains("meshls.toml: key `agent."),
         "{told}"
     );
+    // And asked, once, whether to trust the workspace, naming what it
+    // would change.
+    let asked = server.wait_server_request("window/showMessageRequest");
+    let question = asked["message"].as_str().unwrap();
+    assert!(
+        question.contains("is not trusted")
+            && question.contains("agent.permissions")
+            && !question.contains("safe modes"),
+        "{question}"
+    );
+    assert_eq!(
+        asked["actions"],
+        json!([{"title": "Trust"}, {"title": "Not now"}])
+    );
     shut_down(&mut server);
 }
 
@@ -748,6 +757,884 @@ fn language_servers_do_not_inherit_the_api_key_unless_their_config_sets_it() {
     assert!(
         given.contains(&format!("{VARIABLE}=set in its config\n")),
         "{given}"
+    );
+    shut_down(&mut server);
+}
+
+// What follows was found by attacking meshls as a hostile repository,
+// model and prompt would (issue 18); each test failed on the code before
+// its fix.
+
+/// A model's answer long enough to be written to a file.
+fn long_answer() -> String {
+    (1..=12)
+        .map(|n| format!("Point {n}: something worth saying.\n"))
+        .collect()
+}
+
+#[test]
+fn a_long_answer_is_never_written_into_the_workspace_whatever_it_ships() {
+    // One repository ships `.meshls/answers` as a link to a directory
+    // outside; another ships `.meshls/answers/.gitignore` as a link to a
+    // file of the user's.
+    for ships_gitignore in [false, true] {
+        let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+        let outside = ws.temp_dir().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        let users = ws.temp_dir().join("users-file.txt");
+        fs::write(&users, "the user's own\n").unwrap();
+        fs::create_dir_all(ws.path(".meshls")).unwrap();
+        if ships_gitignore {
+            fs::create_dir_all(ws.path(".meshls/answers")).unwrap();
+            std::os::unix::fs::symlink(&users, ws.path(".meshls/answers/.gitignore")).unwrap();
+        } else {
+            std::os::unix::fs::symlink(&outside, ws.path(".meshls/answers")).unwrap();
+        }
+        let long = long_answer();
+        let model = ModelServer::start(vec![text_answer(&long)]);
+        ws.use_model(&format!("{}/v1", model.url()), "");
+        let mut server = editor(&ws, None);
+        ask(&mut server, &ws, "Explain the crate.");
+        let shown = server.wait_server_request("window/showDocument");
+        let path = lsp_types::Url::parse(shown["uri"].as_str().unwrap())
+            .unwrap()
+            .to_file_path()
+            .unwrap();
+        assert!(path.starts_with(ws.data_home()), "{}", path.display());
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("# Explain the crate.\n\n{}\n", long.trim())
+        );
+        assert_eq!(
+            fs::read_dir(&outside).unwrap().count(),
+            0,
+            "written outside"
+        );
+        assert_eq!(fs::read_to_string(&users).unwrap(), "the user's own\n");
+        shut_down(&mut server);
+    }
+}
+
+/// A Python and TypeScript project whose repository would run programs
+/// of its own through the language servers, each leaving a mark in
+/// `marks`: a Python interpreter named in meshls.toml's settings for
+/// pyright, and a TypeScript that typescript-language-server prefers to
+/// the one beside it.
+fn repository_with_programs(marks: &Path) -> String {
+    let marks = marks.display();
+    format!(
+        r#"//- /pyproject.toml
+[project]
+name = "hostile"
+//- /main.py
+count: int = "three"
+//- /meshls.toml
+[servers.pyright.settings.python]
+pythonPath = "tools/python"
+//- /tools/python
+#!/bin/sh
+echo "$@" >> '{marks}/python'
+exec /usr/bin/python3 "$@"
+//- /package.json
+{{"name": "hostile"}}
+//- /tsconfig.json
+{{"compilerOptions": {{"strict": true}}}}
+//- /src/main.ts
+const label: string = 42;
+//- /node_modules/typescript/package.json
+{{"name": "typescript", "version": "5.9.3"}}
+//- /node_modules/typescript/lib/tsserver.js
+require("fs").writeFileSync("{marks}/tsserver", "ran");
+"#
+    )
+}
+
+/// The workspace of [`repository_with_programs`], its marks directory.
+fn hostile_repository() -> (Workspace, PathBuf) {
+    let scratch = tempfile::tempdir().unwrap().keep();
+    let marks = scratch.join("marks");
+    fs::create_dir_all(&marks).unwrap();
+    let ws = Workspace::new(&repository_with_programs(&marks));
+    let python = ws.path("tools/python");
+    let mut mode = fs::metadata(&python).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+    fs::set_permissions(&python, mode).unwrap();
+    (ws, marks)
+}
+
+fn marks_in(marks: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(marks)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_untrusted_workspace_cannot_make_its_language_servers_run_its_programs() {
+    let (ws, marks) = hostile_repository();
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", meshls_e2e::path_with_node_servers())
+        .start_initialized();
+    server.open(&ws.uri("main.py"), "python", &ws.read("main.py"));
+    server.open(
+        &ws.uri("src/main.ts"),
+        "typescript",
+        &ws.read("src/main.ts"),
+    );
+    // Both servers work, in safe mode: TypeScript from beside
+    // typescript-language-server, pyright with a Python from outside.
+    server.wait_publication(&ws.uri("src/main.ts"), |d| d["code"] == 2322);
+    server.wait_publication(&ws.uri("main.py"), |d| {
+        d["source"] == "Pyright"
+            && d["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("not assignable")
+    });
+    assert_eq!(
+        marks_in(&marks),
+        Vec::<String>::new(),
+        "a program of the workspace ran"
+    );
+    // The user is told why the settings were refused, and asked once.
+    let told = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("servers.pyright.settings"))
+    });
+    assert!(
+        told["message"]
+            .as_str()
+            .unwrap()
+            .contains("only in a trusted workspace"),
+        "{told}"
+    );
+    let asked = server.wait_server_request("window/showMessageRequest");
+    let question = asked["message"].as_str().unwrap();
+    assert!(
+        question.contains("is not trusted")
+            && question.contains("safe modes")
+            && question.contains("servers.pyright.settings"),
+        "{question}"
+    );
+    shut_down(&mut server);
+    assert_eq!(marks_in(&marks), Vec::<String>::new());
+}
+
+#[test]
+fn trusting_a_workspace_when_asked_restarts_its_servers_with_its_settings_and_is_remembered() {
+    let (ws, marks) = hostile_repository();
+    // No fake TypeScript for this one: once trusted, the workspace's own
+    // would run.
+    fs::remove_dir_all(ws.path("node_modules")).unwrap();
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", meshls_e2e::path_with_node_servers())
+        .start_initialized();
+    server.choose(Some("Trust"));
+    let main = ws.uri("main.py");
+    server.open(&main, "python", &ws.read("main.py"));
+    let told = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is trusted now"))
+    });
+    assert!(
+        told["message"]
+            .as_str()
+            .unwrap()
+            .contains("started again with its own settings"),
+        "{told}"
+    );
+    // The new pyright, given the open file, uses the workspace's Python.
+    server.wait_publication(&main, |d| d["source"] == "Pyright");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !marks_in(&marks).contains(&"python".to_owned()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pyright never ran the workspace's Python once trusted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The answer is the user's, in their data directory.
+    let store = fs::read_to_string(ws.data_home().join("meshls/trusted-workspaces.toml")).unwrap();
+    assert!(store.contains(&ws.root().display().to_string()), "{store}");
+    shut_down(&mut server);
+
+    // Remembered: the next session starts trusted and asks nothing.
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", meshls_e2e::path_with_node_servers())
+        .start_initialized();
+    server.open(&main, "python", &ws.read("main.py"));
+    server.wait_publication(&main, |d| d["source"] == "Pyright");
+    let questions: Vec<Value> = server
+        .messages()
+        .into_iter()
+        .filter(|m| m["method"] == "window/showMessageRequest")
+        .collect();
+    assert_eq!(questions, Vec::<Value>::new());
+    shut_down(&mut server);
+}
+
+#[test]
+fn meshls_check_trusts_a_workspace_only_when_told_to() {
+    let (ws, marks) = hostile_repository();
+    fs::remove_dir_all(ws.path("node_modules")).unwrap();
+    let check = |trust: bool| {
+        let mut command = ws.meshls(&meshls_e2e::path_with_node_servers());
+        command.arg("check");
+        if trust {
+            command.arg("--trust");
+        }
+        command.arg("--root").arg(ws.root()).output().unwrap()
+    };
+    let untrusted = check(false);
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(2), "{untrusted:?}");
+    assert!(
+        stderr.contains("servers.pyright.settings") && stderr.contains("--trust"),
+        "{stderr}"
+    );
+    assert_eq!(marks_in(&marks), Vec::<String>::new());
+    let trusted = check(true);
+    let stdout = String::from_utf8_lossy(&trusted.stdout);
+    assert_eq!(trusted.status.code(), Some(1), "{trusted:?}");
+    assert!(stdout.contains("main.py:1:"), "{stdout}");
+    assert!(marks_in(&marks).contains(&"python".to_owned()));
+}
+
+/// Starts meshls for `ws` as a user other than root when the tests run as
+/// root (who may read any process's memory), owning the test's files:
+/// what a program meshls starts may read is then what any user's may.
+fn as_a_user(ws: &Workspace, builder: meshls_e2e::ServerBuilder) -> meshls_e2e::ServerBuilder {
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return builder;
+    }
+    let chowned = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(ws.temp_dir())
+        .status()
+        .unwrap();
+    assert!(chowned.success());
+    let meshls = meshls_e2e::meshls_bin();
+    builder.program("setpriv").args(&[
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+        meshls.to_str().unwrap(),
+        "serve",
+        "--stdio",
+    ])
+}
+
+#[test]
+fn programs_meshls_starts_cannot_read_the_api_key_from_its_process() {
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+    let (from_server, server_err) = (
+        ws.temp_dir().join("server.environ"),
+        ws.temp_dir().join("server.err"),
+    );
+    let model = ModelServer::start(vec![
+        tool_call(
+            "c1",
+            "run_command",
+            json!({"command": "cat /proc/$PPID/environ > command.environ; echo read $?"}),
+        ),
+        text_answer("Done."),
+    ]);
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        &format!(
+            "api_key_env = \"{VARIABLE}\"\nrun_command = true\n[agent.permissions]\nrun_command = \"allow\"\n\
+             [servers.reader]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"cat /proc/$PPID/environ > '{}' 2> '{}'; exec '{}'\"]\nlanguages = [\"plaintext\"]\n",
+            from_server.display(),
+            server_err.display(),
+            env!("CARGO_BIN_EXE_echo-lsp"),
+        ),
+    );
+    let builder = Server::builder(&ws)
+        .env("PATH", "/usr/bin:/bin")
+        .env(VARIABLE, KEY);
+    let (mut server, _) = as_a_user(&ws, builder).start_initialized();
+    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    ask(&mut server, &ws, "Look around.");
+    let received = model.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        received[1].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str()),
+        "the model still gets the key"
+    );
+    let told = &tool_results(&received[1])["c1"];
+    assert!(
+        told.starts_with("exit code 0\nread 1\n") && told.contains("Permission denied"),
+        "{told}"
+    );
+    for file in [ws.path("command.environ"), from_server.clone()] {
+        let read = fs::read(&file).unwrap_or_default();
+        assert!(leaked(&read).is_empty(), "{} holds the key", file.display());
+        assert!(read.is_empty(), "{} was read", file.display());
+    }
+    let why = fs::read_to_string(&server_err).unwrap();
+    assert!(why.contains("Permission denied"), "{why}");
+    shut_down(&mut server);
+}
+
+#[test]
+fn an_api_key_in_what_the_agent_reads_is_taken_out_before_it_goes_anywhere() {
+    let ws = Workspace::new(&format!(
+        "//- /src/lib.rs\n{LIB}//- /notes.txt\ndeploy with key={KEY}\n"
+    ));
+    let model = ModelServer::start(vec![
+        calls(&[
+            ("c1", "read_file", json!({"path": "notes.txt"})),
+            ("c2", "grep", json!({"pattern": "key="})),
+        ]),
+        text_answer("Read them."),
+    ]);
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        &format!("api_key_env = \"{VARIABLE}\"\n"),
+    );
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", "/usr/bin:/bin")
+        .env(VARIABLE, KEY)
+        .start_initialized();
+    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    ask(
+        &mut server,
+        &ws,
+        &format!("Use the key {KEY} if you need it."),
+    );
+    let received = model.received();
+    assert_eq!(received.len(), 2);
+    let results = tool_results(&received[1]);
+    assert_eq!(results["c1"], "1\tdeploy with key=<redacted>\n");
+    assert_eq!(results["c2"], "notes.txt:1: deploy with key=<redacted>\n");
+    for request in &received {
+        // Only in the header.
+        assert!(
+            leaked(request.body.to_string().as_bytes()).is_empty(),
+            "{}",
+            request.body
+        );
+    }
+    shut_down(&mut server);
+    for (path, bytes) in files_under(ws.data_home()) {
+        assert!(
+            leaked(&bytes).is_empty(),
+            "{} holds the key",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn shell_syntax_does_not_get_a_command_past_the_rules() {
+    let ws = Workspace::new(&format!(
+        "//- /src/lib.rs\n{LIB}//- /victim/precious.txt\nkeep me\n"
+    ));
+    let many: String = std::iter::once("echo first\n".to_owned())
+        .chain((0..40).map(|n| format!("echo line {n}\n")))
+        .chain(std::iter::once("touch many.txt".to_owned()))
+        .collect();
+    let model = ModelServer::start(vec![
+        calls(&[
+            (
+                "c1",
+                "run_command",
+                json!({"command": "echo hi $(touch substituted.txt)"}),
+            ),
+            (
+                "c2",
+                "run_command",
+                json!({"command": "echo hi\ntouch newline.txt"}),
+            ),
+            (
+                "c3",
+                "run_command",
+                json!({"command": "echo hi; rm -r -f victim"}),
+            ),
+            (
+                "c4",
+                "run_command",
+                json!({"command": "echo hi && touch and.txt"}),
+            ),
+            ("c5", "run_command", json!({"command": "touch ok.txt"})),
+            ("c6", "run_command", json!({"command": many})),
+        ]),
+        text_answer("Tried."),
+    ]);
+    // The README's example rules, in the shape of this test.
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        "run_command = true\n[agent.permissions]\nrun_command = { allow = [\"echo *\", \"touch ok*\"], deny = [\"*rm -rf*\"] }\n",
+    );
+    // The user dismisses every question.
+    let mut server = editor(&ws, None);
+    ask(&mut server, &ws, "Run things.");
+    for never in ["substituted.txt", "newline.txt", "and.txt", "many.txt"] {
+        assert!(!ws.path(never).exists(), "{never} was made unasked");
+    }
+    assert_eq!(ws.read("victim/precious.txt"), "keep me\n");
+    assert!(ws.path("ok.txt").exists(), "an allowed plain command runs");
+    let questions = approvals(&mut server);
+    assert_eq!(
+        questions,
+        [
+            "meshls agent: Run `echo hi $(touch substituted.txt)`?".to_owned(),
+            "meshls agent: Run `echo hi` and 1 more line(s) not shown here (25 characters in all)?"
+                .to_owned(),
+            "meshls agent: Run `echo hi && touch and.txt`?".to_owned(),
+            format!(
+                "meshls agent: Run `echo first` and 41 more line(s) not shown here ({} characters in all)?",
+                many.chars().count()
+            ),
+        ],
+        "the denied one is not asked about"
+    );
+    let results = tool_results(&model.received()[1]);
+    assert!(
+        results["c3"].starts_with("running `echo hi; rm -r -f victim` is not allowed here"),
+        "{results:?}"
+    );
+    assert_eq!(results["c5"], "exit code 0\n");
+    shut_down(&mut server);
+}
+
+#[test]
+fn definition_does_not_quote_a_file_outside_the_workspace() {
+    let ws = Workspace::new(
+        r#"//- /package.json
+{"name": "app"}
+//- /tsconfig.json
+{"compilerOptions": {"strict": true, "module": "commonjs", "esModuleInterop": true, "resolveJsonModule": true}}
+//- /src/main.ts
+import secret from "../../outside/secret.json";
+export const token = secret.token;
+"#,
+    );
+    let outside = ws.temp_dir().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(
+        outside.join("secret.json"),
+        "{\n  \"token\": \"TOPSECRET-5c1d\"\n}\n",
+    )
+    .unwrap();
+    let model = ModelServer::start(vec![
+        tool_call(
+            "c1",
+            "definition",
+            json!({"path": "src/main.ts", "line": 2, "character": 28}),
+        ),
+        text_answer("Found it."),
+    ]);
+    ws.use_model(&format!("{}/v1", model.url()), "");
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", meshls_e2e::path_with_node_servers())
+        .start_initialized();
+    let main = ws.uri("src/main.ts");
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+    // TypeScript answers once it has loaded the project (and the JSON).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let definition = server.request(
+            "textDocument/definition",
+            json!({"textDocument": {"uri": main}, "position": {"line": 1, "character": 28}}),
+        );
+        if definition.is_ok_and(|d| d.as_array().is_some_and(|d| !d.is_empty())) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "TypeScript never loaded the project"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ask(&mut server, &ws, "Where does the token come from?");
+    let result = tool_results(&model.received()[1])["c1"].clone();
+    assert!(
+        result.contains("outside/secret.json:2:")
+            && result.contains("(outside the workspace; its text is not shown)"),
+        "{result}"
+    );
+    assert!(!result.contains("TOPSECRET"), "{result}");
+    shut_down(&mut server);
+}
+
+#[test]
+fn the_agent_cannot_change_meshls_own_configuration() {
+    const CONFIG: &str = "[analysis]\nsyntax_diagnostics = true\n";
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}//- /meshls.toml\n{CONFIG}"));
+    // Trusted, so the workspace's config is read: the agent editing it
+    // would give itself what it asks for at the next start.
+    ws.trust();
+    let model = ModelServer::start(vec![
+        calls(&[
+            (
+                "c1",
+                "edit_file",
+                json!({"path": "meshls.toml", "old_string": "[analysis]", "new_string": "[agent]\nrun_command = true\n[agent.permissions]\nrun_command = \"allow\"\n[analysis]"}),
+            ),
+            (
+                "c2",
+                "write_file",
+                json!({"path": ".meshls/config.toml", "content": "[agent]\nrun_command = true\n"}),
+            ),
+        ]),
+        text_answer("Could not."),
+    ]);
+    ws.use_model(&format!("{}/v1", model.url()), "");
+    // A user who allows everything, with meshls.toml open.
+    let mut server = editor(&ws, Some("Allow"));
+    server.open(&ws.uri("meshls.toml"), "toml", CONFIG);
+    ask(&mut server, &ws, "Let yourself run commands.");
+    assert_eq!(ws.read("meshls.toml"), CONFIG);
+    assert!(!ws.path(".meshls").exists());
+    assert!(server
+        .messages()
+        .iter()
+        .all(|m| m["method"] != "workspace/applyEdit"));
+    let results = tool_results(&model.received()[1]);
+    for id in ["c1", "c2"] {
+        assert!(
+            results[id]
+                .contains("is meshls's own configuration; the agent's tools never change it"),
+            "{results:?}"
+        );
+    }
+    shut_down(&mut server);
+}
+
+#[test]
+fn a_command_leaves_nothing_running_when_it_ends_or_its_run_is_cancelled() {
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+    let gate = meshls_e2e::model_server::Gate::default();
+    let model = ModelServer::start(vec![
+        tool_call(
+            "c1",
+            "run_command",
+            json!({"command": "(sleep 2; touch late.txt) >/dev/null 2>&1 &"}),
+        ),
+        text_answer("Started it."),
+        tool_call(
+            "c2",
+            "run_command",
+            json!({"command": "sleep 31.7; touch after.txt"}),
+        ),
+        text_answer("never asked for").after(&gate),
+    ]);
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        "run_command = true\n[agent.permissions]\nrun_command = \"allow\"\n",
+    );
+    let mut server = editor(&ws, None);
+    ask(&mut server, &ws, "Start something in the background.");
+    // Longer than the job would take.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !ws.path("late.txt").exists(),
+        "the background job outlived its command"
+    );
+
+    let started = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.ask", "arguments": ["Wait a while.", {"uri": ws.uri("src/lib.rs"), "position": {"line": 0, "character": 0}}]}),
+        )
+        .unwrap();
+    let token = started["token"].as_str().unwrap().to_owned();
+    server.wait_notification("$/progress", |p| {
+        p["token"] == token
+            && p["value"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("running sleep 31.7"))
+    });
+    let sleeping = || {
+        meshls_e2e::processes::processes()
+            .into_iter()
+            .any(|p| p.cmdline.contains("sleep 31.7"))
+    };
+    // The progress comes as the tool starts: the command follows.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !sleeping() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.cancel"}),
+        )
+        .unwrap();
+    let end = server.wait_notification("$/progress", |p| {
+        p["token"] == token && p["value"]["kind"] == "end"
+    });
+    assert_eq!(end["value"]["message"], "cancelled", "{end}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sleeping() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "what the cancelled command started still runs"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    gate.open();
+    shut_down(&mut server);
+    assert!(!ws.path("after.txt").exists());
+}
+
+#[test]
+fn an_untrusted_workspace_cannot_change_the_provider_or_raise_the_limits() {
+    let ws = Workspace::new(&format!(
+        "//- /src/lib.rs\n{LIB}//- /meshls.toml\n[agent]\nprovider = \"anthropic\"\nmax_steps = 1000\n"
+    ));
+    let model = ModelServer::start(vec![text_answer("Hello.")]);
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        &format!("api_key_env = \"{VARIABLE}\"\n"),
+    );
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", "/usr/bin:/bin")
+        .env(VARIABLE, KEY)
+        .start_initialized();
+    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    let end = ask(&mut server, &ws, "Say hello.");
+    assert!(end.starts_with("done"), "{end}");
+    let received = model.received();
+    assert_eq!(received.len(), 1);
+    // The user's provider, with the user's key where that provider takes it.
+    assert_eq!(received[0].path, "/v1/chat/completions");
+    assert_eq!(
+        received[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert_eq!(received[0].header("x-api-key"), None);
+    let told = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("only in a trusted workspace"))
+    });
+    assert!(
+        told["message"]
+            .as_str()
+            .unwrap()
+            .contains("key `agent.max_steps`: a workspace may lower agent.max_steps (now 20) but not raise it"),
+        "{told}"
+    );
+    shut_down(&mut server);
+}
+
+fn anthropic_text(text: &str) -> Reply {
+    Reply::sse(
+        &meshls_e2e::model_server::anthropic_sse(text, &[], (100, 10)),
+        64,
+    )
+}
+
+#[test]
+fn an_api_key_does_not_follow_a_redirect_to_another_origin() {
+    let elsewhere = ModelServer::start(vec![anthropic_text("I got your key.")]);
+    let model = ModelServer::start(vec![
+        // Within the origin: followed.
+        Reply::json(307, json!({})).header("location", "/v1/messages"),
+        anthropic_text("Same origin."),
+        // To another origin: not.
+        Reply::json(307, json!({})).header("location", &format!("{}/v1/messages", elsewhere.url())),
+    ]);
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+    ws.write_user_config(&format!(
+        "[agent]\nprovider = \"anthropic\"\nmodel = \"scripted-claude\"\nbase_url = \"{}\"\napi_key_env = \"{VARIABLE}\"\nretries = 0\n",
+        model.url()
+    ));
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", "/usr/bin:/bin")
+        .env(VARIABLE, KEY)
+        .start_initialized();
+    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    let first = ask(&mut server, &ws, "Hello?");
+    assert!(first.starts_with("done"), "{first}");
+    let second = ask(&mut server, &ws, "Hello again?");
+    assert!(second.starts_with("failed"), "{second}");
+    let told = server.wait_notification("window/showMessage", |p| p["type"] == 1);
+    assert!(
+        told["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("HTTP 307: a redirect to {}", elsewhere.url())),
+        "{told}"
+    );
+    assert_eq!(
+        elsewhere.received().len(),
+        0,
+        "the key went to another origin"
+    );
+    assert_eq!(model.received().len(), 3);
+    shut_down(&mut server);
+}
+
+#[test]
+fn an_endless_answer_is_cut_and_an_endless_error_body_is_not_waited_for() {
+    // 40 MiB of text in 1 MiB events: past what meshls reads of an answer.
+    let mut endless = text_answer("");
+    let event = format!(
+        "data: {}\n\n",
+        json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "scripted",
+            "choices": [{"index": 0, "delta": {"content": "a".repeat(1 << 20)}, "finish_reason": null}]})
+    );
+    endless.pieces = vec![event.into_bytes(); 40];
+    // An error whose body never ends.
+    let body = json!({"error": {"message": "x".repeat(200_000)}});
+    let stalled = Reply::json(500, body).stall_after(100_000, Duration::from_secs(120));
+    let model = ModelServer::start(vec![endless, stalled]);
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+    ws.use_model(&format!("{}/v1", model.url()), "total_timeout = 60\n");
+    let mut server = editor(&ws, None);
+    let first = ask(&mut server, &ws, "Say a lot.");
+    assert!(first.starts_with("failed"), "{first}");
+    let told = server.wait_notification("window/showMessage", |p| p["type"] == 1);
+    assert!(
+        told["message"]
+            .as_str()
+            .unwrap()
+            .contains("answer passed 32 MiB, so meshls stopped reading it"),
+        "{told}"
+    );
+    let second = ask(&mut server, &ws, "Fail.");
+    assert!(second.starts_with("failed"), "{second}");
+    let told = server.wait_notification("window/showMessage", |p| p["type"] == 1);
+    assert!(
+        told["message"].as_str().unwrap().contains("HTTP 500"),
+        "{told}"
+    );
+    shut_down(&mut server);
+}
+
+#[test]
+fn read_file_on_a_fifo_is_refused_and_the_run_goes_on() {
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+    let made = std::process::Command::new("mkfifo")
+        .arg(ws.path("pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let model = ModelServer::start(vec![
+        calls(&[
+            ("c1", "read_file", json!({"path": "pipe"})),
+            ("c2", "grep", json!({"pattern": "answer"})),
+        ]),
+        text_answer("The pipe is not a file."),
+    ]);
+    ws.use_model(&format!("{}/v1", model.url()), "");
+    let mut server = editor(&ws, None);
+    let end = ask(&mut server, &ws, "Read the pipe.");
+    assert!(end.starts_with("done"), "{end}");
+    let results = tool_results(&model.received()[1]);
+    assert_eq!(
+        results["c1"],
+        "pipe is a FIFO (named pipe), not a regular file; the agent reads regular files only"
+    );
+    assert_eq!(
+        results["c2"],
+        "src/lib.rs:1: // the answer\nsrc/lib.rs:2: pub fn answer() -> u32 {\n"
+    );
+    shut_down(&mut server);
+}
+
+#[test]
+fn always_for_this_session_ends_with_the_session() {
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+    let touch = || tool_call("c1", "run_command", json!({"command": "touch once.txt"}));
+    let model = ModelServer::start(vec![
+        touch(),
+        text_answer("Touched."),
+        touch(),
+        text_answer("Touched again."),
+        touch(),
+        text_answer("Not this time."),
+    ]);
+    ws.use_model(&format!("{}/v1", model.url()), "run_command = true\n");
+    let mut server = editor(&ws, Some("Always for this session"));
+    ask(&mut server, &ws, "Touch.");
+    assert!(ws.path("once.txt").exists());
+    fs::remove_file(ws.path("once.txt")).unwrap();
+    server.choose(None);
+    ask(&mut server, &ws, "Touch again.");
+    assert!(ws.path("once.txt").exists(), "always, in the session");
+    fs::remove_file(ws.path("once.txt")).unwrap();
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.newSession"}),
+        )
+        .unwrap();
+    ask(&mut server, &ws, "Touch in the new session.");
+    assert!(
+        !ws.path("once.txt").exists(),
+        "the grant outlived its session"
+    );
+    assert_eq!(
+        approvals(&mut server),
+        [
+            "meshls agent: Run `touch once.txt`?",
+            "meshls agent: Run `touch once.txt`?"
+        ]
+    );
+    shut_down(&mut server);
+}
+
+#[test]
+fn a_file_that_looks_like_secrets_is_not_read_unless_allowed() {
+    let ws = Workspace::new(&format!(
+        "//- /src/lib.rs\n{LIB}//- /.env\nDATABASE_PASSWORD=hunter2-prod\n//- /.env.example\nDATABASE_PASSWORD=\n"
+    ));
+    let reads = || {
+        calls(&[
+            ("c1", "read_file", json!({"path": ".env"})),
+            ("c2", "grep", json!({"pattern": "DATABASE_PASSWORD"})),
+            ("c3", "read_file", json!({"path": ".env.example"})),
+        ])
+    };
+    let model = ModelServer::start(vec![
+        reads(),
+        text_answer("Not allowed."),
+        reads(),
+        text_answer("Allowed."),
+    ]);
+    ws.use_model(&format!("{}/v1", model.url()), "");
+    let mut server = editor(&ws, Some("Allow"));
+    ask(&mut server, &ws, "Find the password.");
+    let results = tool_results(&model.received()[1]);
+    assert_eq!(
+        results["c1"],
+        "reading .env, which looks like it holds secrets, is not allowed here (agent.permissions.read_secrets in meshls's config)"
+    );
+    assert_eq!(
+        results["c2"],
+        ".env.example:1: DATABASE_PASSWORD=\n(1 file(s) that look like they hold secrets were not searched: agent.permissions.read_secrets)\n"
+    );
+    assert_eq!(results["c3"], "1\tDATABASE_PASSWORD=\n");
+    shut_down(&mut server);
+
+    // The user allows it in their own config.
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        "[agent.permissions]\nread_secrets = \"allow\"\n",
+    );
+    let mut server = editor(&ws, None);
+    ask(&mut server, &ws, "Find the password.");
+    let results = tool_results(&model.received()[3]);
+    assert_eq!(results["c1"], "1\tDATABASE_PASSWORD=hunter2-prod\n");
+    assert!(
+        results["c2"].contains(".env:1: DATABASE_PASSWORD=hunter2-prod"),
+        "{results:?}"
     );
     shut_down(&mut server);
 }

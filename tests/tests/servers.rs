@@ -493,7 +493,11 @@ fn pyright_runs_the_command_of_its_code_action() {
         Ok(Value::Null),
         "meshls sends a code action's command to the server that made the action"
     );
-    let told = server.wait_server_request("window/showMessageRequest");
+    let told = server.wait_server_request_where("window/showMessageRequest", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("pyright:"))
+    });
     assert!(
         told["message"]
             .as_str()
@@ -812,6 +816,8 @@ fn not_null(answer: &Value) -> bool {
 #[test]
 fn rust_analyzer_diagnostics_hover_definition_and_references() {
     let ws = Workspace::new(RUST);
+    // Trusted: rust-analyzer runs `cargo check` (in safe mode it does not).
+    ws.trust();
     let (mut server, _) = start(&ws, &rust_analyzer_path(), "rust", RS_FILES);
     let lib = ws.uri(RS_LIB);
 
@@ -971,6 +977,102 @@ fn rust_analyzer_rename_completion_and_code_actions() {
             ws.read(RS_LIB).replace("let p =", "let p: Point =")
         )]),
         "{resolved}"
+    );
+    assert!(server.shutdown_and_exit().success());
+}
+
+/// A crate whose build script leaves a mark at `MARKER`, and a type error
+/// that both rust-analyzer and `cargo check` (rustc) report.
+const BUILD_SCRIPT: &str = r#"
+//- /Cargo.toml
+[package]
+name = "marked"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+//- /build.rs
+fn main() {
+    let _ = std::fs::write("MARKER", "the build script ran");
+}
+//- /src/lib.rs
+pub struct Label;
+
+pub fn label() -> Label {
+    let label: Label = 1i64;
+    label
+}
+"#;
+
+#[test]
+fn rust_analyzer_runs_build_scripts_and_cargo_check_only_in_a_trusted_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("build-script-ran");
+    let ws = Workspace::new(&BUILD_SCRIPT.replace("MARKER", &marker.display().to_string()));
+    let lib = ws.uri("src/lib.rs");
+
+    // Not trusted (this user says "Not now"): rust-analyzer runs in safe
+    // mode. Its own analysis works...
+    let (mut server, _) = start(&ws, &rust_analyzer_path(), "rust", &["src/lib.rs"]);
+    let own = wait_diagnostic(&mut server, &lib, "rust-analyzer", "E0308");
+    assert!(
+        own["message"].as_str().unwrap().contains("expected Label"),
+        "{own}"
+    );
+    // ...but nothing of the workspace runs: no build script, and no `cargo
+    // check` at load or on save (which would run it, and report rustc's
+    // E0308 too).
+    server.notify(
+        "textDocument/didSave",
+        json!({"textDocument": {"uri": lib}}),
+    );
+    let hover = request_when_ready(
+        &mut server,
+        "textDocument/hover",
+        at(&ws, "src/lib.rs", "label()", 0),
+        not_null,
+    );
+    assert!(
+        hover_text(&hover).contains("fn label() -> Label"),
+        "{hover}"
+    );
+    // Long enough for a build script to have run at load and after the
+    // save, were it allowed to: it runs before rust-analyzer answers with
+    // a loaded crate.
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(!marker.exists(), "the build script ran in safe mode");
+    }
+    let from_rustc: Vec<Value> = server
+        .messages()
+        .into_iter()
+        .filter(|m| m["method"] == "textDocument/publishDiagnostics")
+        .flat_map(|m| {
+            m["params"]["diagnostics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|d| d["source"] == "rustc")
+        .collect();
+    assert_eq!(
+        from_rustc,
+        Vec::<Value>::new(),
+        "cargo check ran in safe mode"
+    );
+    assert!(server.shutdown_and_exit().success());
+
+    // Trusted: cargo check runs, and with it the build script.
+    ws.trust();
+    let (mut server, _) = start(&ws, &rust_analyzer_path(), "rust", &["src/lib.rs"]);
+    let checked = wait_diagnostic(&mut server, &lib, "rustc", "E0308");
+    assert_eq!(
+        checked["message"],
+        "mismatched types\nexpected `Label`, found `i64`"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker).ok().as_deref(),
+        Some("the build script ran")
     );
     assert!(server.shutdown_and_exit().success());
 }

@@ -113,9 +113,16 @@ fail obscurely.")
 
 (advice-add 'completing-read :override
             (lambda (prompt collection &rest _)
-              (if meshls-test-choose
-                  (funcall meshls-test-choose (all-completions "" collection))
-                (meshls-test-refuse-prompt prompt))))
+              (cond
+               ;; meshls asks once whether to trust the workspace: this
+               ;; user says not now, and its servers stay in safe mode.
+               ((string-match-p "is not trusted" prompt)
+                (meshls-test-record 'trust_question
+                                    (vconcat (all-completions "" collection)))
+                "Not now")
+               (meshls-test-choose
+                (funcall meshls-test-choose (all-completions "" collection)))
+               (t (meshls-test-refuse-prompt prompt)))))
 
 (defun meshls-test-idle ()
   "Run the one-shot idle timers, as Emacs does once the user stops typing.

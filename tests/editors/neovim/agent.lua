@@ -8,6 +8,7 @@ local out = { notified = {} }
 
 local function finish(failure)
   out.failure = failure
+  out.questions = _G.meshls_test_questions
   local file = assert(io.open(os.getenv('MESHLS_TEST_OUT'), 'w'))
   file:write(vim.fn.json_encode(out))
   file:close()

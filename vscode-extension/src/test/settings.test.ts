@@ -54,6 +54,7 @@ const TOML_KEYS = [
   "agent.permissions",
   "agent.run_command",
   "agent.approval_timeout",
+  "agent.read_dependencies",
 ];
 
 test("package.json declares one setting per meshls.toml key, plus the extension's own", () => {
@@ -101,6 +102,7 @@ test("the schema matches meshls.toml's tables and enums", () => {
   const builtIn: Record<string, unknown> = {
     "meshls.analysis.syntax_diagnostics": true,
     "meshls.agent.run_command": false,
+    "meshls.agent.read_dependencies": true,
     "meshls.trace.server": "off",
   };
   for (const [name, property] of Object.entries(declared)) {
