@@ -672,6 +672,19 @@ fn a_review_reads_only_and_its_findings_become_diagnostics_until_the_next_review
     assert!(server.shutdown_and_exit().success());
 }
 
+/// meshls for an editor named `name` that declares
+/// `changeAnnotationSupport`.
+fn declaring_change_annotations(ws: &Workspace, name: &str) -> Server {
+    let (server, _) = Server::builder(ws)
+        .client_name(name)
+        .capabilities(json!({"workspace": {"workspaceEdit": {
+            "documentChanges": true,
+            "changeAnnotationSupport": {"groupsOnLabel": true},
+        }}}))
+        .start_initialized();
+    server
+}
+
 #[test]
 fn an_editor_that_previews_edits_confirms_them_there_instead_of_being_asked_first() {
     let ws = Workspace::new("//- /src/main.rs\nfn main() {}\n//- /src/util.rs\npub fn helo() {}\n");
@@ -691,13 +704,7 @@ fn an_editor_that_previews_edits_confirms_them_there_instead_of_being_asked_firs
     use_model(&ws, &model);
     // VS Code, which shows its refactor preview for an edit marked
     // needsConfirmation.
-    let (mut server, _) = Server::builder(&ws)
-        .client_name("Visual Studio Code")
-        .capabilities(json!({"workspace": {"workspaceEdit": {
-            "documentChanges": true,
-            "changeAnnotationSupport": {"groupsOnLabel": true},
-        }}}))
-        .start_initialized();
+    let mut server = declaring_change_annotations(&ws, "Visual Studio Code");
     server.apply_edits();
     // util.rs is not open: changing it needs the user's say.
     let main = ws.uri("src/main.rs");
@@ -754,13 +761,7 @@ fn an_editor_that_only_declares_change_annotations_is_asked_first() {
         text_answer("Not allowed."),
     ]);
     use_model(&ws, &model);
-    let (mut server, _) = Server::builder(&ws)
-        .client_name("some-editor")
-        .capabilities(json!({"workspace": {"workspaceEdit": {
-            "documentChanges": true,
-            "changeAnnotationSupport": {"groupsOnLabel": true},
-        }}}))
-        .start_initialized();
+    let mut server = declaring_change_annotations(&ws, "some-editor");
     server.apply_edits();
     server.choose(Some("Deny"));
     let main = ws.uri("src/main.rs");

@@ -473,6 +473,40 @@ fn a_review_in_the_editor_sends_no_edit_and_asks_nothing_whatever_the_model_call
     }
 }
 
+/// meshls with no language server, the API key in the variable the
+/// config names, and the editor holding src/lib.rs open.
+fn editor_with_key(ws: &Workspace) -> Server {
+    let (mut server, _) = Server::builder(ws)
+        .env("PATH", "/usr/bin:/bin")
+        .env(VARIABLE, KEY)
+        .start_initialized();
+    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    server
+}
+
+/// Checks that the editor was told a workspace file's setting was refused
+/// for lack of trust (the message holding `refusal`), and asked once
+/// whether to trust the workspace (Trust / Not now); the question.
+fn refused_and_asked(server: &mut Server, refusal: &str) -> String {
+    let told = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("only in a trusted workspace"))
+    });
+    assert!(
+        told["message"].as_str().unwrap().contains(refusal),
+        "{told}"
+    );
+    let asked = server.wait_server_request("window/showMessageRequest");
+    assert_eq!(
+        asked["actions"],
+        json!([{"title": "Trust"}, {"title": "Not now"}])
+    );
+    let question = asked["message"].as_str().unwrap().to_owned();
+    assert!(question.contains("is not trusted"), "{question}");
+    question
+}
+
 /// meshls with no language server, a model, and the editor holding
 /// src/lib.rs open, as a user who answers approvals with `choice`.
 fn editor(ws: &Workspace, choice: Option<&str>) -> Server {
@@ -646,32 +680,12 @@ fn a_workspace_cannot_turn_on_commands_for_itself() {
         "{:?}",
         tool_results(&received[1])
     );
-    // And the user was told why the workspace's settings were refused.
-    let told = server.wait_notification("window/showMessage", |p| {
-        p["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("only in a trusted workspace"))
-    });
+    // And the user was told why the workspace's settings were refused,
+    // and asked, once, whether to trust it, naming what that would change.
+    let question = refused_and_asked(&mut server, "meshls.toml: key `agent.permissions`");
     assert!(
-        told["message"]
-            .as_str()
-            .unwrap()
-            .contains("meshls.toml: key `agent."),
-        "{told}"
-    );
-    // And asked, once, whether to trust the workspace, naming what it
-    // would change.
-    let asked = server.wait_server_request("window/showMessageRequest");
-    let question = asked["message"].as_str().unwrap();
-    assert!(
-        question.contains("is not trusted")
-            && question.contains("agent.permissions")
-            && !question.contains("safe modes"),
+        question.contains("agent.permissions") && !question.contains("safe modes"),
         "{question}"
-    );
-    assert_eq!(
-        asked["actions"],
-        json!([{"title": "Trust"}, {"title": "Not now"}])
     );
     shut_down(&mut server);
 }
@@ -691,11 +705,7 @@ fn a_command_the_agent_runs_does_not_see_the_api_key() {
         &format!("{}/v1", model.url()),
         &format!("api_key_env = \"{VARIABLE}\"\nrun_command = true\n[agent.permissions]\nrun_command = \"allow\"\n"),
     );
-    let (mut server, _) = Server::builder(&ws)
-        .env("PATH", "/usr/bin:/bin")
-        .env(VARIABLE, KEY)
-        .start_initialized();
-    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    let mut server = editor_with_key(&ws);
     ask(&mut server, &ws, "Show the key.");
     let received = model.received();
     assert_eq!(received.len(), 2);
@@ -900,24 +910,9 @@ fn an_untrusted_workspace_cannot_make_its_language_servers_run_its_programs() {
         "a program of the workspace ran"
     );
     // The user is told why the settings were refused, and asked once.
-    let told = server.wait_notification("window/showMessage", |p| {
-        p["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("servers.pyright.settings"))
-    });
+    let question = refused_and_asked(&mut server, "key `servers.pyright.settings`");
     assert!(
-        told["message"]
-            .as_str()
-            .unwrap()
-            .contains("only in a trusted workspace"),
-        "{told}"
-    );
-    let asked = server.wait_server_request("window/showMessageRequest");
-    let question = asked["message"].as_str().unwrap();
-    assert!(
-        question.contains("is not trusted")
-            && question.contains("safe modes")
-            && question.contains("servers.pyright.settings"),
+        question.contains("safe modes") && question.contains("servers.pyright.settings"),
         "{question}"
     );
     shut_down(&mut server);
@@ -1100,11 +1095,7 @@ fn an_api_key_in_what_the_agent_reads_is_taken_out_before_it_goes_anywhere() {
         &format!("{}/v1", model.url()),
         &format!("api_key_env = \"{VARIABLE}\"\n"),
     );
-    let (mut server, _) = Server::builder(&ws)
-        .env("PATH", "/usr/bin:/bin")
-        .env(VARIABLE, KEY)
-        .start_initialized();
-    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    let mut server = editor_with_key(&ws);
     ask(
         &mut server,
         &ws,
@@ -1401,11 +1392,7 @@ fn an_untrusted_workspace_cannot_change_the_provider_or_raise_the_limits() {
         &format!("{}/v1", model.url()),
         &format!("api_key_env = \"{VARIABLE}\"\n"),
     );
-    let (mut server, _) = Server::builder(&ws)
-        .env("PATH", "/usr/bin:/bin")
-        .env(VARIABLE, KEY)
-        .start_initialized();
-    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    let mut server = editor_with_key(&ws);
     let end = ask(&mut server, &ws, "Say hello.");
     assert!(end.starts_with("done"), "{end}");
     let received = model.received();
@@ -1417,17 +1404,9 @@ fn an_untrusted_workspace_cannot_change_the_provider_or_raise_the_limits() {
         Some(format!("Bearer {KEY}").as_str())
     );
     assert_eq!(received[0].header("x-api-key"), None);
-    let told = server.wait_notification("window/showMessage", |p| {
-        p["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("only in a trusted workspace"))
-    });
-    assert!(
-        told["message"]
-            .as_str()
-            .unwrap()
-            .contains("key `agent.max_steps`: a workspace may lower agent.max_steps (now 20) but not raise it"),
-        "{told}"
+    refused_and_asked(
+        &mut server,
+        "key `agent.max_steps`: a workspace may lower agent.max_steps (now 20) but not raise it",
     );
     shut_down(&mut server);
 }
@@ -1454,11 +1433,7 @@ fn an_api_key_does_not_follow_a_redirect_to_another_origin() {
         "[agent]\nprovider = \"anthropic\"\nmodel = \"scripted-claude\"\nbase_url = \"{}\"\napi_key_env = \"{VARIABLE}\"\nretries = 0\n",
         model.url()
     ));
-    let (mut server, _) = Server::builder(&ws)
-        .env("PATH", "/usr/bin:/bin")
-        .env(VARIABLE, KEY)
-        .start_initialized();
-    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    let mut server = editor_with_key(&ws);
     let first = ask(&mut server, &ws, "Hello?");
     assert!(first.starts_with("done"), "{first}");
     let second = ask(&mut server, &ws, "Hello again?");
