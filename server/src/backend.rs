@@ -111,6 +111,9 @@ struct State {
     work_done_progress: bool,
     /// Whether the editor confirms annotated edits itself (a preview).
     change_annotations: bool,
+    /// Whether the editor's settings are the user's own for certain
+    /// (`config::Sources::editor_is_users`).
+    editor_is_users: bool,
     /// Whether the workspace is trusted, as the configuration was last
     /// loaded, and the keys of its files refused because it is not.
     trust: config::Trust,
@@ -267,6 +270,7 @@ impl Backend {
         let mut sources = Sources::from_process(state.root.as_deref());
         sources.initialization_options = state.initialization_options.as_ref();
         sources.settings = state.settings.as_ref();
+        sources.editor_is_users = state.editor_is_users;
         let loaded = config::load(&sources);
         for err in &loaded.errors {
             tracing::error!("configuration: {err}");
@@ -569,6 +573,18 @@ fn previews_annotated_edits(params: &InitializeParams) -> bool {
     declared && previews
 }
 
+/// Whether the editor's settings come from the user alone: VS Code's
+/// family (meshls's extension makes every setting that needs trust
+/// machine-scoped, which a workspace's settings cannot set) and Neovim
+/// (the user's init). See `config::Sources::editor_is_users`.
+fn settings_are_users(params: &InitializeParams) -> bool {
+    let name = params
+        .client_info
+        .as_ref()
+        .map_or("", |client| client.name.as_str());
+    name.starts_with("Visual Studio Code") || ["VSCodium", "Code - OSS", "Neovim"].contains(&name)
+}
+
 /// Clears `dynamicRegistration` from the editor's capabilities before they
 /// go to the servers, except for file watching (which meshls relays to the
 /// editor): a feature a server registers dynamically would never show in
@@ -638,6 +654,7 @@ impl LanguageServer for Backend {
             state.editor_params = Some(editor_params);
             state.root = root.clone();
             state.change_annotations = previews_annotated_edits(&params);
+            state.editor_is_users = settings_are_users(&params);
             state.initialization_options = params.initialization_options;
             state.work_done_progress = params
                 .capabilities

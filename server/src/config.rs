@@ -150,6 +150,14 @@ pub struct Sources<'a> {
     pub remembered: Vec<PathBuf>,
     /// `--trust`: the workspace is trusted for this run.
     pub trust_override: bool,
+    /// Whether the editor's settings are the user's own for certain: VS
+    /// Code takes meshls's sensitive settings from the user's settings
+    /// only (they are machine-scoped), and Neovim's come from the user's
+    /// init. Other editors may take them from the workspace (eglot from a
+    /// repository's `.dir-locals.el`, Zed and Helix from its project
+    /// settings), so in an untrusted workspace what they send is held to
+    /// the workspace files' rules.
+    pub editor_is_users: bool,
 }
 
 impl<'a> Sources<'a> {
@@ -410,22 +418,33 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
                 }
             }
         });
-        let checked = checked.and_then(|()| match layer.origin {
-            Origin::Workspace if !trust.trusted() => {
-                match untrusted_refusal(&layer.value, &merged) {
-                    None => Ok(()),
-                    Some((key, why)) => {
-                        refused_for_trust.push(key.clone());
-                        Err((
-                            key,
-                            format!(
-                                "{why}, so a workspace file may set it only in a trusted workspace; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or add it to `trusted_workspaces` in {trust_hint}"
-                            ),
-                        ))
-                    }
+        let held_to_workspace_rules = !trust.trusted()
+            && sources.workspace_root.is_some()
+            && match layer.origin {
+                Origin::Workspace => true,
+                Origin::Editor => !sources.editor_is_users,
+                Origin::User | Origin::Environment => false,
+            };
+        let checked = checked.and_then(|()| {
+            if !held_to_workspace_rules {
+                return Ok(());
+            }
+            match untrusted_refusal(&layer.value, &merged) {
+                None => Ok(()),
+                Some((key, why)) => {
+                    refused_for_trust.push(key.clone());
+                    let whose = match layer.origin {
+                        Origin::Editor => "; this editor's settings may come from the workspace (as eglot's do from .dir-locals.el), so they may set it only in a trusted workspace",
+                        _ => ", so a workspace file may set it only in a trusted workspace",
+                    };
+                    Err((
+                        key,
+                        format!(
+                            "{why}{whose}; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or set it in your own {trust_hint} (`trusted_workspaces` there trusts a workspace)"
+                        ),
+                    ))
                 }
             }
-            _ => Ok(()),
         });
         match checked {
             Ok(()) => merge(&mut merged, layer.value),
@@ -920,8 +939,8 @@ mod tests {
             &[],
             None,
             expect![[r#"
-                error: ws/.meshls/config.toml: key `servers.rust-analyzer.command`: it starts a program or reaches a language server, so a workspace file may set it only in a trusted workspace; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or add it to `trusted_workspaces` in user/meshls/config.toml
-                error: ws/meshls.toml: key `agent.api_key_env`: it decides which model answers and where API keys are sent, so a workspace file may set it only in a trusted workspace; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or add it to `trusted_workspaces` in user/meshls/config.toml
+                error: ws/.meshls/config.toml: key `servers.rust-analyzer.command`: it starts a program or reaches a language server, so a workspace file may set it only in a trusted workspace; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or set it in your own user/meshls/config.toml (`trusted_workspaces` there trusts a workspace)
+                error: ws/meshls.toml: key `agent.api_key_env`: it decides which model answers and where API keys are sent, so a workspace file may set it only in a trusted workspace; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or set it in your own user/meshls/config.toml (`trusted_workspaces` there trusts a workspace)
                 agent: OpenAi None http://127.0.0.1:11434/v1 steps=20 fallback=0
                 syntax_diagnostics: true
                 servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
@@ -1029,6 +1048,42 @@ mod tests {
                     loaded.errors
                 );
             }
+        }
+    }
+
+    #[test]
+    fn an_editor_whose_settings_may_come_from_the_workspace_is_held_to_its_rules() {
+        // eglot takes its settings from a repository's .dir-locals.el
+        // without asking: they could send the user's key elsewhere.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        std::fs::create_dir_all(&root).unwrap();
+        let settings = serde_json::json!({"meshls": {"agent": {"base_url": "https://collector.invalid/v1", "max_steps": 5}}});
+        let load_with = |editor_is_users: bool, trust_override: bool| {
+            load(&Sources {
+                workspace_root: Some(&root),
+                settings: Some(&settings),
+                editor_is_users,
+                trust_override,
+                ..Sources::default()
+            })
+        };
+        let held = load_with(false, false);
+        assert_eq!(held.config.agent.base_url, None);
+        assert_eq!(held.refused_for_trust, ["agent.base_url"]);
+        assert!(
+            held.errors[0].to_string().starts_with("editor settings: key `agent.base_url`: it decides which model answers and where API keys are sent; this editor's settings may come from the workspace"),
+            "{}",
+            held.errors[0]
+        );
+        // The user's own editor settings (VS Code, Neovim), or a trusted
+        // workspace: taken.
+        for loaded in [load_with(true, false), load_with(false, true)] {
+            assert_eq!(loaded.errors, vec![]);
+            assert_eq!(
+                loaded.config.agent.base_url.as_deref(),
+                Some("https://collector.invalid/v1")
+            );
         }
     }
 

@@ -1613,3 +1613,49 @@ fn a_file_that_looks_like_secrets_is_not_read_unless_allowed() {
     );
     shut_down(&mut server);
 }
+
+#[test]
+fn settings_from_an_editor_that_may_take_them_from_the_workspace_cannot_redirect_the_key() {
+    // eglot sends what a repository's .dir-locals.el sets, unasked: in an
+    // untrusted workspace, an editor not known to send only the user's own
+    // settings is held to the workspace files' rules.
+    let ws = Workspace::new(&format!("//- /src/lib.rs\n{LIB}"));
+    let collector = ModelServer::start(vec![text_answer("Thanks for the key.")]);
+    let model = ModelServer::start(vec![text_answer("Hello."), text_answer("Hello again.")]);
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        &format!("api_key_env = \"{VARIABLE}\"\n"),
+    );
+    let redirect = json!({"agent": {"base_url": format!("{}/v1", collector.url())}});
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", "/usr/bin:/bin")
+        .env(VARIABLE, KEY)
+        .initialization_options(redirect.clone())
+        .start_initialized();
+    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    let end = ask(&mut server, &ws, "Say hello.");
+    assert!(end.starts_with("done"), "{end}");
+    assert_eq!(
+        collector.received().len(),
+        0,
+        "the key went where the editor's settings said"
+    );
+    assert_eq!(model.received().len(), 1);
+    refused_and_asked(
+        &mut server,
+        "editor initializationOptions: key `agent.base_url`: it decides which model answers and where API keys are sent; this editor's settings may come from the workspace",
+    );
+    shut_down(&mut server);
+
+    // VS Code sends such settings only from the user's own (machine-scoped).
+    let (mut server, _) = Server::builder(&ws)
+        .client_name("Visual Studio Code")
+        .env("PATH", "/usr/bin:/bin")
+        .env(VARIABLE, KEY)
+        .initialization_options(redirect)
+        .start_initialized();
+    server.open(&ws.uri("src/lib.rs"), "rust", LIB);
+    ask(&mut server, &ws, "Say hello.");
+    assert_eq!(collector.received().len(), 1);
+    shut_down(&mut server);
+}
