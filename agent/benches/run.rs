@@ -15,7 +15,7 @@ use std::{
 use criterion::{criterion_group, criterion_main, Criterion};
 use meshls_agent::{
     config::{AgentConfig, Provider},
-    host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol},
+    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
     model::{Message, ModelRequest},
     models::Models,
     permissions::Policy,
@@ -40,7 +40,7 @@ impl Host for Editor {
         *self.edits.lock().unwrap() += 1;
         Ok(())
     }
-    async fn approve(&self, _: &str) -> bool {
+    async fn approve(&self, _: &Question<'_>) -> bool {
         true
     }
     async fn report(&self, _: Reported) -> Result<String, String> {

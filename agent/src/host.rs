@@ -34,6 +34,18 @@ pub struct Spot {
     pub column: u32,
 }
 
+/// A question to the user, before the agent does something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Question<'a> {
+    /// What the agent would do, on one line: `Edit src/a.rs`, `Run \`make\``.
+    pub action: &'a str,
+    /// What "Always for this session" would allow from then on, when it is
+    /// offered: a kind of action (`Edit`, every edit), or this action in
+    /// full. `None` when the question cannot show all of it (a command of
+    /// many lines): then the answer holds for this once.
+    pub always: Option<&'a str>,
+}
+
 /// A place the language servers point at, in the same terms, with the
 /// text of its line when the host has it and may show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,9 +134,9 @@ pub trait Host: Send + Sync {
     /// The hover text (markdown), if the server has any.
     fn hover(&self, at: &Spot) -> impl Future<Output = Result<Option<String>, String>> + Send;
 
-    /// Asks the user whether to go ahead with `action` (one line);
-    /// `false` when they say no or do not answer in time.
-    fn approve(&self, action: &str) -> impl Future<Output = bool> + Send;
+    /// Asks the user whether to go ahead with `question.action` (one
+    /// line); `false` when they say no or do not answer in time.
+    fn approve(&self, question: &Question<'_>) -> impl Future<Output = bool> + Send;
 
     /// Takes a review's finding: what to tell the model (it was noted, or
     /// why it will not be reported). Only reviews offer `report_finding`.

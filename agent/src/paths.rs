@@ -5,8 +5,9 @@
 //! create its target). Every tool is also kept out of `.git`: a hook or a
 //! config key there is a program git runs, and its config can hold
 //! credentials in a remote's URL. Tools that change files are also kept
-//! off meshls's own configuration ([`resolve_for_write`]): the agent must
-//! not be able to grant itself permissions.
+//! off configuration that decides what meshls, the editor or a language
+//! server may do ([`resolve_for_write`]): the agent must not be able to
+//! grant itself permissions, or lift a server's safe mode.
 
 use std::{
     collections::VecDeque,
@@ -22,36 +23,59 @@ pub fn resolve(root: &Path, given: &str) -> Result<PathBuf, String> {
     resolve_checked(root, given).map(|(normal, _)| normal)
 }
 
-/// `given` as a path a tool may change: as [`resolve`], and neither meshls's
-/// configuration in the workspace (`meshls.toml`, anything under
-/// `.meshls/`) nor anything under `protected` (the user's meshls config
-/// and data), wherever its symlinks lead.
+/// Directories of configuration the writing tools never touch, anywhere
+/// in the workspace: meshls's, and the editors' (which can hand meshls
+/// settings, or run tasks).
+const PROTECTED_DIRECTORIES: &[&str] = &[".meshls", ".vscode", ".zed", ".helix"];
+
+/// Files the writing tools never touch, anywhere in the workspace:
+/// meshls's config, editors' settings that reach meshls (eglot takes
+/// `.dir-locals.el` unasked) or run code (Neovim's exrc), and
+/// rust-analyzer's, which overrides its safe mode.
+const PROTECTED_FILES: &[&str] = &[
+    "meshls.toml",
+    ".dir-locals.el",
+    ".dir-locals-2.el",
+    ".nvim.lua",
+    ".nvimrc",
+    ".exrc",
+    "rust-analyzer.toml",
+    ".rust-analyzer.toml",
+];
+
+/// `given` as a path a tool may change: as [`resolve`], and neither
+/// configuration that decides what meshls, the editor or a language server
+/// may do ([`PROTECTED_DIRECTORIES`], [`PROTECTED_FILES`]) nor anything
+/// under `protected` (the user's meshls config and data), wherever its
+/// symlinks lead.
 pub fn resolve_for_write(
     root: &Path,
     given: &str,
     protected: &[PathBuf],
 ) -> Result<PathBuf, String> {
     let (normal, real) = resolve_checked(root, given)?;
-    let meshls_own = |path: &Path| {
+    let configuration = |path: &Path| {
         let parts: Vec<&str> = path
             .components()
             .filter_map(|part| part.as_os_str().to_str())
             .collect();
-        parts
-            .iter()
-            .any(|name| name.eq_ignore_ascii_case(".meshls"))
+        let named =
+            |list: &[&str], name: &&str| list.iter().any(|it| name.eq_ignore_ascii_case(it));
+        parts.iter().any(|name| named(PROTECTED_DIRECTORIES, name))
             || parts
                 .last()
-                .is_some_and(|name| name.eq_ignore_ascii_case("meshls.toml"))
+                .is_some_and(|name| named(PROTECTED_FILES, name))
     };
-    let outside_root = normal.strip_prefix(root).unwrap_or(&normal);
+    let in_workspace = normal.strip_prefix(root).unwrap_or(&normal);
+    let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let really = real.strip_prefix(&real_root).unwrap_or(&real);
     let in_protected = protected.iter().any(|dir| {
         let dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
         real.starts_with(&dir)
     });
-    if meshls_own(outside_root) || meshls_own(&real) || in_protected {
+    if configuration(in_workspace) || configuration(really) || in_protected {
         return Err(format!(
-            "`{given}` is meshls's own configuration; the agent's tools never change it (change it yourself if you mean to)"
+            "`{given}` is configuration that decides what meshls, the editor or a language server may do; the agent's tools never change it (change it yourself if you mean to)"
         ));
     }
     Ok(normal)
@@ -270,11 +294,18 @@ mod tests {
             "settings.toml",
             "mine/config.toml",
             ".config/meshls/config.toml",
+            ".dir-locals.el",
+            "sub/.dir-locals-2.el",
+            ".zed/settings.json",
+            ".helix/languages.toml",
+            ".vscode/tasks.json",
+            ".nvim.lua",
+            "crates/a/rust-analyzer.toml",
         ] {
             assert!(
                 write(own)
                     .unwrap_err()
-                    .contains("meshls's own configuration"),
+                    .contains("the agent's tools never change it"),
                 "{own}"
             );
         }

@@ -179,7 +179,7 @@ fn command_decision(patterns: &Patterns, line: &str, default: Decision) -> Decis
 fn allows(rule: &str, line: &str, parsed: &shell::Parsed) -> bool {
     let pattern = shell::parse(rule);
     if parsed.is_plain() {
-        return matches(&pattern.words(), &parsed.words());
+        return words_match(&pattern.word_list(), &parsed.word_list());
     }
     // Only operators beyond plain words: the same operators in the same
     // places, and each command between them matching its part of the rule.
@@ -199,10 +199,35 @@ fn allows(rule: &str, line: &str, parsed: &shell::Parsed) -> bool {
             && rule_parts
                 .iter()
                 .zip(&parts)
-                .all(|(glob, part)| matches(glob, part));
+                .all(|(rule, part)| words_match(rule, part));
     }
     // Substitutions, variables, patterns, assignments: only the line itself.
     collapse(rule) == collapse(line)
+}
+
+/// A command's words against a rule's, word by word: each rule word a
+/// glob over one word, a last rule word ending in `*` covering any words
+/// after it too (`cargo test*` allows `cargo test -p x`). Word boundaries
+/// count: `'cargo test/../x.sh'` is one word, a program no rule names. A
+/// program with a `/` or a space in it is allowed only by a rule whose
+/// program has one (or is `*`).
+fn words_match(rule: &[String], words: &[String]) -> bool {
+    let (Some(rule_program), Some(program)) = (rule.first(), words.first()) else {
+        return rule.is_empty() && words.is_empty();
+    };
+    let unusual = |word: &str| word.contains('/') || word.contains(char::is_whitespace);
+    if rule_program != "*" && unusual(program) && !unusual(rule_program) {
+        return false;
+    }
+    for (at, word) in words.iter().enumerate() {
+        match rule.get(at) {
+            Some(glob) if matches(glob, word) => {}
+            Some(_) => return false,
+            None => return rule.last().is_some_and(|last| last.ends_with('*')),
+        }
+    }
+    // Rule words left over match only if they are `*` (any, or none).
+    rule[words.len()..].iter().all(|glob| glob == "*")
 }
 
 /// Whether a deny rule stops `line`: as a glob over the line (its spacing
@@ -221,33 +246,60 @@ fn denies(rule: &str, line: &str, parsed: &shell::Parsed) -> bool {
     let Some((program, rest)) = wanted.split_first() else {
         return false;
     };
-    let mut commands: Vec<Vec<String>> = parsed.commands.clone();
-    // `sh -c 'rm -r -f x'`: a word with spaces may be a command line too.
-    for words in &parsed.commands {
-        for word in words
-            .iter()
-            .filter(|word| word.contains(char::is_whitespace))
-        {
-            commands.extend(shell::parse(word).commands);
-        }
-    }
+    let commands = every_command(parsed, 0);
+    let lower = |text: &str| text.to_lowercase();
     commands.iter().any(|words| {
         // `sudo rm`, `xargs rm`, `find -exec rm`: wherever the program is.
+        // Case-folded: `RM` runs `rm` on a case-insensitive file system.
         words.iter().enumerate().any(|(at, word)| {
-            if !matches(base_name(program), base_name(word)) {
+            if !matches(&lower(base_name(program)), &lower(base_name(word))) {
                 return false;
             }
             let after = &words[at + 1..];
-            let flags = shell::short_flags(after);
+            let flags = flags_of(after);
             rest.iter().all(|want| {
                 if shell::is_short_cluster(want) {
-                    want.chars().skip(1).all(|flag| flags.contains(&flag))
+                    want.chars()
+                        .skip(1)
+                        .all(|flag| flags.contains(&flag.to_ascii_lowercase()))
                 } else {
                     after.iter().any(|word| matches(want, word))
                 }
             })
         })
     })
+}
+
+/// Every command of a line, and of the lines inside its words (`sh -c '...'`,
+/// nested as deep as a few levels), for deny rules to see.
+fn every_command(parsed: &shell::Parsed, depth: usize) -> Vec<Vec<String>> {
+    let mut commands = parsed.commands.clone();
+    if depth < 4 {
+        for words in &parsed.commands {
+            for word in words
+                .iter()
+                .filter(|word| word.contains(char::is_whitespace))
+            {
+                commands.extend(every_command(&shell::parse(word), depth + 1));
+            }
+        }
+    }
+    commands
+}
+
+/// The options of `words` as letters, for deny rules: short ones one by
+/// one, a long one by its first letter (`--recursive` as `r`), all in
+/// lower case. Wider than what the program reads, which for a deny rule
+/// errs on the side of denying.
+fn flags_of(words: &[String]) -> Vec<char> {
+    let long = words
+        .iter()
+        .filter_map(|word| word.strip_prefix("--")?.chars().next());
+    shell::short_flags(words)
+        .into_iter()
+        .chain(long)
+        .map(|flag| flag.to_ascii_lowercase())
+        .collect()
 }
 
 fn base_name(program: &str) -> &str {
@@ -294,6 +346,7 @@ pub fn looks_secret(path: &str) -> bool {
         "id_ed25519",
     ];
     const SUFFIXES: &[&str] = &[
+        ".env",
         ".pem",
         ".key",
         ".p12",
@@ -305,7 +358,9 @@ pub fn looks_secret(path: &str) -> bool {
         ".ppk",
     ];
     NAMES.contains(&name.as_str())
-        || name.starts_with(".env.")
+        || [".env.", ".env-", ".env_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
         || SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
 }
 
@@ -489,11 +544,33 @@ mod tests {
             "cargo test \"`rm -f -r dir`\"",
             "sudo rm -rf dir",
             "sh -c 'rm -r -f dir'",
+            "sh -c \"sh -c 'rm -r -f dir'\"",
             "find . -exec rm -rf {} +",
+            "rm -Rf dir",
+            "rm --recursive --force dir",
+            "RM -rf dir",
         ] {
             assert_eq!(run(&policy, denied), Decision::Deny, "{denied:?}");
         }
         assert_eq!(run(&policy, "rm -r dir"), Decision::Ask);
+        // A space inside a word is not a word boundary: `cargo test/..`
+        // is a program of the repository's, in a directory `cargo test`.
+        for asked in [
+            "'cargo test/../evil.sh' -p x",
+            "cargo\\ test/../evil.sh -p x",
+            "\"cargo test\" -p x",
+            "./cargo test",
+        ] {
+            assert_eq!(run(&policy, asked), Decision::Ask, "{asked:?}");
+        }
+        let starred =
+            command_policy("run_command = { allow = [\"cargo*\", \"npm run *\", \"*\"] }\n");
+        assert_eq!(run(&starred, "npm run"), Decision::Allow);
+        // `*` alone allows any plain command, paths included.
+        assert_eq!(run(&starred, "./build.sh"), Decision::Allow);
+        let cargo = command_policy("run_command = { allow = [\"cargo*\"] }\n");
+        assert_eq!(run(&cargo, "cargo/../evil.sh"), Decision::Ask);
+        assert_eq!(run(&cargo, "cargo build --release"), Decision::Allow);
     }
 
     #[test]
@@ -534,6 +611,9 @@ mod tests {
             ".npmrc",
             "config/credentials.json",
             "prod.tfvars",
+            "prod.env",
+            "secrets.env",
+            ".env-local",
         ] {
             assert!(looks_secret(secret), "{secret}");
         }

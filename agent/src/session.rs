@@ -27,7 +27,7 @@ use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol},
+    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
     model::{Message, Usage},
     models::Models,
     permissions,
@@ -568,12 +568,12 @@ impl<H: Host> Host for Audited<'_, H> {
         self.host.hover(at).await
     }
 
-    async fn approve(&self, action: &str) -> bool {
-        let allowed = self.host.approve(action).await;
+    async fn approve(&self, question: &Question<'_>) -> bool {
+        let allowed = self.host.approve(question).await;
         self.store.audit(
             self.session,
             Event::Approval {
-                action: action.to_owned(),
+                action: question.action.to_owned(),
                 allowed,
             },
         );

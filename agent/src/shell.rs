@@ -66,21 +66,26 @@ impl Parsed {
             .collect()
     }
 
-    /// The text between top-level operators, words joined by single
-    /// spaces: `cargo  build&&cargo test` is `["cargo build", "cargo test"]`.
-    pub fn segments(&self) -> Vec<String> {
+    /// The words between top-level operators: `cargo  build&&cargo test`
+    /// is `[["cargo", "build"], ["cargo", "test"]]`.
+    pub fn segments(&self) -> Vec<Vec<String>> {
         let mut segments = vec![Vec::new()];
         for token in &self.tokens {
             match token {
                 Token::Word { text, .. } => {
                     if let Some(last) = segments.last_mut() {
-                        last.push(text.as_str());
+                        last.push(text.clone());
                     }
                 }
                 Token::Operator(_) => segments.push(Vec::new()),
             }
         }
-        segments.into_iter().map(|words| words.join(" ")).collect()
+        segments
+    }
+
+    /// The top-level words, each as the program receives it.
+    pub fn word_list(&self) -> Vec<String> {
+        self.segments().concat()
     }
 }
 
@@ -275,6 +280,15 @@ fn lex(line: &str, parsed: &mut Parsed, top: bool) {
                     parsed.tokens.push(Token::Operator(op));
                 }
             }
+            // `{a,b}` and `{1..3}`: bash expands them even as `sh` (macOS,
+            // Fedora); `{}` alone (find's) is a word.
+            '{' if chars.get(i + 1) != Some(&'}') => {
+                note(&mut parsed.features, "a brace expansion");
+                at.expands = true;
+                at.word.push(c);
+                at.in_word = true;
+                i += 1;
+            }
             c => {
                 if GLOB_CHARS.contains(&c) {
                     note(&mut parsed.features, "a file name pattern");
@@ -436,6 +450,10 @@ mod tests {
                 vec!["cargo", "test", "--", "--test-threads=1"],
             ),
             ("echo a#b", vec!["echo", "a#b"]),
+            (
+                "find . -exec rm {} +",
+                vec!["find", ".", "-exec", "rm", "{}", "+"],
+            ),
         ] {
             let parsed = parse(line);
             assert!(parsed.is_plain(), "{line:?}: {:?}", parsed.features);
@@ -465,6 +483,8 @@ mod tests {
             ("cargo test src/?.rs", "a file name pattern"),
             ("RUSTC_WRAPPER=./evil cargo test", "a variable assignment"),
             ("cargo test # and more", "a comment"),
+            ("rm -{r,f} dir", "a brace expansion"),
+            ("echo {1..3}", "a brace expansion"),
             ("cargo test 'unclosed", "an unclosed quote"),
             ("cargo test $(touch x", "an unclosed parenthesis"),
         ] {
@@ -500,7 +520,10 @@ mod tests {
         );
         let parsed = parse("cargo  build&&cargo test >out");
         assert_eq!(parsed.operators(), vec!["&&", ">"]);
-        assert_eq!(parsed.segments(), vec!["cargo build", "cargo test", "out"]);
+        assert_eq!(
+            parsed.segments(),
+            vec![vec!["cargo", "build"], vec!["cargo", "test"], vec!["out"]]
+        );
     }
 
     #[test]

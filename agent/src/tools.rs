@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::{
     files,
-    host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol},
+    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
     model::{ToolCall, ToolSpec},
     paths,
     permissions::{self, Call, Decision, READ_SECRETS},
@@ -291,7 +291,7 @@ impl<H: Host> Tools<'_, H> {
     }
 
     /// The `path` of a tool that changes a file: as [`Self::path`], and not
-    /// meshls's own configuration.
+    /// configuration that decides what meshls or the editor may do.
     fn path_for_write(&self, arguments: &Value) -> Result<PathBuf, String> {
         match arguments.get("path") {
             Some(Value::String(given)) => {
@@ -442,7 +442,15 @@ impl<H: Host> Tools<'_, H> {
     /// (`read_secrets`); any other file may.
     async fn secrets_allowed(&self, path: &Path) -> Result<(), String> {
         let subject = self.relative(path);
-        if !permissions::looks_secret(&subject) {
+        // By its name, or by the name of the file a link leads to
+        // (`notes.txt -> .env`).
+        let real = path.canonicalize().ok();
+        let secret = permissions::looks_secret(&subject)
+            || real
+                .as_deref()
+                .and_then(Path::to_str)
+                .is_some_and(permissions::looks_secret);
+        if !secret {
             return Ok(());
         }
         let call = Call {
@@ -450,11 +458,15 @@ impl<H: Host> Tools<'_, H> {
             subject: &subject,
             open_in_editor: false,
         };
+        let action = format!("Read {subject} (it looks like it holds secrets)");
         self.decide(
             call,
             &format!("reading {subject}, which looks like it holds secrets,"),
             "agent.permissions.read_secrets in meshls's config",
-            &format!("Read {subject} (it looks like it holds secrets)"),
+            &Question {
+                action: &action,
+                always: Some(&action),
+            },
         )
         .await
     }
@@ -468,29 +480,35 @@ impl<H: Host> Tools<'_, H> {
             open_in_editor: self.host.open_document(path).is_some(),
         };
         let what = format!("{tool} on {subject}");
+        // "Always" for an edit is for every edit, for a creation every one.
+        let kind = action.split_once(' ').map_or(action, |(verb, _)| verb);
+        let question = Question {
+            action,
+            always: Some(kind),
+        };
         self.decide(
             call,
             &what,
             "[agent.permissions] in meshls.toml, or read-only mode",
-            action,
+            &question,
         )
         .await
     }
 
     /// The policy's decision on `call`; `what` names the call in messages,
-    /// `settings` says where it is decided, `action` is what the user is
+    /// `settings` says where it is decided, `question` is what the user is
     /// asked.
     async fn decide(
         &self,
         call: Call<'_>,
         what: &str,
         settings: &str,
-        action: &str,
+        question: &Question<'_>,
     ) -> Result<(), String> {
         match self.policy.decide(call) {
             Decision::Allow => Ok(()),
             Decision::Deny => Err(format!("{what} is not allowed here ({settings})")),
-            Decision::Ask if self.host.approve(action).await => Ok(()),
+            Decision::Ask if self.host.approve(question).await => Ok(()),
             Decision::Ask => Err(format!("the user did not allow {what}")),
         }
     }
@@ -708,13 +726,19 @@ impl<H: Host> Tools<'_, H> {
             open_in_editor: false,
         };
         // The question shows one line: a command of many would hide its
-        // tail below what the editor shows.
+        // tail below what the editor shows. "Always" is then not offered:
+        // it would be for lines the user did not see.
         let shown = shell::one_line(command, 200);
+        let action = format!("Run {shown}");
+        let whole = shown == format!("`{command}`");
         self.decide(
             call,
             &format!("running {shown}"),
             "[agent.permissions] and agent.run_command in meshls.toml",
-            &format!("Run {shown}"),
+            &Question {
+                action: &action,
+                always: whole.then_some(action.as_str()),
+            },
         )
         .await?;
         let mut child = tokio::process::Command::new("sh");
@@ -735,7 +759,7 @@ impl<H: Host> Tools<'_, H> {
         let mut child = child
             .spawn()
             .map_err(|err| format!("cannot run {shown}: {err}"))?;
-        let group = Group(child.id().and_then(|pid| i32::try_from(pid).ok()));
+        let mut group = Group(child.id().and_then(|pid| i32::try_from(pid).ok()));
         let (mut stdout, mut stderr) = (Tail::default(), Tail::default());
         let (out_pipe, err_pipe) = (child.stdout.take(), child.stderr.take());
         let status = {
@@ -813,8 +837,9 @@ const PIPE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 struct Group(Option<i32>);
 
 impl Group {
-    fn kill(&self) {
-        if let Some(pid) = self.0 {
+    /// Kills the group, once: its id could be another's later.
+    fn kill(&mut self) {
+        if let Some(pid) = self.0.take() {
             // The group may be gone already; that is what we want.
             let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(pid),

@@ -18,7 +18,7 @@ use std::{
 };
 
 use meshls_agent::{
-    host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol},
+    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
     model::{ToolCall, ToolSpec},
     outputs,
     permissions::Policy,
@@ -191,8 +191,8 @@ impl Host for Recorder {
         Ok(None)
     }
 
-    async fn approve(&self, action: &str) -> bool {
-        self.asked.lock().unwrap().push(action.to_owned());
+    async fn approve(&self, question: &Question<'_>) -> bool {
+        self.asked.lock().unwrap().push(question.action.to_owned());
         true
     }
 

@@ -11,7 +11,7 @@ use std::{
 };
 
 use meshls_agent::{
-    host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol},
+    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
     model::ToolCall,
     permissions::Policy,
     tools::Tools,
@@ -76,7 +76,7 @@ impl Host for Editor {
         Ok(None)
     }
 
-    async fn approve(&self, _: &str) -> bool {
+    async fn approve(&self, _: &Question<'_>) -> bool {
         false
     }
 

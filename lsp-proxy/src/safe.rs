@@ -28,25 +28,61 @@ use crate::ServerConfig;
 /// The entries looked at, at most, when searching the workspace for a
 /// file that would lift safe mode; a larger workspace is not searched
 /// through, and the server does not start.
-const SEARCH_LIMIT: usize = 50_000;
+const SEARCH_LIMIT: usize = 200_000;
 
-/// `config` as the server starts in an untrusted workspace at `root`
-/// (`command`: the program found on PATH), or why it does not start.
+/// The servers that have a safe mode of their own, by program name.
+const KNOWN: &[&str] = &[
+    "rust-analyzer",
+    "typescript-language-server",
+    "pyright-langserver",
+    "basedpyright-langserver",
+    "gopls",
+];
+
+/// The known server a config runs: its command's name, or, for a
+/// launcher (`npx typescript-language-server`, `rustup run stable
+/// rust-analyzer`), the first argument that names one.
+fn known_program(config: &ServerConfig) -> Option<&'static str> {
+    let name = |word: &str| {
+        Path::new(word)
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| KNOWN.iter().find(|known| **known == name).copied())
+    };
+    name(&config.command).or_else(|| {
+        config
+            .args
+            .iter()
+            .filter(|arg| !arg.starts_with('-'))
+            .find_map(|arg| name(arg))
+    })
+}
+
+/// `config` as the server starts in an untrusted workspace whose folders
+/// are `roots` (`command`: the program found on PATH), or why it does not
+/// start.
 pub fn restrict(
     name: &str,
     config: &ServerConfig,
     command: &Path,
-    root: &Path,
+    roots: &[PathBuf],
 ) -> Result<ServerConfig, String> {
-    let program = Path::new(&config.command)
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or("");
+    // A command of the workspace's own (a relative `command`, found there)
+    // is the workspace's program, whoever configured it.
+    if command
+        .canonicalize()
+        .is_ok_and(|real| roots.iter().any(|root| inside(&real, root)))
+    {
+        return Err(format!(
+            "{name} does not start in an untrusted workspace: its command {} is in the workspace; trust the workspace, or configure a command outside it",
+            command.display()
+        ));
+    }
     let mut config = config.clone();
-    match program {
-        "rust-analyzer" => rust_analyzer(name, &mut config, root)?,
-        "typescript-language-server" => typescript(name, &mut config, command, root)?,
-        "pyright-langserver" | "basedpyright-langserver" => python(name, &mut config, root)?,
+    match known_program(&config).unwrap_or("") {
+        "rust-analyzer" => rust_analyzer(name, &mut config, roots)?,
+        "typescript-language-server" => typescript(name, &mut config, command, roots)?,
+        "pyright-langserver" | "basedpyright-langserver" => python(name, &mut config, roots)?,
         "gopls" => {
             config
                 .env
@@ -58,27 +94,22 @@ pub fn restrict(
     Ok(config)
 }
 
-/// Whether `program` has a safe mode of its own (beyond "as configured").
-pub fn has_safe_mode(command: &str) -> bool {
-    let program = Path::new(command)
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or("");
-    matches!(
-        program,
-        "rust-analyzer"
-            | "typescript-language-server"
-            | "pyright-langserver"
-            | "basedpyright-langserver"
-            | "gopls"
-    )
+/// Whether a server has a safe mode of its own (beyond "as configured").
+pub fn has_safe_mode(config: &ServerConfig) -> bool {
+    known_program(config).is_some()
 }
 
-fn rust_analyzer(name: &str, config: &mut ServerConfig, root: &Path) -> Result<(), String> {
-    if let Some(found) = find_in(root, &["rust-analyzer.toml", ".rust-analyzer.toml"])? {
+/// Whether `path` (real) is under `root`.
+fn inside(path: &Path, root: &Path) -> bool {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    path.starts_with(root)
+}
+
+fn rust_analyzer(name: &str, config: &mut ServerConfig, roots: &[PathBuf]) -> Result<(), String> {
+    if let Some(found) = find_in(roots, &["rust-analyzer.toml", ".rust-analyzer.toml"])? {
         return Err(format!(
             "{name} does not start in an untrusted workspace that has {}: rust-analyzer takes its settings over meshls's, and they can run programs; trust the workspace to start it",
-            relative(root, &found)
+            found.display()
         ));
     }
     let off = json!({
@@ -94,7 +125,7 @@ fn rust_analyzer(name: &str, config: &mut ServerConfig, root: &Path) -> Result<(
     env.insert("RUSTC_WRAPPER".to_owned(), String::new());
     env.insert("RUSTC_WORKSPACE_WRAPPER".to_owned(), String::new());
     env.insert("CARGO_NET_OFFLINE".to_owned(), "true".to_owned());
-    if let Some(rustc) = outside_on_path("rustc", root) {
+    if let Some(rustc) = outside_on_path("rustc", roots) {
         env.insert("RUSTC".to_owned(), rustc.display().to_string());
     }
     if std::env::var_os("RUSTUP_TOOLCHAIN").is_none() && !env.contains_key("RUSTUP_TOOLCHAIN") {
@@ -109,7 +140,7 @@ fn typescript(
     name: &str,
     config: &mut ServerConfig,
     command: &Path,
-    root: &Path,
+    roots: &[PathBuf],
 ) -> Result<(), String> {
     let given = config
         .initialization_options
@@ -117,15 +148,15 @@ fn typescript(
         .and_then(|options| options.pointer("/tsserver/path"))
         .and_then(Value::as_str)
         .map(PathBuf::from)
-        .filter(|path| usable_outside(path, root));
-    let tsserver = match given {
-        Some(path) => path,
-        None => beside(command, root).ok_or_else(|| {
+        .filter(|path| usable_outside(path, roots));
+    let tsserver = given
+        .or_else(|| beside(command, roots))
+        .or_else(|| from_tsc(roots))
+        .ok_or_else(|| {
             format!(
-                "{name} does not start in an untrusted workspace: it would run the workspace's own TypeScript, and no TypeScript was found beside it; install typescript next to typescript-language-server, set initialization_options.tsserver.path in your own config, or trust the workspace"
+                "{name} does not start in an untrusted workspace: it would run the workspace's own TypeScript, and no TypeScript was found outside it (beside the server, or a tsc on PATH); install typescript next to typescript-language-server, set initialization_options.tsserver.path in your own config, or trust the workspace"
             )
-        })?,
-    };
+        })?;
     over(
         &mut config.initialization_options,
         &json!({
@@ -139,7 +170,7 @@ fn typescript(
 /// `node_modules/typescript/lib/tsserver.js` in a directory above the
 /// server's real program (where npm installs the two together), with the
 /// package's `package.json` beside it, outside the workspace.
-fn beside(command: &Path, root: &Path) -> Option<PathBuf> {
+fn beside(command: &Path, roots: &[PathBuf]) -> Option<PathBuf> {
     let real = command.canonicalize().ok()?;
     real.ancestors().skip(1).find_map(|dir| {
         let tsserver = dir.join("node_modules/typescript/lib/tsserver.js");
@@ -147,21 +178,32 @@ fn beside(command: &Path, root: &Path) -> Option<PathBuf> {
         (tsserver.is_file() && package.is_file())
             .then(|| tsserver.canonicalize().ok())
             .flatten()
-            .filter(|path| usable_outside(path, root))
+            .filter(|path| usable_outside(path, roots))
     })
 }
 
-fn python(name: &str, config: &mut ServerConfig, root: &Path) -> Result<(), String> {
+/// The `tsserver.js` of the TypeScript whose `tsc` is on PATH, outside the
+/// workspace: where a package manager installs TypeScript apart from the
+/// server (Homebrew, volta, nix).
+fn from_tsc(roots: &[PathBuf]) -> Option<PathBuf> {
+    let tsc = outside_on_path("tsc", roots)?.canonicalize().ok()?;
+    // `<typescript>/bin/tsc`, linked from wherever PATH has it.
+    let package = tsc.parent()?.parent()?;
+    let tsserver = package.join("lib/tsserver.js");
+    (package.join("package.json").is_file() && usable_outside(&tsserver, roots)).then_some(tsserver)
+}
+
+fn python(name: &str, config: &mut ServerConfig, roots: &[PathBuf]) -> Result<(), String> {
     let given = config
         .settings
         .as_ref()
         .and_then(|settings| settings.pointer("/python/pythonPath"))
         .and_then(Value::as_str)
         .map(PathBuf::from)
-        .filter(|path| usable_outside(path, root));
+        .filter(|path| usable_outside(path, roots));
     let interpreter = given
-        .or_else(|| outside_on_path("python3", root))
-        .or_else(|| outside_on_path("python", root))
+        .or_else(|| outside_on_path("python3", roots))
+        .or_else(|| outside_on_path("python", roots))
         .ok_or_else(|| {
             format!(
                 "{name} does not start in an untrusted workspace: no Python interpreter outside the workspace was found, and it would look for one there; install python3, or trust the workspace"
@@ -178,27 +220,27 @@ fn python(name: &str, config: &mut ServerConfig, root: &Path) -> Result<(), Stri
 /// workspace (a PATH entry such as `.` could find one inside it). The path
 /// is kept as found: rustup's `rustc` is a link to `rustup`, which tells
 /// what to run by the name it was started under.
-fn outside_on_path(program: &str, root: &Path) -> Option<PathBuf> {
-    let cwd = root.to_path_buf();
+fn outside_on_path(program: &str, roots: &[PathBuf]) -> Option<PathBuf> {
+    let cwd = roots.first()?.clone();
     let found = which::which_in(program, std::env::var_os("PATH"), cwd).ok()?;
     let absolute = if found.is_absolute() {
         found
     } else {
         std::env::current_dir().ok()?.join(found)
     };
-    usable_outside(&absolute, root).then_some(absolute)
+    usable_outside(&absolute, roots).then_some(absolute)
 }
 
-/// An absolute path to a file that exists, and is outside the workspace
-/// wherever its links lead.
-fn usable_outside(path: &Path, root: &Path) -> bool {
+/// An absolute path to a file that exists, and is outside every folder of
+/// the workspace wherever its links lead.
+fn usable_outside(path: &Path, roots: &[PathBuf]) -> bool {
     if !path.is_absolute() {
         return false;
     }
-    let (Ok(real), Ok(real_root)) = (path.canonicalize(), root.canonicalize()) else {
+    let Ok(real) = path.canonicalize() else {
         return false;
     };
-    real.is_file() && !real.starts_with(&real_root)
+    real.is_file() && !roots.iter().any(|root| inside(&real, root))
 }
 
 /// The user's default rustup toolchain (`default_toolchain` in
@@ -212,11 +254,11 @@ fn rustup_default() -> Option<String> {
     table.get("default_toolchain")?.as_str().map(str::to_owned)
 }
 
-/// The first file named one of `names` under `root` (not in `.git`,
+/// The first file named one of `names` under the `roots` (not in `.git`,
 /// `target` or `node_modules`, links not followed); an error when the
 /// workspace is too large to search.
-fn find_in(root: &Path, names: &[&str]) -> Result<Option<PathBuf>, String> {
-    let mut pending = vec![root.to_path_buf()];
+fn find_in(roots: &[PathBuf], names: &[&str]) -> Result<Option<PathBuf>, String> {
+    let mut pending = roots.to_vec();
     let mut seen = 0;
     while let Some(dir) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -244,13 +286,6 @@ fn find_in(root: &Path, names: &[&str]) -> Result<Option<PathBuf>, String> {
         }
     }
     Ok(None)
-}
-
-fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }
 
 /// Merges `safe` over `value` (created when absent), table by table:
@@ -296,7 +331,8 @@ mod tests {
         let mut user = config("rust-analyzer");
         user.initialization_options =
             Some(json!({"cargo": {"features": "all", "buildScripts": {"enable": true}}}));
-        let safe = restrict("rust-analyzer", &user, Path::new("/bin/true"), root).unwrap();
+        let roots = [root.to_path_buf()];
+        let safe = restrict("rust-analyzer", &user, Path::new("/bin/true"), &roots).unwrap();
         let options = safe.initialization_options.unwrap();
         assert_eq!(options["cargo"]["buildScripts"]["enable"], false);
         assert_eq!(options["cargo"]["features"], "all", "the user's own stay");
@@ -311,7 +347,7 @@ mod tests {
 
         std::fs::create_dir_all(root.join("crates/a")).unwrap();
         std::fs::write(root.join("crates/a/rust-analyzer.toml"), "").unwrap();
-        let refused = restrict("rust-analyzer", &user, Path::new("/bin/true"), root).unwrap_err();
+        let refused = restrict("rust-analyzer", &user, Path::new("/bin/true"), &roots).unwrap_err();
         assert!(refused.contains("crates/a/rust-analyzer.toml"), "{refused}");
     }
 
@@ -338,7 +374,7 @@ mod tests {
             "ts",
             &config("typescript-language-server"),
             &server,
-            ws.path(),
+            &[ws.path().to_path_buf()],
         )
         .unwrap();
         let options = safe.initialization_options.unwrap();
@@ -352,10 +388,31 @@ mod tests {
             "ts",
             &config("typescript-language-server"),
             &server,
-            install.path(),
+            &[install.path().to_path_buf()],
         )
         .unwrap_err();
         assert!(refused.contains("untrusted workspace"), "{refused}");
+    }
+
+    #[test]
+    fn a_launcher_gets_the_safe_mode_of_the_server_it_runs_and_no_command_of_the_workspace_runs() {
+        let ws = tempfile::tempdir().unwrap();
+        let roots = [ws.path().to_path_buf()];
+        let mut rustup = config("rustup");
+        rustup.args = vec!["run".into(), "stable".into(), "rust-analyzer".into()];
+        assert!(has_safe_mode(&rustup));
+        let safe = restrict("ra", &rustup, Path::new("/bin/true"), &roots).unwrap();
+        assert_eq!(
+            safe.initialization_options.unwrap()["procMacro"]["enable"],
+            false
+        );
+        assert!(!has_safe_mode(&config("clangd")));
+        // A command that is the workspace's own file.
+        let own = ws.path().join("bin/server");
+        std::fs::create_dir_all(own.parent().unwrap()).unwrap();
+        std::fs::write(&own, "").unwrap();
+        let refused = restrict("mine", &config("bin/server"), &own, &roots).unwrap_err();
+        assert!(refused.contains("is in the workspace"), "{refused}");
     }
 
     #[test]
@@ -366,7 +423,13 @@ mod tests {
         user.settings = Some(
             json!({"python": {"pythonPath": ".venv/bin/python", "analysis": {"typeCheckingMode": "strict"}}}),
         );
-        let safe = restrict("pyright", &user, Path::new("/bin/true"), ws.path()).unwrap();
+        let safe = restrict(
+            "pyright",
+            &user,
+            Path::new("/bin/true"),
+            &[ws.path().to_path_buf()],
+        )
+        .unwrap();
         let settings = safe.settings.unwrap();
         let python = PathBuf::from(settings["python"]["pythonPath"].as_str().unwrap());
         assert!(python.is_absolute() && python.is_file(), "{python:?}");

@@ -72,6 +72,9 @@ pub struct StartOptions {
     /// Whether the user trusts the workspace. Untrusted, each known server
     /// starts in its safe mode (`safe.rs`), or not at all.
     pub trusted: bool,
+    /// The editor's other workspace folders, which the servers get too:
+    /// safe mode looks at them as at `root`.
+    pub other_roots: Vec<PathBuf>,
 }
 
 /// A server that died before answering any request since it started, and
@@ -229,6 +232,9 @@ impl Servers {
         // Looking for markers and commands, and what safe mode needs, reads
         // directories: off the runtime.
         let (root, path, trusted) = (options.root.clone(), options.path.clone(), options.trusted);
+        let roots: Vec<PathBuf> = std::iter::once(root.clone())
+            .chain(options.other_roots.iter().cloned())
+            .collect();
         let wanted: Vec<_> = tokio::task::spawn_blocking(move || {
             enabled
                 .into_iter()
@@ -240,8 +246,8 @@ impl Servers {
                     if trusted {
                         return Some((name, Ok(config), command, false));
                     }
-                    let safe = crate::safe::has_safe_mode(&config.command);
-                    let restricted = crate::safe::restrict(&name, &config, &command, &root)
+                    let safe = crate::safe::has_safe_mode(&config);
+                    let restricted = crate::safe::restrict(&name, &config, &command, &roots)
                         .map_err(|problem| (config.languages.clone(), problem));
                     Some((name, restricted, command, safe))
                 })
@@ -500,6 +506,13 @@ impl Servers {
         let Some(options) = self.shared.options.as_ref() else {
             return;
         };
+        // A server of this set restarting now replays after this, to its
+        // new process: no document twice.
+        let _documents = self
+            .shared
+            .documents
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         for slot in &self.slots {
             let client = slot.live().client;
             for doc in options.documents.open_documents(&slot.config.languages) {

@@ -16,7 +16,9 @@ use std::{
 use lsp_types::Position;
 use serde_json::{json, Value};
 
-use meshls_agent::host::{rebase, FileChange, Finding, Host, Place, Reported, Spot, Symbol};
+use meshls_agent::host::{
+    rebase, FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol,
+};
 
 use crate::{
     diagnostics::DiagnosticsHub,
@@ -357,18 +359,16 @@ impl Host for ServerHost {
         Err("findings are reported only in `meshls review`".to_owned())
     }
 
-    async fn approve(&self, action: &str) -> bool {
-        // "Always" covers every edit, or every creation, or that command.
-        let kind = match action.split_once(' ') {
-            Some((verb @ ("Edit" | "Create"), _)) => verb.to_owned(),
-            _ => action.to_owned(),
-        };
+    async fn approve(&self, question: &Question<'_>) -> bool {
+        let action = question.action;
         let always = || {
             self.always
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        if always().contains(&kind) {
+        // "Always" covers what the question says it does: every edit, every
+        // creation, or that exact action.
+        if question.always.is_some_and(|kind| always().contains(kind)) {
             return true;
         }
         if self.confirm_in_editor {
@@ -381,12 +381,16 @@ impl Host for ServerHost {
                 return true;
             }
         }
+        let buttons = match question.always {
+            Some(_) => json!([{"title": ALLOW}, {"title": ALWAYS}, {"title": DENY}]),
+            None => json!([{"title": ALLOW}, {"title": DENY}]),
+        };
         let asked = self.editor.request(
             "window/showMessageRequest",
             json!({
                 "type": 3,
                 "message": format!("meshls agent: {action}?"),
-                "actions": [{"title": ALLOW}, {"title": ALWAYS}, {"title": DENY}],
+                "actions": buttons,
             }),
         );
         let answer = match tokio::time::timeout(self.approval_timeout, asked).await {
@@ -400,10 +404,10 @@ impl Host for ServerHost {
                 return false;
             }
         };
-        match answer["title"].as_str() {
-            Some(ALLOW) => true,
-            Some(ALWAYS) => {
-                always().insert(kind);
+        match (answer["title"].as_str(), question.always) {
+            (Some(ALLOW), _) => true,
+            (Some(ALWAYS), Some(kind)) => {
+                always().insert(kind.to_owned());
                 true
             }
             _ => false,

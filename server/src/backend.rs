@@ -95,6 +95,10 @@ const ROUTED: &[&str] = &[
 #[derive(Default)]
 struct State {
     root: Option<PathBuf>,
+    /// The editor's other workspace folders (the servers get them all).
+    other_roots: Vec<PathBuf>,
+    /// The editor said `shutdown`.
+    shut_down: bool,
     config: Config,
     /// The editor's two configuration layers, kept apart so new settings
     /// never erase the initialization options.
@@ -268,6 +272,7 @@ impl Backend {
     fn reload_config(&self) -> Vec<ConfigError> {
         let mut state = self.state_mut();
         let mut sources = Sources::from_process(state.root.as_deref());
+        sources.other_roots = state.other_roots.clone();
         sources.initialization_options = state.initialization_options.as_ref();
         sources.settings = state.settings.as_ref();
         sources.editor_is_users = state.editor_is_users;
@@ -292,12 +297,13 @@ impl Backend {
         root: &std::path::Path,
         trusted: bool,
     ) -> (Arc<Servers>, Vec<String>, tokio::task::AbortHandle) {
-        let (configs, hidden_env, editor_params) = {
+        let (configs, hidden_env, editor_params, other_roots) = {
             let state = self.state_mut();
             (
                 state.config.servers.clone(),
                 state.config.agent.key_variables(),
                 state.editor_params.clone().unwrap_or_default(),
+                state.other_roots.clone(),
             )
         };
         let options = StartOptions {
@@ -308,6 +314,7 @@ impl Backend {
             documents: self.docs.clone(),
             hidden_env,
             trusted,
+            other_roots,
         };
         let (servers, problems, incoming) = Servers::start(&configs, options).await;
         let servers = Arc::new(servers);
@@ -324,7 +331,7 @@ impl Backend {
     /// would change something; with `trust = "ask"`, asks the editor, and
     /// on "Trust" remembers it and starts the servers again in full.
     async fn offer_trust(&self) {
-        let (root, mode, refused) = {
+        let (root, other_roots, mode, refused) = {
             let state = self.state.read().unwrap_or_else(|p| p.into_inner());
             if state.trust.trusted() {
                 return;
@@ -332,7 +339,12 @@ impl Backend {
             let Some(root) = state.root.clone() else {
                 return;
             };
-            (root, state.config.trust, state.refused_for_trust.clone())
+            (
+                root,
+                state.other_roots.clone(),
+                state.config.trust,
+                state.refused_for_trust.clone(),
+            )
         };
         let restricted = self.downstream.get().restricted();
         if refused.is_empty() && !restricted {
@@ -345,10 +357,16 @@ impl Backend {
             );
         }
         if !refused.is_empty() {
-            changes.push(format!(
-                "its meshls.toml settings {} are ignored",
-                refused.join(", ")
-            ));
+            let mut named = refused
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if refused.len() > 3 {
+                named.push_str(&format!(" and {} more", refused.len() - 3));
+            }
+            changes.push(format!("its settings {named} are ignored"));
         }
         let what = format!(
             "meshls: {} is not trusted, so {}",
@@ -375,9 +393,16 @@ impl Backend {
             tracing::info!("the workspace stays untrusted for this session");
             return;
         }
+        // Every folder of the workspace: the servers see them all.
         let remembered = tokio::task::spawn_blocking({
-            let root = root.clone();
-            move || crate::trust::remember(&root)
+            let roots: Vec<PathBuf> = std::iter::once(root.clone()).chain(other_roots).collect();
+            move || {
+                let mut store = None;
+                for root in &roots {
+                    store = Some(crate::trust::remember(root)?);
+                }
+                store.ok_or_else(|| anyhow::anyhow!("no workspace folder to trust"))
+            }
         })
         .await
         .map_err(anyhow::Error::from)
@@ -408,21 +433,38 @@ impl Backend {
     async fn trust_now(&self, root: &std::path::Path) {
         let errors = self.reload_config();
         self.report_config_errors(&errors).await;
-        let trusted = self
-            .state
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .trust
-            .trusted();
-        let (servers, problems, listener) = self.start_servers(root, trusted).await;
-        let before: Vec<String> = self
-            .downstream
-            .get()
+        let (trusted, shut_down) = {
+            let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+            (state.trust.trusted(), state.shut_down)
+        };
+        if shut_down {
+            return;
+        }
+        let old = self.downstream.get();
+        let before: Vec<String> = old
             .status()
             .into_iter()
             .filter(|status| status.pid.is_some())
             .map(|status| status.name)
             .collect();
+        // What the old servers say from now on is not heard, and what they
+        // said goes: the new ones, under the same names, say it again.
+        self.downstream.stop_listening();
+        self.downstream.forget_all(&old, &self.editor);
+        for status in old.status() {
+            self.hub.clear_source(&status.name).await;
+        }
+        let (servers, problems, listener) = self.start_servers(root, trusted).await;
+        if self
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .shut_down
+        {
+            // The editor said shutdown while they started.
+            servers.shutdown(SERVER_SHUTDOWN_TIMEOUT).await;
+            return;
+        }
         let new: Vec<String> = servers
             .status()
             .into_iter()
@@ -430,10 +472,6 @@ impl Backend {
             .map(|status| status.name)
             .collect();
         let old = self.downstream.replace(servers, listener);
-        self.downstream.forget_all(&old, &self.editor);
-        for status in old.status() {
-            self.hub.clear_source(&status.name).await;
-        }
         old.shutdown(SERVER_SHUTDOWN_TIMEOUT).await;
         downstream::report_problems(&self.editor, &problems);
         let mut message = format!(
@@ -533,6 +571,16 @@ fn document_error(err: DocumentError) -> jsonrpc::Error {
     }
 }
 
+/// Every workspace folder the editor names that is on disk, in its order.
+fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
+    params
+        .workspace_folders
+        .iter()
+        .flatten()
+        .filter_map(|folder| folder.uri.to_file_path().ok())
+        .collect()
+}
+
 /// The workspace root the editor names: its first workspace folder on disk,
 /// else `rootUri`, else the deprecated `rootPath`.
 fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
@@ -575,14 +623,15 @@ fn previews_annotated_edits(params: &InitializeParams) -> bool {
 
 /// Whether the editor's settings come from the user alone: VS Code's
 /// family (meshls's extension makes every setting that needs trust
-/// machine-scoped, which a workspace's settings cannot set) and Neovim
-/// (the user's init). See `config::Sources::editor_is_users`.
+/// machine-scoped, which a workspace's settings cannot set). Not Neovim:
+/// neoconf.nvim and nlsp-settings.nvim feed a project's files into its
+/// settings. See `config::Sources::editor_is_users`.
 fn settings_are_users(params: &InitializeParams) -> bool {
     let name = params
         .client_info
         .as_ref()
         .map_or("", |client| client.name.as_str());
-    name.starts_with("Visual Studio Code") || ["VSCodium", "Code - OSS", "Neovim"].contains(&name)
+    name.starts_with("Visual Studio Code") || ["VSCodium", "Code - OSS"].contains(&name)
 }
 
 /// Clears `dynamicRegistration` from the editor's capabilities before they
@@ -653,6 +702,10 @@ impl LanguageServer for Backend {
             let mut state = self.state_mut();
             state.editor_params = Some(editor_params);
             state.root = root.clone();
+            state.other_roots = workspace_roots(&params)
+                .into_iter()
+                .filter(|folder| Some(folder) != root.as_ref())
+                .collect();
             state.change_annotations = previews_annotated_edits(&params);
             state.editor_is_users = settings_are_users(&params);
             state.initialization_options = params.initialization_options;
@@ -728,6 +781,8 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> jsonrpc::Result<()> {
+        // No set of servers starts after this (trusting the workspace).
+        self.state_mut().shut_down = true;
         self.downstream
             .get()
             .shutdown(SERVER_SHUTDOWN_TIMEOUT)

@@ -484,6 +484,7 @@ async fn check(
         documents: Arc::new(Opened(documents.clone())),
         hidden_env: config.agent.key_variables(),
         trusted: loaded.trust.trusted(),
+        other_roots: Vec::new(),
     };
     let (servers, problems, mut incoming) = Servers::start(&config.servers, start).await;
     let servers = Arc::new(servers);

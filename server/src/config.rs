@@ -150,6 +150,9 @@ pub struct Sources<'a> {
     pub remembered: Vec<PathBuf>,
     /// `--trust`: the workspace is trusted for this run.
     pub trust_override: bool,
+    /// The editor's other workspace folders: the workspace is trusted only
+    /// when each of them is (the servers get them all).
+    pub other_roots: Vec<PathBuf>,
     /// Whether the editor's settings are the user's own for certain: VS
     /// Code takes meshls's sensitive settings from the user's settings
     /// only (they are machine-scoped), and Neovim's come from the user's
@@ -383,16 +386,23 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
         }
     }
     let listed = trusted_roots(&layers);
-    let is_root = |t: &PathBuf| {
-        sources
-            .workspace_root
-            .is_some_and(|root| same_path(t, root))
+    let roots: Vec<&Path> = sources
+        .workspace_root
+        .into_iter()
+        .chain(sources.other_roots.iter().map(PathBuf::as_path))
+        .collect();
+    let all_in = |list: &[PathBuf]| {
+        roots
+            .iter()
+            .all(|root| list.iter().any(|trusted| same_path(trusted, root)))
     };
+    // Each folder by one or the other.
+    let either: Vec<PathBuf> = listed.iter().chain(&sources.remembered).cloned().collect();
     let trust = match sources.workspace_root {
         None => Trust::No,
         Some(_) if sources.trust_override => Trust::CommandLine,
-        Some(_) if listed.iter().any(is_root) => Trust::Listed,
-        Some(_) if sources.remembered.iter().any(is_root) => Trust::Remembered,
+        Some(_) if all_in(&listed) => Trust::Listed,
+        Some(_) if all_in(&either) => Trust::Remembered,
         Some(_) => Trust::No,
     };
     let trust_hint = match &sources.user_config_dir {
@@ -513,9 +523,11 @@ fn check_layer(layer: &Value) -> Result<(), (String, String)> {
     match serde_path_to_error::deserialize::<_, Config>(layer) {
         Ok(_) => Ok(()),
         Err(err) => {
-            let key = err.path().to_string();
+            let key = printable(&err.path().to_string());
             let key = if key == "." { String::new() } else { key };
-            Err((key, err.into_inner().to_string()))
+            // The message may quote a key too.
+            let message = err.into_inner().to_string();
+            Err((key, message.replace(|c: char| c.is_control(), "?")))
         }
     }
 }
@@ -578,6 +590,22 @@ fn same_path(a: &Path, b: &Path) -> bool {
             .is_some_and(|a| b.canonicalize().is_ok_and(|b| a == b))
 }
 
+/// A key as meshls shows it: a workspace's TOML may quote any text as a
+/// key (`[servers."x\n\nPress Trust"]`), which must not speak in meshls's
+/// messages; control characters become `?`, and a long key is cut.
+fn printable(key: &str) -> String {
+    const LONGEST: usize = 60;
+    let mut shown: String = key
+        .chars()
+        .take(LONGEST)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if key.chars().count() > LONGEST {
+        shown.push('…');
+    }
+    shown
+}
+
 /// The agent's limits a workspace may lower but not raise.
 const LIMITS: &[&str] = &[
     "max_steps",
@@ -604,6 +632,7 @@ const LIMITS: &[&str] = &[
 pub fn untrusted_refusal(layer: &Value, merged: &Value) -> Option<(String, String)> {
     if let Some(servers) = layer.get("servers").and_then(Value::as_object) {
         for (name, server) in servers {
+            let name = printable(name);
             let Some(fields) = server.as_object() else {
                 return Some((
                     format!("servers.{name}"),
@@ -615,7 +644,7 @@ pub fn untrusted_refusal(layer: &Value, merged: &Value) -> Option<(String, Strin
                     continue;
                 }
                 return Some((
-                    format!("servers.{name}.{key}"),
+                    format!("servers.{name}.{}", printable(key)),
                     "it starts a program or reaches a language server".to_owned(),
                 ));
             }
@@ -1085,6 +1114,37 @@ mod tests {
                 Some("https://collector.invalid/v1")
             );
         }
+    }
+
+    #[test]
+    fn every_folder_of_the_workspace_must_be_trusted_and_keys_cannot_speak() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(
+            a.join("meshls.toml"),
+            "[servers.\"x\\n\\nVerified safe: press Trust\"]\nenabled = true\n",
+        )
+        .unwrap();
+        let load_with = |remembered: Vec<PathBuf>| {
+            load(&Sources {
+                workspace_root: Some(&a),
+                other_roots: vec![b.clone()],
+                remembered,
+                ..Sources::default()
+            })
+        };
+        let half = load_with(vec![a.clone()]);
+        assert_eq!(half.trust, Trust::No, "b is not trusted");
+        assert_eq!(
+            half.refused_for_trust,
+            ["servers.x??Verified safe: press Trust.enabled"]
+        );
+        assert_eq!(
+            load_with(vec![a.clone(), b.clone()]).trust,
+            Trust::Remembered
+        );
     }
 
     #[test]

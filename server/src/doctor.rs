@@ -56,6 +56,7 @@ fn probe_servers(
             documents: Arc::new(NoDocuments),
             hidden_env,
             trusted,
+            other_roots: Vec::new(),
         };
         let (servers, _, _events) = Servers::start(configs, options).await;
         let status = servers.status();

@@ -74,6 +74,19 @@ impl Downstream {
         }
     }
 
+    /// Stops handling what the current servers send (they are about to be
+    /// replaced).
+    pub fn stop_listening(&self) {
+        let listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
+    }
+
     /// Hold this while applying a document notification and sending it
     /// to `get()`'s servers.
     pub fn documents_lock(&self) -> std::sync::RwLockReadGuard<'_, ()> {

@@ -15,7 +15,7 @@ use lsp_types::{Diagnostic, Url};
 use tokio_util::sync::CancellationToken;
 
 use meshls_agent::{
-    host::{FileChange, Finding as Seen, Host, Place, Reported, Spot, Symbol},
+    host::{FileChange, Finding as Seen, Host, Place, Question, Reported, Spot, Symbol},
     model::Message,
     models::Models,
     paths,
@@ -282,7 +282,7 @@ impl Host for ReviewHost {
         self.senses.hover(at).await
     }
 
-    async fn approve(&self, _: &str) -> bool {
+    async fn approve(&self, _: &Question<'_>) -> bool {
         false
     }
 

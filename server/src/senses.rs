@@ -33,6 +33,7 @@ use crate::{documents::Documents, languages::language_of};
 /// How long a language server may take to answer the agent.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(15);
 
+#[derive(Clone)]
 pub struct Senses {
     /// The editor's open documents (none, headless).
     pub docs: Arc<Documents>,
@@ -82,15 +83,18 @@ impl Senses {
         let Some(given) = path.to_str() else {
             return Quote::Outside;
         };
+        let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if let Ok(inside) = paths::resolve(&self.root, given) {
             let relative = paths::relative(&self.root, &inside);
-            return if permissions::looks_secret(&relative) {
+            // By its name, or that of the file a link leads to.
+            let secret = permissions::looks_secret(&relative)
+                || real.to_str().is_some_and(permissions::looks_secret);
+            return if secret {
                 Quote::Outside
             } else {
                 Quote::Inside
             };
         }
-        let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let secret = real.to_str().is_some_and(permissions::looks_secret);
         if self.read_dependencies && !secret && is_dependency(&real) {
             Quote::Dependency
@@ -136,7 +140,8 @@ impl Senses {
             Value::Null => Vec::new(),
             one => vec![one],
         };
-        let mut texts: HashMap<PathBuf, Option<String>> = HashMap::new();
+        // Each file is judged and read once, however many places are in it.
+        let mut texts: HashMap<PathBuf, (Quote, Option<String>)> = HashMap::new();
         items
             .into_iter()
             .filter_map(|item| {
@@ -148,15 +153,19 @@ impl Senses {
                     .get("targetSelectionRange")
                     .or_else(|| item.get("range"))?;
                 let path = Url::parse(uri).ok()?.to_file_path().ok()?;
-                let quote = self.quote(&path);
-                let text = texts.entry(path.clone()).or_insert_with(|| match quote {
-                    Quote::Inside => self
-                        .open_document(&path)
-                        .map(|(text, _)| text)
-                        .or_else(|| files::read_text(&self.root, &path, files::MAX_READ).ok()),
-                    Quote::Dependency => files::read_regular(&path, files::MAX_READ).ok(),
-                    Quote::Outside => None,
+                let (quote, text) = texts.entry(path.clone()).or_insert_with(|| {
+                    let quote = self.quote(&path);
+                    let text = match quote {
+                        Quote::Inside => self
+                            .open_document(&path)
+                            .map(|(text, _)| text)
+                            .or_else(|| files::read_text(&self.root, &path, files::MAX_READ).ok()),
+                        Quote::Dependency => files::read_regular(&path, files::MAX_READ).ok(),
+                        Quote::Outside => None,
+                    };
+                    (quote, text)
                 });
+                let quote = *quote;
                 let at = spot(path, text.as_deref(), &range["start"]);
                 let line_text = text
                     .as_deref()
@@ -275,7 +284,15 @@ impl Senses {
                 json!({}),
             )
             .await?;
-        Ok(self.places(&answer))
+        self.places_off_the_runtime(answer).await
+    }
+
+    /// [`Senses::places`], on the blocking pool: it reads files.
+    async fn places_off_the_runtime(&self, answer: Value) -> Result<Vec<Place>, String> {
+        let senses = self.clone();
+        tokio::task::spawn_blocking(move || senses.places(&answer))
+            .await
+            .map_err(|err| format!("reading the places failed inside meshls: {err}"))
     }
 
     pub async fn references(&self, at: &Spot) -> Result<Vec<Place>, String> {
@@ -287,7 +304,7 @@ impl Senses {
                 json!({"context": {"includeDeclaration": true}}),
             )
             .await?;
-        Ok(self.places(&answer))
+        self.places_off_the_runtime(answer).await
     }
 
     pub async fn hover(&self, at: &Spot) -> Result<Option<String>, String> {
@@ -312,6 +329,42 @@ impl Senses {
     }
 }
 
+/// Where the toolchains and package caches keep dependencies' sources,
+/// found once (they do not move while meshls runs).
+fn dependency_roots() -> &'static [PathBuf] {
+    static ROOTS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let home = dirs::home_dir().unwrap_or_default();
+        let from_env = |name: &str, default: &str| {
+            std::env::var_os(name)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(default))
+        };
+        let (cargo, rustup) = (
+            from_env("CARGO_HOME", ".cargo"),
+            from_env("RUSTUP_HOME", ".rustup"),
+        );
+        let go = from_env("GOPATH", "go");
+        let mut roots = vec![
+            cargo.join("registry"),
+            cargo.join("git"),
+            rustup.join("toolchains"),
+            go.join("pkg").join("mod"),
+            PathBuf::from("/usr/include"),
+            PathBuf::from("/usr/local/include"),
+            PathBuf::from("/usr/lib/gcc"),
+            PathBuf::from("/usr/lib/go"),
+            PathBuf::from("/usr/local/go"),
+        ];
+        roots.extend(std::env::var_os("GOROOT").map(PathBuf::from));
+        roots.extend(std::env::var_os("GOMODCACHE").map(PathBuf::from));
+        roots
+            .into_iter()
+            .map(|root| root.canonicalize().unwrap_or(root))
+            .collect()
+    })
+}
+
 /// Whether `path` (real) is a dependency's source: in a `node_modules`,
 /// a Python `site-packages` or typeshed's stubs, the Rust toolchain or
 /// cargo's registry and git caches, Go's module cache or root, or the
@@ -328,36 +381,12 @@ fn is_dependency(path: &Path) -> bool {
     if by_name {
         return true;
     }
-    let home = dirs::home_dir().unwrap_or_default();
-    let from_env = |name: &str, default: &str| {
-        std::env::var_os(name)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join(default))
-    };
-    let (cargo, rustup) = (
-        from_env("CARGO_HOME", ".cargo"),
-        from_env("RUSTUP_HOME", ".rustup"),
-    );
-    let go = from_env("GOPATH", "go");
-    let mut roots = vec![
-        cargo.join("registry"),
-        cargo.join("git"),
-        rustup.join("toolchains"),
-        go.join("pkg").join("mod"),
-        PathBuf::from("/usr/include"),
-        PathBuf::from("/usr/local/include"),
-        PathBuf::from("/usr/lib/gcc"),
-        PathBuf::from("/usr/lib/go"),
-        PathBuf::from("/usr/local/go"),
-    ];
-    roots.extend(std::env::var_os("GOROOT").map(PathBuf::from));
-    roots.extend(std::env::var_os("GOMODCACHE").map(PathBuf::from));
-    roots.iter().any(|root| {
-        let root = root.canonicalize().unwrap_or_else(|_| root.clone());
-        path.starts_with(&root) && path != root
-    }) || path
-        .to_str()
-        .is_some_and(|path| path.starts_with("/usr/lib/llvm-"))
+    dependency_roots()
+        .iter()
+        .any(|root| path.starts_with(root) && path != root)
+        || path
+            .to_str()
+            .is_some_and(|path| path.starts_with("/usr/lib/llvm-"))
 }
 
 pub fn uri(path: &Path) -> Result<Url, String> {

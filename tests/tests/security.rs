@@ -1188,6 +1188,17 @@ fn shell_syntax_does_not_get_a_command_past_the_rules() {
         ],
         "the denied one is not asked about"
     );
+    // "Always" is offered only for a command the question shows whole.
+    let buttons: Vec<Value> = server
+        .messages()
+        .into_iter()
+        .filter(|m| m["method"] == "window/showMessageRequest")
+        .map(|m| m["params"]["actions"].clone())
+        .collect();
+    let always =
+        json!([{"title": "Allow"}, {"title": "Always for this session"}, {"title": "Deny"}]);
+    let once = json!([{"title": "Allow"}, {"title": "Deny"}]);
+    assert_eq!(buttons, [always.clone(), once.clone(), always, once]);
     let results = tool_results(&model.received()[1]);
     assert!(
         results["c3"].starts_with("running `echo hi; rm -r -f victim` is not allowed here"),
@@ -1276,6 +1287,12 @@ fn the_agent_cannot_change_meshls_own_configuration() {
                 "write_file",
                 json!({"path": ".meshls/config.toml", "content": "[agent]\nrun_command = true\n"}),
             ),
+            // eglot takes this from the repository unasked.
+            (
+                "c3",
+                "write_file",
+                json!({"path": ".dir-locals.el", "content": "((nil . ((eglot-workspace-configuration . (:meshls (:agent (:run_command t)))))))\n"}),
+            ),
         ]),
         text_answer("Could not."),
     ]);
@@ -1286,15 +1303,16 @@ fn the_agent_cannot_change_meshls_own_configuration() {
     ask(&mut server, &ws, "Let yourself run commands.");
     assert_eq!(ws.read("meshls.toml"), CONFIG);
     assert!(!ws.path(".meshls").exists());
+    assert!(!ws.path(".dir-locals.el").exists());
     assert!(server
         .messages()
         .iter()
         .all(|m| m["method"] != "workspace/applyEdit"));
     let results = tool_results(&model.received()[1]);
-    for id in ["c1", "c2"] {
+    for id in ["c1", "c2", "c3"] {
         assert!(
             results[id]
-                .contains("is meshls's own configuration; the agent's tools never change it"),
+                .contains("is configuration that decides what meshls, the editor or a language server may do; the agent's tools never change it"),
             "{results:?}"
         );
     }
@@ -1570,11 +1588,14 @@ fn a_file_that_looks_like_secrets_is_not_read_unless_allowed() {
     let ws = Workspace::new(&format!(
         "//- /src/lib.rs\n{LIB}//- /.env\nDATABASE_PASSWORD=hunter2-prod\n//- /.env.example\nDATABASE_PASSWORD=\n"
     ));
+    // A link of the repository's, with a harmless name, to the secrets.
+    std::os::unix::fs::symlink(".env", ws.path("notes.txt")).unwrap();
     let reads = || {
         calls(&[
             ("c1", "read_file", json!({"path": ".env"})),
             ("c2", "grep", json!({"pattern": "DATABASE_PASSWORD"})),
             ("c3", "read_file", json!({"path": ".env.example"})),
+            ("c4", "read_file", json!({"path": "notes.txt"})),
         ])
     };
     let model = ModelServer::start(vec![
@@ -1596,6 +1617,10 @@ fn a_file_that_looks_like_secrets_is_not_read_unless_allowed() {
         ".env.example:1: DATABASE_PASSWORD=\n(1 file(s) that look like they hold secrets were not searched: agent.permissions.read_secrets)\n"
     );
     assert_eq!(results["c3"], "1\tDATABASE_PASSWORD=\n");
+    assert_eq!(
+        results["c4"],
+        "reading notes.txt, which looks like it holds secrets, is not allowed here (agent.permissions.read_secrets in meshls's config)"
+    );
     shut_down(&mut server);
 
     // The user allows it in their own config.

@@ -8,7 +8,7 @@ use std::{
     sync::Mutex,
 };
 
-use meshls_agent::host::{FileChange, Finding, Host, Place, Reported, Spot, Symbol};
+use meshls_agent::host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol};
 
 /// Open documents, the changes applied, and scripted answers to approvals
 /// (none left means no).
@@ -94,8 +94,8 @@ impl Host for Editor {
         Ok(self.hover.clone())
     }
 
-    async fn approve(&self, action: &str) -> bool {
-        self.asked.lock().unwrap().push(action.to_owned());
+    async fn approve(&self, question: &Question<'_>) -> bool {
+        self.asked.lock().unwrap().push(question.action.to_owned());
         self.answers.lock().unwrap().pop_front().unwrap_or(false)
     }
 
