@@ -19,7 +19,7 @@ mod store;
 pub use config::AnalysisConfig;
 pub use document::{Capture, Document, Snapshot};
 pub use features::{Enclosing, DIAGNOSTIC_SOURCE};
-pub use language::{Language, LANGUAGES};
+pub use language::{canonical_lsp_id, lsp_id_of_path, Known, Language, KNOWN, LANGUAGES};
 pub use position::PositionEncoding;
 pub use store::DocumentStore;
 

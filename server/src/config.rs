@@ -18,6 +18,8 @@
 //! or what the agent may do unasked, and may lower the agent's limits but
 //! not raise them (see [`untrusted_refusal`]).
 
+pub mod trust;
+
 use std::{
     collections::BTreeMap,
     ffi::OsString,
@@ -179,7 +181,7 @@ impl<'a> Sources<'a> {
             workspace_root,
             user_config_dir: user_config_dir(),
             env,
-            remembered: crate::trust::remembered(),
+            remembered: crate::config::trust::remembered(),
             ..Sources::default()
         }
     }

@@ -1,10 +1,11 @@
-//! The `meshls` command: the language server, and tools around it.
+//! The `meshls` command: its arguments (clap), then the language server on
+//! stdio (`meshls::serve`) or one of the headless commands (`meshls::cli`).
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use meshls::{check, doctor, logging, transport::Ending};
+use meshls::{cli, logging};
 
 #[derive(Parser)]
 #[command(
@@ -73,10 +74,10 @@ struct CheckArgs {
     #[arg(long, default_value = ".")]
     root: PathBuf,
     #[arg(long, value_enum, default_value = "text")]
-    format: check::Format,
+    format: cli::render::Format,
     /// The least severity that fails the check.
     #[arg(long, value_enum, default_value = "error")]
-    fail_on: check::FailOn,
+    fail_on: cli::check::FailOn,
     /// Seconds the servers may take in all.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
@@ -89,7 +90,7 @@ struct CheckArgs {
     base: Option<String>,
     /// Only shard I of N (such as 2/4), for N CI jobs in parallel:
     /// the same split on every machine.
-    #[arg(long, value_parser = check::parse_shard)]
+    #[arg(long, value_parser = cli::files::parse_shard)]
     shard: Option<(usize, usize)>,
     /// Trust the workspace for this run: its meshls.toml may reach the
     /// language servers, which start in full rather than in their safe
@@ -116,7 +117,7 @@ fn main() -> ExitCode {
         _ => "info,sled=warn",
     };
     if let Err(err) = logging::init(cli.log_file.as_deref(), default_filter) {
-        let _ = writeln_stderr(&format!("meshls: {err:#}"));
+        let _ = cli::stderr_line(&format!("meshls: {err:#}"));
         return ExitCode::from(2);
     }
     #[cfg(target_os = "linux")]
@@ -129,149 +130,33 @@ fn main() -> ExitCode {
     // and the end of stdin ends the session.
     let _ = (cli.stdio, cli.client_process_id);
     match cli.command {
-        Some(Command::Doctor { root }) => {
-            let root = match root.canonicalize() {
-                Ok(root) if root.is_dir() => root,
-                _ => {
-                    let message = format!(
-                        "meshls doctor: {} is not a directory: pass the workspace with --root",
-                        root.display()
-                    );
-                    let _ = writeln_stderr(&message);
-                    return ExitCode::from(2);
-                }
-            };
-            match doctor::run(&root, &mut std::io::stdout().lock()) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::FAILURE,
-                Err(err) => {
-                    let _ = writeln_stderr(&format!("meshls doctor: {err}"));
-                    ExitCode::from(2)
-                }
-            }
-        }
-        Some(Command::Check(args)) => check(args, None),
+        Some(Command::Doctor { root }) => cli::doctor::main(&root),
+        Some(Command::Check(args)) => cli::check::main(args.options(None), args.output.as_deref()),
         Some(Command::Review { check: args, all }) => {
-            check(args, Some(check::ReviewOptions { all }))
+            let review = Some(cli::check::ReviewOptions { all });
+            cli::check::main(args.options(review), args.output.as_deref())
         }
         Some(Command::MergeSarif { files, output }) => {
-            let mut logs = Vec::new();
-            for file in &files {
-                let name = file.display().to_string();
-                let read = std::fs::read_to_string(file)
-                    .map_err(|err| format!("cannot read {name}: {err}"))
-                    .and_then(|text| {
-                        serde_json::from_str(&text)
-                            .map_err(|err| format!("{name} is not JSON: {err}"))
-                    });
-                match read {
-                    Ok(log) => logs.push((name, log)),
-                    Err(why) => {
-                        let _ = writeln_stderr(&format!("meshls merge-sarif: {why}"));
-                        return ExitCode::from(2);
-                    }
-                }
-            }
-            let merged = match meshls::sarif::merge(&logs) {
-                Ok(merged) => check::pretty(&merged),
-                Err(why) => {
-                    let _ = writeln_stderr(&format!("meshls merge-sarif: {why}"));
-                    return ExitCode::from(2);
-                }
-            };
-            match write_output(output.as_deref(), &merged) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    let _ = writeln_stderr(&format!("meshls merge-sarif: cannot write: {err}"));
-                    ExitCode::from(2)
-                }
-            }
+            cli::merge_sarif::main(&files, output.as_deref())
         }
-        Some(Command::Serve) | None => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(err) => {
-                    tracing::error!("cannot start the async runtime: {err}");
-                    return ExitCode::from(2);
-                }
-            };
-            // On a worker, not on this thread: the reader's hand-offs to the
-            // tasks it wakes then stay on one thread instead of crossing two.
-            let ending = runtime
-                .block_on(async { tokio::spawn(meshls::serve_stdio()).await })
-                .unwrap_or(Ending::Abrupt);
-            tracing::info!(?ending, "session ended");
-            // Handlers still running (a slow request the editor gave up on)
-            // must not keep the process alive after exit.
-            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
-            match ending {
-                Ending::Clean => ExitCode::SUCCESS,
-                Ending::Abrupt => ExitCode::FAILURE,
-            }
-        }
+        Some(Command::Serve) | None => meshls::serve(),
     }
 }
 
-/// `meshls check` and `meshls review`.
-fn check(args: CheckArgs, review: Option<check::ReviewOptions>) -> ExitCode {
-    let command = if review.is_some() { "review" } else { "check" };
-    let Some(root) = args.root.canonicalize().ok().filter(|root| root.is_dir()) else {
-        let message = format!(
-            "meshls {command}: {} is not a directory: pass the workspace with --root",
-            args.root.display()
-        );
-        let _ = writeln_stderr(&message);
-        return ExitCode::from(2);
-    };
-    let options = check::Options {
-        root,
-        paths: args.paths,
-        base: args.base,
-        shard: args.shard,
-        format: args.format,
-        fail_on: args.fail_on,
-        timeout: std::time::Duration::from_secs(args.timeout),
-        settle: std::time::Duration::from_millis(1500),
-        review,
-        trust: args.trust,
-    };
-    let outcome = check::run(&options);
-    // A finding may quote a line that holds a key (a server's message, the
-    // review's): none goes into a CI log or an uploaded report.
-    let redact = |text: &str| meshls_agent::redact::redact(text).into_owned();
-    for warning in &outcome.warnings {
-        let _ = writeln_stderr(&redact(&format!("meshls {command}: {warning}")));
-    }
-    let out = redact(&outcome.out);
-    let written = match (&args.output, outcome.code) {
-        // The reason a check could not be done goes to stderr.
-        (_, 2) => writeln_stderr(out.trim_end()),
-        (output, _) => write_output(output.as_deref(), &out),
-    };
-    if let Err(err) = written {
-        let _ = writeln_stderr(&format!(
-            "meshls {command}: cannot write the findings: {err}"
-        ));
-        return ExitCode::from(2);
-    }
-    ExitCode::from(outcome.code)
-}
-
-/// Writes a command's result to `file`, or else to stdout.
-fn write_output(file: Option<&std::path::Path>, text: &str) -> std::io::Result<()> {
-    match file {
-        Some(file) => std::fs::write(file, text),
-        None => {
-            use std::io::Write as _;
-            std::io::stdout().lock().write_all(text.as_bytes())
+impl CheckArgs {
+    /// The check's options, the root as given (`cli::check::main` checks it).
+    fn options(&self, review: Option<cli::check::ReviewOptions>) -> cli::check::Options {
+        cli::check::Options {
+            root: self.root.clone(),
+            paths: self.paths.clone(),
+            base: self.base.clone(),
+            shard: self.shard,
+            format: self.format,
+            fail_on: self.fail_on,
+            timeout: std::time::Duration::from_secs(self.timeout),
+            settle: std::time::Duration::from_millis(1500),
+            review,
+            trust: self.trust,
         }
     }
-}
-
-fn writeln_stderr(line: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    writeln!(std::io::stderr().lock(), "{line}")
 }

@@ -1,13 +1,15 @@
 //! `meshls doctor`: what meshls finds on this machine and in this workspace,
 //! printed for a person, with a non-zero exit on a broken configuration.
 
-use std::{collections::BTreeMap, io::Write, path::Path, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap, io::Write, path::Path, process::ExitCode, sync::Arc, time::Duration,
+};
 
 use meshls_proxy::{
     OpenDocument, OpenDocuments, ServerConfig, ServerStatus, Servers, StartOptions,
 };
 
-use crate::{config, storage};
+use crate::{cli::stderr_line, config, storage};
 
 /// How long each server gets to start, as in a session.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,6 +67,30 @@ fn probe_servers(
     })
 }
 
+/// `meshls doctor --root <root>`: the report on stdout; exit 1 on a broken
+/// configuration, 2 when the report cannot be made.
+pub fn main(root: &Path) -> ExitCode {
+    let root = match root.canonicalize() {
+        Ok(root) if root.is_dir() => root,
+        _ => {
+            let message = format!(
+                "meshls doctor: {} is not a directory: pass the workspace with --root",
+                root.display()
+            );
+            let _ = stderr_line(&message);
+            return ExitCode::from(2);
+        }
+    };
+    match run(&root, &mut std::io::stdout().lock()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            let _ = stderr_line(&format!("meshls doctor: {err}"));
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Writes the report; returns whether the configuration is valid.
 pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
     let loaded = config::load(&config::Sources::from_process(Some(root)));
@@ -88,7 +114,7 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
         config::Trust::Listed => "trusted (listed in trusted_workspaces)".to_owned(),
         config::Trust::Remembered => format!(
             "trusted (you said so in the editor; remembered in {})",
-            crate::trust::store_path().map_or_else(String::new, |path| path.display().to_string())
+            crate::config::trust::store_path().map_or_else(String::new, |path| path.display().to_string())
         ),
         config::Trust::CommandLine => "trusted (--trust)".to_owned(),
         config::Trust::No => format!(

@@ -27,7 +27,7 @@ use meshls_analysis::{Capture, DocumentStore, PositionEncoding, Snapshot, DIAGNO
 
 use meshls_proxy::{OpenDocument, OpenDocuments};
 
-use crate::diagnostics::DiagnosticsHub;
+use crate::state::diagnostics::DiagnosticsHub;
 
 pub struct Documents {
     inner: Mutex<Inner>,

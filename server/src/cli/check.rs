@@ -12,14 +12,13 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    fmt::Write as _,
     path::{Path, PathBuf},
+    process::ExitCode,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Url};
-use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -29,20 +28,17 @@ use meshls_proxy::{
     jsonrpc::RequestId, FromServer, Incoming, OpenDocument, OpenDocuments, Servers, StartOptions,
 };
 
-use crate::{config, languages::language_of, review, runs, sarif};
-
-/// How the findings are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// `path:line:col: severity [source code] message`, and a summary.
-    Text,
-    /// One JSON document (see [`Report`]).
-    Json,
-    /// GitHub Actions workflow commands (`::error file=...::message`).
-    Github,
-    /// SARIF 2.1.0, for GitHub code scanning and other viewers.
-    Sarif,
-}
+use crate::{
+    agent::{review_host::Scope, runs},
+    cli::{
+        files::{files, shard},
+        git::{self, changed_since, Repository},
+        render::{render, Format},
+        report::{Finding, Report},
+        review, sarif, stderr_line, write_output,
+    },
+    config, ext,
+};
 
 /// The least severity that fails the check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -107,54 +103,46 @@ impl Outcome {
     }
 }
 
-/// One diagnostic, in repository terms.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    /// Relative to the workspace root, with `/`.
-    pub path: String,
-    /// From 1.
-    pub line: u32,
-    /// From 1, in UTF-16 code units as LSP counts them.
-    pub column: u32,
-    pub end_line: u32,
-    pub end_column: u32,
-    /// `error`, `warning`, `info` or `hint`.
-    pub severity: &'static str,
-    /// Who found it: the diagnostic's source, else the server's name.
-    pub source: String,
-    pub code: Option<String>,
-    pub message: String,
-    /// Stays the same when lines move above it (see [`sarif::fingerprint`]).
-    pub fingerprint: String,
-}
-
-impl Finding {
-    /// Who found it and its code: `typescript 2322`, `meshls syntax-error`.
-    pub fn rule(&self) -> String {
-        match &self.code {
-            Some(code) => format!("{} {code}", self.source),
-            None => self.source.clone(),
-        }
+/// `meshls check` and `meshls review`: runs it, writes the findings to
+/// `output` (stdout when none) or why it could not be done to stderr, and
+/// exits 0 clean, 1 with findings at or above `--fail-on`, 2 when it could
+/// not be done.
+pub fn main(mut options: Options, output: Option<&Path>) -> ExitCode {
+    let command = options.command();
+    let Some(root) = options
+        .root
+        .canonicalize()
+        .ok()
+        .filter(|root| root.is_dir())
+    else {
+        let message = format!(
+            "meshls {command}: {} is not a directory: pass the workspace with --root",
+            options.root.display()
+        );
+        let _ = stderr_line(&message);
+        return ExitCode::from(2);
+    };
+    options.root = root;
+    let outcome = run(&options);
+    // A finding may quote a line that holds a key (a server's message, the
+    // review's): none goes into a CI log or an uploaded report.
+    let redact = |text: &str| meshls_agent::redact::redact(text).into_owned();
+    for warning in &outcome.warnings {
+        let _ = stderr_line(&redact(&format!("meshls {command}: {warning}")));
     }
-
-    /// The same as an identifier: `typescript/2322`, SARIF's `ruleId`.
-    pub fn rule_id(&self) -> String {
-        match &self.code {
-            Some(code) => format!("{}/{code}", self.source),
-            None => self.source.clone(),
-        }
+    let out = redact(&outcome.out);
+    let written = match outcome.code {
+        // The reason a check could not be done goes to stderr.
+        2 => stderr_line(out.trim_end()),
+        _ => write_output(output, &out),
+    };
+    if let Err(err) = written {
+        let _ = stderr_line(&format!(
+            "meshls {command}: cannot write the findings: {err}"
+        ));
+        return ExitCode::from(2);
     }
-}
-
-/// The JSON output (`--format json`), schema version 1.
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub version: u32,
-    pub files_checked: usize,
-    pub servers: Vec<String>,
-    pub findings: Vec<Finding>,
-    /// Why the findings may be incomplete (a review that stopped early).
-    pub warnings: Vec<String>,
+    ExitCode::from(outcome.code)
 }
 
 /// Runs the check (and the review); the exit code is 0 clean, 1 findings
@@ -187,7 +175,7 @@ pub fn run(options: &Options) -> Outcome {
         Err(why) => return Outcome::failed(format!("{command}: {why}\n")),
     };
     let scope = match &options.review {
-        Some(_) => match review::scope(&options.root, options.base.as_deref(), &files) {
+        Some(_) => match git::scope(&options.root, options.base.as_deref(), &files) {
             Ok(scope) => Some(scope),
             Err(why) => return Outcome::failed(format!("{command}: {why}\n")),
         },
@@ -246,159 +234,6 @@ fn rank(severity: &str) -> u8 {
     }
 }
 
-/// The files to check, sorted: the given ones (directories walked), or the
-/// workspace's, `.gitignore` respected; only those of a language meshls or
-/// a server may know.
-fn files(root: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let starts: Vec<PathBuf> = if paths.is_empty() {
-        vec![root.to_path_buf()]
-    } else {
-        paths
-            .iter()
-            .map(|path| {
-                let path = if path.is_absolute() {
-                    path.clone()
-                } else {
-                    root.join(path)
-                };
-                if path.exists() {
-                    Ok(path)
-                } else {
-                    Err(format!("{} does not exist", path.display()))
-                }
-            })
-            .collect::<Result<_, _>>()?
-    };
-    let mut files = Vec::new();
-    for start in starts {
-        let mut walk = ignore::WalkBuilder::new(&start);
-        walk.require_git(false).hidden(false).filter_entry(|entry| {
-            entry.file_name() != ".git" && entry.file_name() != "node_modules"
-        });
-        for entry in walk.build().flatten() {
-            if entry.file_type().is_some_and(|kind| kind.is_file())
-                && language_of(entry.path()).is_some()
-            {
-                files.push(entry.into_path());
-            }
-        }
-    }
-    files.sort();
-    files.dedup();
-    Ok(files)
-}
-
-/// Runs git in `root`: what it printed, or why it failed.
-pub(crate) fn git(root: &Path, args: &[&str]) -> Result<String, String> {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .output()
-        .map_err(|err| format!("git did not run: {err}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// The top of the git repository `root` is in.
-pub(crate) fn repository_top(root: &Path) -> Result<PathBuf, String> {
-    let top = PathBuf::from(git(root, &["rev-parse", "--show-toplevel"])?.trim());
-    Ok(top.canonicalize().unwrap_or(top))
-}
-
-/// The git repository the workspace is in.
-pub(crate) struct Repository {
-    top: PathBuf,
-    /// The workspace's path from `top`, "" when it is the top.
-    prefix: String,
-}
-
-impl Repository {
-    /// `None` outside a repository.
-    fn of(root: &Path) -> Option<Repository> {
-        let top = repository_top(root)
-            .ok()
-            .filter(|top| root.starts_with(top))?;
-        let prefix = if top == root {
-            String::new()
-        } else {
-            paths::relative(&top, root)
-        };
-        Some(Repository { top, prefix })
-    }
-
-    /// A workspace-relative path as a path in the repository.
-    fn path(&self, relative: &str) -> String {
-        if self.prefix.is_empty() {
-            relative.to_owned()
-        } else {
-            format!("{}/{relative}", self.prefix)
-        }
-    }
-}
-
-/// The files changed since `base`: in commits since, in the working tree,
-/// and new files git does not ignore; deleted ones are left out.
-fn changed_since(root: &Path, base: &str) -> Result<HashSet<PathBuf>, String> {
-    let git = |args: &[&str]| git(root, args).map_err(|why| format!("--base {base}: {why}"));
-    // Paths git prints are relative to the top of the repository.
-    let top = repository_top(root).map_err(|why| format!("--base {base}: {why}"))?;
-    // NUL-separated: names with spaces or non-ASCII letters come as they are.
-    let changed = git(&[
-        "diff",
-        "-z",
-        "--name-only",
-        "--diff-filter=d",
-        "--end-of-options",
-        base,
-        "--",
-    ])?;
-    let new = git(&["ls-files", "-z", "--others", "--exclude-standard"])?;
-    Ok(changed
-        .split('\0')
-        .filter(|name| !name.is_empty())
-        .map(|name| top.join(name))
-        .chain(
-            new.split('\0')
-                .filter(|name| !name.is_empty())
-                .map(|name| root.join(name)),
-        )
-        .collect())
-}
-
-/// Shard `i` of `n` (from 1): every `n`th file of the sorted list, so the
-/// shards are the same on every machine and together hold every file once.
-fn shard(files: Vec<PathBuf>, shard: Option<(usize, usize)>) -> Vec<PathBuf> {
-    let Some((i, n)) = shard else {
-        return files;
-    };
-    files
-        .into_iter()
-        .enumerate()
-        .filter(|(index, _)| index % n == i - 1)
-        .map(|(_, file)| file)
-        .collect()
-}
-
-/// `I/N` for `--shard`, with 1 <= I <= N.
-pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
-    let parsed = text
-        .split_once('/')
-        .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
-    match parsed {
-        Some((i, n)) if (1..=n).contains(&i) => Ok((i, n)),
-        _ => Err(format!(
-            "`{text}` is not a shard: write I/N with 1 <= I <= N, such as 2/4"
-        )),
-    }
-}
-
 /// What the servers said per file, and what the check waits for.
 #[derive(Default)]
 struct Heard {
@@ -444,7 +279,7 @@ async fn check(
     options: &Options,
     loaded: &config::Loaded,
     files: Vec<PathBuf>,
-    scope: Option<review::Scope>,
+    scope: Option<Scope>,
     repository: Option<&Repository>,
 ) -> Result<Report, String> {
     let config = &loaded.config;
@@ -454,7 +289,10 @@ async fn check(
         let Ok(text) = std::fs::read_to_string(path) else {
             continue; // Not text: nothing to check.
         };
-        let (Ok(uri), Some(language_id)) = (Url::from_file_path(path), language_of(path)) else {
+        let (Ok(uri), Some(language_id)) = (
+            Url::from_file_path(path),
+            meshls_analysis::lsp_id_of_path(path),
+        ) else {
             continue;
         };
         documents.push(OpenDocument {
@@ -579,7 +417,7 @@ async fn check(
                 snapshot
                     .syntax_diagnostics()
                     .iter()
-                    .map(|d| finding(&path, meshls_analysis::DIAGNOSTIC_SOURCE, d)),
+                    .map(|d| finding(&path, ext::SYNTAX_SOURCE, d)),
             );
         }
     }
@@ -821,89 +659,4 @@ fn finding(path: &str, server: &str, diagnostic: &Diagnostic) -> Finding {
         message: diagnostic.message.clone(),
         fingerprint: String::new(),
     }
-}
-
-/// The report in `format`; `top` is what SARIF's paths are relative to.
-fn render(report: &Report, format: Format, top: Option<&Url>) -> String {
-    match format {
-        Format::Json => pretty(report),
-        Format::Sarif => pretty(&sarif::log(report, top.map(Url::as_str))),
-        Format::Text => {
-            let mut out = String::new();
-            for f in &report.findings {
-                let _ = writeln!(
-                    out,
-                    "{}:{}:{}: {} [{}] {}",
-                    f.path,
-                    f.line,
-                    f.column,
-                    f.severity,
-                    f.rule(),
-                    f.message.replace('\n', " ")
-                );
-            }
-            let count = |severity: &str| {
-                report
-                    .findings
-                    .iter()
-                    .filter(|f| f.severity == severity)
-                    .count()
-            };
-            let servers = if report.servers.is_empty() {
-                "no language servers".to_owned()
-            } else {
-                report.servers.join(", ")
-            };
-            let _ = writeln!(
-                out,
-                "{} error(s), {} warning(s), {} other in {} file(s) checked ({servers}, meshls)",
-                count("error"),
-                count("warning"),
-                report.findings.len() - count("error") - count("warning"),
-                report.files_checked
-            );
-            out
-        }
-        Format::Github => {
-            let mut out = String::new();
-            for f in &report.findings {
-                let command = match f.severity {
-                    "error" => "error",
-                    "warning" => "warning",
-                    _ => "notice",
-                };
-                let _ = writeln!(
-                    out,
-                    "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}",
-                    escape_property(&f.path),
-                    f.line,
-                    f.column,
-                    f.end_line,
-                    f.end_column,
-                    escape_property(&f.rule()),
-                    escape_data(&f.message)
-                );
-            }
-            out
-        }
-    }
-}
-
-/// JSON as people read it, ending in a line break.
-pub fn pretty(value: &impl Serialize) -> String {
-    let mut out = serde_json::to_string_pretty(value).unwrap_or_default();
-    out.push('\n');
-    out
-}
-
-/// GitHub's escaping of a workflow command's message.
-fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// GitHub's escaping of a workflow command's property.
-fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }

@@ -28,7 +28,9 @@ use meshls_agent::{
 };
 use meshls_proxy::Servers;
 
-use crate::{documents::Documents, languages::language_of};
+use meshls_analysis::lsp_id_of_path;
+
+use crate::state::documents::Documents;
 
 /// How long a language server may take to answer the agent.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -67,7 +69,7 @@ impl Senses {
     pub fn language_id(&self, uri: &Url, path: &Path) -> Option<String> {
         self.docs
             .language_id(uri)
-            .or_else(|| language_of(path).map(str::to_owned))
+            .or_else(|| lsp_id_of_path(path).map(str::to_owned))
     }
 
     /// The text of a file as the editor has it, else as it is on disk

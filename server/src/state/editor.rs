@@ -20,11 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use meshls_proxy::{jsonrpc::ResponseError, outbox::Outbox};
 
-type Waiter = oneshot::Sender<Result<Value, ResponseError>>;
+use crate::ext;
 
-/// Ids of meshls's own raw requests start with this, so their answers are
-/// told apart from those to tower-lsp's (numeric) ones.
-const ID_PREFIX: &str = "meshls:";
+type Waiter = oneshot::Sender<Result<Value, ResponseError>>;
 
 /// Where frames for the editor go: stdout, in a session.
 pub type Output = Box<dyn AsyncWrite + Send + Unpin>;
@@ -118,7 +116,8 @@ impl Editor {
     /// goes away answers with an error, never a hang.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, ResponseError> {
         let id = format!(
-            "{ID_PREFIX}{}",
+            "{}{}",
+            ext::REQUEST_ID_PREFIX,
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
         let (tx, rx) = oneshot::channel();
@@ -139,7 +138,7 @@ impl Editor {
         let ours = response
             .get("id")
             .and_then(Value::as_str)
-            .filter(|id| id.starts_with(ID_PREFIX));
+            .filter(|id| id.starts_with(ext::REQUEST_ID_PREFIX));
         let Some(id) = ours else {
             return Some(response);
         };

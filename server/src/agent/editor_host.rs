@@ -20,12 +20,13 @@ use meshls_agent::host::{
     rebase, FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol,
 };
 
+use crate::ext;
 use crate::{
-    diagnostics::DiagnosticsHub,
-    documents::Documents,
-    downstream::Downstream,
-    editor::Editor,
-    senses::{name, uri, Senses},
+    agent::senses::{name, uri, Senses},
+    state::diagnostics::DiagnosticsHub,
+    state::documents::Documents,
+    state::downstream::Downstream,
+    state::editor::Editor,
 };
 
 /// How long the agent waits for the servers' diagnostics after its edits.
@@ -74,9 +75,6 @@ pub struct ServerHost {
     /// Whether definition and references quote dependencies' sources.
     read_dependencies: bool,
 }
-
-/// The change annotation of edits the user confirms in the editor.
-const CONFIRM: &str = "meshls-agent";
 
 impl ServerHost {
     /// The language servers, as of now, and the editor's documents.
@@ -134,13 +132,13 @@ impl ServerHost {
     fn annotate(edit: &mut Value, path: &Path) {
         for change in edit["documentChanges"].as_array_mut().into_iter().flatten() {
             if change.get("kind").is_some() {
-                change["annotationId"] = json!(CONFIRM);
+                change["annotationId"] = json!(ext::CONFIRM_ANNOTATION);
             }
             for text_edit in change["edits"].as_array_mut().into_iter().flatten() {
-                text_edit["annotationId"] = json!(CONFIRM);
+                text_edit["annotationId"] = json!(ext::CONFIRM_ANNOTATION);
             }
         }
-        edit["changeAnnotations"] = json!({CONFIRM: {
+        edit["changeAnnotations"] = json!({(ext::CONFIRM_ANNOTATION): {
             "label": "meshls agent",
             "needsConfirmation": true,
             "description": format!("The agent's change to {}", name(path)),

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::check::{Finding, Report};
+use crate::cli::report::{Finding, Report};
 
 /// Where the schema is; every log names it.
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";

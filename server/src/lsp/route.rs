@@ -21,7 +21,10 @@ use serde_json::{json, value::RawValue, Map, Value};
 
 use meshls_proxy::{jsonrpc::ResponseError, Client, Servers};
 
-use crate::{actions, documents::Documents, downstream::Downstream, editor::Editor};
+use crate::ext;
+use crate::{
+    lsp::actions, state::documents::Documents, state::downstream::Downstream, state::editor::Editor,
+};
 
 /// How long a forwarded request may take. Generous: servers index.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,7 +37,6 @@ const INVALID_PARAMS: i64 = -32602;
 pub type Answer = BoxFuture<'static, Result<Box<RawValue>, ResponseError>>;
 
 /// The mark meshls puts in an item's `data` to know which server made it.
-const TAG: &str = "meshlsServer";
 
 #[derive(Clone, Copy)]
 enum Route {
@@ -152,7 +154,7 @@ pub fn is_own(method: &str) -> bool {
             | "textDocument/didSave"
             | "textDocument/willSave"
             | "workspace/didChangeConfiguration"
-    ) || method.starts_with("meshls/")
+    ) || method.starts_with(ext::METHOD_PREFIX)
         || method.starts_with("$/")
 }
 
@@ -178,7 +180,7 @@ impl Router {
         let servers = self.downstream.get();
         if method == "workspace/executeCommand" {
             let command = params.get("command").and_then(Value::as_str).unwrap_or("");
-            if command.starts_with("meshls.") {
+            if command.starts_with(ext::COMMAND_PREFIX) {
                 return None;
             }
             let advertised = servers.route_command(command);
@@ -255,7 +257,7 @@ impl Router {
                 let tagged = producers.len() > 1;
                 let server = match params.pointer_mut(pointer).and_then(untag) {
                     // meshls's own code actions are whole already.
-                    Some(name) if name == actions::OWN_TAG => {
+                    Some(name) if name == ext::OWN_TAG => {
                         let item = params.pointer(pointer).cloned().unwrap_or_default();
                         return Some(async move { Ok(text(&item)) }.boxed());
                     }
@@ -597,7 +599,7 @@ pub fn tag(item: &mut Value, server: &str) {
     };
     let original = object.remove("data").unwrap_or(Value::Null);
     let mut marked = Map::new();
-    marked.insert(TAG.to_owned(), Value::from(server));
+    marked.insert(ext::SERVER_TAG.to_owned(), Value::from(server));
     marked.insert("data".to_owned(), original);
     object.insert("data".to_owned(), Value::Object(marked));
 }
@@ -609,7 +611,7 @@ pub fn untag(item: &mut Value) -> Option<String> {
     let Some(Value::Object(mut marked)) = object.remove("data") else {
         return None;
     };
-    let Some(Value::String(server)) = marked.remove(TAG) else {
+    let Some(Value::String(server)) = marked.remove(ext::SERVER_TAG) else {
         // Not ours after all: put it back as it was.
         object.insert("data".to_owned(), Value::Object(marked));
         return None;

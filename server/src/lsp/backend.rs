@@ -29,13 +29,14 @@ use meshls_analysis::Snapshot;
 use meshls_proxy::{ServerStatus, Servers, StartOptions};
 
 use crate::{
-    actions::{self, Action, FIX_COMMAND, REVIEW_COMMAND, RUN_ACTION_COMMAND},
+    agent::runs::{Ask, At, Runs, Start},
     config::{self, Config, ConfigError, Sources},
-    diagnostics::DiagnosticsHub,
-    documents::{DocumentError, Documents},
-    downstream::{self, Downstream},
-    editor::Editor,
-    runs::{Ask, At, Runs, Start, ASK_COMMAND, CANCEL_COMMAND, NEW_SESSION_COMMAND},
+    ext,
+    lsp::actions::{self, Action},
+    state::diagnostics::DiagnosticsHub,
+    state::documents::{DocumentError, Documents},
+    state::downstream::{self, Downstream},
+    state::editor::Editor,
     storage,
 };
 
@@ -57,9 +58,6 @@ const SERVER_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The answers to meshls's question about trusting the workspace.
 const TRUST: &str = "Trust";
 const NOT_NOW: &str = "Not now";
-
-/// Reports each language server's state (`meshls.status`).
-pub const STATUS_COMMAND: &str = "meshls.status";
 
 /// The providers meshls forwards to the servers (see `route`): only these
 /// are advertised from their capabilities.
@@ -399,7 +397,7 @@ impl Backend {
             move || {
                 let mut store = None;
                 for root in &roots {
-                    store = Some(crate::trust::remember(root)?);
+                    store = Some(crate::config::trust::remember(root)?);
                 }
                 store.ok_or_else(|| anyhow::anyhow!("no workspace folder to trust"))
             }
@@ -516,17 +514,7 @@ impl Backend {
                 ..CodeActionOptions::default()
             })),
             execute_command_provider: Some(ExecuteCommandOptions {
-                commands: [
-                    STATUS_COMMAND,
-                    ASK_COMMAND,
-                    RUN_ACTION_COMMAND,
-                    FIX_COMMAND,
-                    REVIEW_COMMAND,
-                    CANCEL_COMMAND,
-                    NEW_SESSION_COMMAND,
-                ]
-                .map(str::to_owned)
-                .to_vec(),
+                commands: ext::COMMANDS.map(str::to_owned).to_vec(),
                 ..ExecuteCommandOptions::default()
             }),
             ..ServerCapabilities::default()
@@ -853,7 +841,7 @@ impl LanguageServer for Backend {
         params: ExecuteCommandParams,
     ) -> jsonrpc::Result<Option<Value>> {
         match params.command.as_str() {
-            STATUS_COMMAND => {
+            ext::STATUS => {
                 let status = self.downstream.get().status();
                 let agent = self.agent_status();
                 // `{"quiet": true}`: for a status bar that asks now and then.
@@ -871,11 +859,11 @@ impl LanguageServer for Backend {
                 }
                 Ok(Some(json!({"servers": status, "agent": agent.0})))
             }
-            ASK_COMMAND => {
+            ext::ASK => {
                 let ask = Ask::parse(&params.arguments).map_err(jsonrpc::Error::invalid_params)?;
                 self.start_run(ask, false, None).map(Some)
             }
-            RUN_ACTION_COMMAND | FIX_COMMAND | REVIEW_COMMAND => {
+            ext::RUN_ACTION | ext::FIX | ext::REVIEW => {
                 let file_uri = |file: &Value| {
                     file.get("uri")
                         .or(Some(file))
@@ -889,17 +877,16 @@ impl LanguageServer for Backend {
                         })
                 };
                 let action = match (params.command.as_str(), params.arguments.as_slice()) {
-                    (RUN_ACTION_COMMAND, [action]) => {
-                        serde_json::from_value::<Action>(action.clone()).map_err(|err| {
+                    (ext::RUN_ACTION, [action]) => serde_json::from_value::<Action>(action.clone())
+                        .map_err(|err| {
                             jsonrpc::Error::invalid_params(format!(
                                 "meshls.runAction takes the argument its code action carries: {err}"
                             ))
-                        })?
-                    }
-                    (FIX_COMMAND, [file, ..]) => Action::FixFile {
+                        })?,
+                    (ext::FIX, [file, ..]) => Action::FixFile {
                         uri: file_uri(file)?,
                     },
-                    (REVIEW_COMMAND, [file, ..]) => Action::Review {
+                    (ext::REVIEW, [file, ..]) => Action::Review {
                         uri: file_uri(file)?,
                     },
                     _ => {
@@ -935,11 +922,11 @@ impl LanguageServer for Backend {
                 };
                 self.start_run(ask, action.read_only(), review).map(Some)
             }
-            CANCEL_COMMAND => {
+            ext::CANCEL => {
                 let cancelled = self.editor.cancel_all_progress();
                 Ok(Some(json!({"cancelled": cancelled})))
             }
-            NEW_SESSION_COMMAND => {
+            ext::NEW_SESSION => {
                 let mut state = self.state_mut();
                 let Some(sessions) = state.sessions.clone() else {
                     return Err(jsonrpc::Error::invalid_params(

@@ -13,15 +13,7 @@ use serde_json::{json, Value};
 
 use meshls_analysis::Snapshot;
 
-pub const RUN_ACTION_COMMAND: &str = "meshls.runAction";
-/// Fixes every error the language servers report in a file.
-pub const FIX_COMMAND: &str = "meshls.fix";
-/// Reviews a file: its findings become diagnostics.
-pub const REVIEW_COMMAND: &str = "meshls.review";
-
-/// The mark in `data` that says an action is meshls's own, so a resolve
-/// never goes to a language server.
-pub const OWN_TAG: &str = "meshls";
+use crate::ext;
 
 /// The kinds of action meshls offers, for `codeActionProvider`.
 pub const KINDS: [&str; 4] = ["quickfix", "refactor", "refactor.rewrite", "source"];
@@ -170,10 +162,10 @@ pub fn list(
                 "kind": kind,
                 "command": {
                     "title": title,
-                    "command": RUN_ACTION_COMMAND,
+                    "command": ext::RUN_ACTION,
                     "arguments": [action],
                 },
-                "data": {"meshlsServer": OWN_TAG},
+                "data": {(ext::SERVER_TAG): ext::OWN_TAG},
             });
             if let Some(diagnostic) = fixes {
                 item["diagnostics"] = json!([diagnostic]);
@@ -272,9 +264,6 @@ fn first_line(text: &str, most: usize) -> String {
     format!("{}…", cut.trim_end())
 }
 
-/// The source of review findings in the editor's diagnostics.
-pub const REVIEW_SOURCE: &str = "meshls-review";
-
 /// The findings of a review answer (lines `line N: severity: message`,
 /// as the review asks for them), as diagnostics of `text`'s lines; lines
 /// that are not findings, or name a line `text` does not have, are left
@@ -323,7 +312,7 @@ pub fn review_findings(answer: &str, text: &str) -> Vec<lsp_types::Diagnostic> {
                 range: lsp_types::Range::new(Position::new(row, 0), Position::new(row, end)),
                 severity: Some(severity),
                 code: Some(NumberOrString::String("review".to_owned())),
-                source: Some(REVIEW_SOURCE.to_owned()),
+                source: Some(ext::REVIEW_SOURCE.to_owned()),
                 message: message.to_owned(),
                 ..Diagnostic::default()
             })

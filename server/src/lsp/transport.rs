@@ -42,11 +42,11 @@ use meshls_proxy::{
 };
 
 use crate::{
-    backend::Backend,
-    documents::Documents,
-    downstream::Downstream,
-    editor::Editor,
-    route::{self, Answer, Router},
+    lsp::backend::Backend,
+    lsp::route::{self, Answer, Router},
+    state::documents::Documents,
+    state::downstream::Downstream,
+    state::editor::Editor,
 };
 
 /// How the session ended.

@@ -18,7 +18,7 @@ use meshls_proxy::{
     Client, FromServer, Incoming, Servers,
 };
 
-use crate::{diagnostics::DiagnosticsHub, editor::Editor};
+use crate::{state::diagnostics::DiagnosticsHub, state::editor::Editor};
 
 pub struct Downstream {
     servers: RwLock<Arc<Servers>>,

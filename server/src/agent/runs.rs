@@ -27,14 +27,11 @@ use meshls_agent::{
     AgentConfig,
 };
 
+use crate::ext;
 use crate::{
-    actions, agent_host::ServerHost, diagnostics::DiagnosticsHub, documents::Documents,
-    downstream::Downstream, editor::Editor, storage,
+    agent::editor_host::ServerHost, lsp::actions, state::diagnostics::DiagnosticsHub,
+    state::documents::Documents, state::downstream::Downstream, state::editor::Editor, storage,
 };
-
-pub const ASK_COMMAND: &str = "meshls.ask";
-pub const CANCEL_COMMAND: &str = "meshls.cancel";
-pub const NEW_SESSION_COMMAND: &str = "meshls.newSession";
 
 /// How long the editor may take to accept a progress token.
 const PROGRESS_CREATE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -160,7 +157,8 @@ impl Runs {
     /// progress token at once (the run goes on in its own task).
     pub fn start(&self, start: Start) -> String {
         let token = format!(
-            "meshls-agent-{}",
+            "{}{}",
+            ext::RUN_TOKEN_PREFIX,
             self.next_token.fetch_add(1, Ordering::Relaxed) + 1
         );
         let cancel = CancellationToken::new();
@@ -314,7 +312,7 @@ impl Runs {
         let findings = actions::review_findings(answer, &text);
         let count = findings.len();
         self.hub
-            .set(uri.clone(), actions::REVIEW_SOURCE, None, findings)
+            .set(uri.clone(), ext::REVIEW_SOURCE, None, findings)
             .await;
         if count == 0 {
             return false;
@@ -327,7 +325,7 @@ impl Runs {
             3,
             &format!(
                 "meshls agent: {count} finding(s) in {name}, with its diagnostics (source {})",
-                actions::REVIEW_SOURCE
+                ext::REVIEW_SOURCE
             ),
         );
         true
