@@ -15,9 +15,9 @@ use std::{
 use criterion::{criterion_group, criterion_main, Criterion};
 use meshls_agent::{
     config::{AgentConfig, Provider},
-    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
+    endpoints::Endpoints,
+    host::{FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol},
     model::{Message, ModelRequest},
-    models::Models,
     permissions::Policy,
     provider,
     run::{run, Conversation, Limits},
@@ -46,10 +46,10 @@ impl Host for Editor {
     async fn report(&self, _: Reported) -> Result<String, String> {
         Ok(String::new())
     }
-    async fn diagnostics(&self, _: Option<&Path>) -> Vec<Finding> {
+    async fn diagnostics(&self, _: Option<&Path>) -> Vec<Problem> {
         Vec::new()
     }
-    async fn fresh_diagnostics(&self, _: &[PathBuf]) -> Vec<Finding> {
+    async fn fresh_diagnostics(&self, _: &[PathBuf]) -> Vec<Problem> {
         Vec::new()
     }
     async fn symbols(&self, _: &Path) -> Result<Vec<Symbol>, String> {
@@ -113,7 +113,7 @@ fn bench(c: &mut Criterion) {
             base_url: Some(format!("{}/v1", server.url())),
             ..AgentConfig::default()
         };
-        Models::new(&config, provider::Policy::default(), |_| None).unwrap()
+        Endpoints::new(&config, provider::Policy::default(), |_| None).unwrap()
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

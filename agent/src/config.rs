@@ -1,11 +1,35 @@
 //! `[agent]`: which model provider the agent talks to. API keys are never
 //! configured here: the config names the environment variable that holds one.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{permissions::Rule, provider, run::Limits};
+use crate::permissions::Rule;
+
+/// The defaults of the limits and timeouts, here so that this file needs
+/// nothing of the loop or the providers; `run::Limits` and
+/// `provider::Policy` take them.
+pub mod defaults {
+    /// Model calls in one run.
+    pub const MAX_STEPS: u32 = 20;
+    /// Tokens (in and out) in one run.
+    pub const TOKEN_BUDGET: u64 = 1_000_000;
+    /// Tokens in one answer.
+    pub const MAX_TOKENS: u32 = 8192;
+    /// The context window when nothing says otherwise.
+    pub const CONTEXT_WINDOW: u64 = 128_000;
+    /// Times the model is told of new errors its edits caused.
+    pub const VERIFY_ROUNDS: u32 = 2;
+    /// Seconds to connect, to the first bytes, of silence mid-answer, for
+    /// a whole answer.
+    pub const CONNECT: u64 = 10;
+    pub const FIRST_TOKEN: u64 = 90;
+    pub const IDLE: u64 = 60;
+    pub const TOTAL: u64 = 600;
+    /// Tries in all, the first included.
+    pub const ATTEMPTS: u32 = 4;
+}
 
 /// Where a local OpenAI-compatible server (Ollama, llama.cpp) listens by
 /// default: the endpoint used when nothing is configured.
@@ -130,28 +154,6 @@ impl AgentConfig {
         }
     }
 
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_steps: self.max_steps,
-            token_budget: self.token_budget,
-            max_tokens: self.max_tokens,
-            context_window: self.context_window(),
-            verify_rounds: self.verify_rounds,
-        }
-    }
-
-    /// Timeouts and retries for every provider.
-    pub fn policy(&self) -> provider::Policy {
-        provider::Policy {
-            connect: Duration::from_secs(self.connect_timeout),
-            first_token: Duration::from_secs(self.first_token_timeout),
-            idle: Duration::from_secs(self.idle_timeout),
-            total: Duration::from_secs(self.total_timeout),
-            attempts: self.retries.saturating_add(1),
-            ..provider::Policy::default()
-        }
-    }
-
     /// The variables that hold API keys, the fallbacks' included.
     pub fn key_variables(&self) -> Vec<String> {
         std::iter::once(&self.api_key_env)
@@ -173,22 +175,21 @@ impl AgentConfig {
 
 impl Default for AgentConfig {
     fn default() -> Self {
-        let (limits, policy) = (Limits::default(), provider::Policy::default());
         AgentConfig {
             provider: Provider::default(),
             model: None,
             base_url: None,
             api_key_env: None,
-            max_steps: limits.max_steps,
-            token_budget: limits.token_budget,
-            max_tokens: limits.max_tokens,
+            max_steps: defaults::MAX_STEPS,
+            token_budget: defaults::TOKEN_BUDGET,
+            max_tokens: defaults::MAX_TOKENS,
             context_window: None,
-            verify_rounds: limits.verify_rounds,
-            connect_timeout: policy.connect.as_secs(),
-            first_token_timeout: policy.first_token.as_secs(),
-            idle_timeout: policy.idle.as_secs(),
-            total_timeout: policy.total.as_secs(),
-            retries: policy.attempts - 1,
+            verify_rounds: defaults::VERIFY_ROUNDS,
+            connect_timeout: defaults::CONNECT,
+            first_token_timeout: defaults::FIRST_TOKEN,
+            idle_timeout: defaults::IDLE,
+            total_timeout: defaults::TOTAL,
+            retries: defaults::ATTEMPTS - 1,
             fallback: Vec::new(),
             prices: BTreeMap::new(),
             permissions: BTreeMap::new(),

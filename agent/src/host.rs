@@ -57,9 +57,10 @@ pub struct Place {
     pub outside: bool,
 }
 
-/// A diagnostic from the real language servers (or meshls).
+/// A problem a language server (or meshls) reports in a file: a
+/// diagnostic, in the agent's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub struct Problem {
     pub at: Spot,
     /// `error`, `warning`, `information` or `hint`.
     pub severity: String,
@@ -108,12 +109,12 @@ pub trait Host: Send + Sync {
     fn diagnostics(
         &self,
         path: Option<&std::path::Path>,
-    ) -> impl Future<Output = Vec<Finding>> + Send;
+    ) -> impl Future<Output = Vec<Problem>> + Send;
 
     /// The diagnostics of `paths` once the language servers have caught
     /// up with their current text. The host bounds the wait, and answers
     /// with what it has then.
-    fn fresh_diagnostics(&self, paths: &[PathBuf]) -> impl Future<Output = Vec<Finding>> + Send;
+    fn fresh_diagnostics(&self, paths: &[PathBuf]) -> impl Future<Output = Vec<Problem>> + Send;
 
     /// A file's outline, from its language server (or meshls's own).
     fn symbols(

@@ -5,7 +5,7 @@
 //! bodies, and streamed answers decoded into one [`model::Turn`]); one
 //! endpoint over HTTP with timeouts and retries (`provider.rs`), and the
 //! configured endpoints in order with fallback, circuit breakers and cost
-//! (`models.rs`); the host trait, workspace paths, permissions, and the
+//! (`endpoints.rs`); the host trait, workspace paths, permissions, and the
 //! tools (`tools.rs`, `outputs.rs`); the agent loop with its verify rounds
 //! and compaction (`run.rs`); sessions and the audit log (`session.rs`).
 //! This crate reaches the editor, documents and language servers only
@@ -13,10 +13,10 @@
 
 pub mod anthropic;
 pub mod config;
+pub mod endpoints;
 pub mod files;
 pub mod host;
 pub mod model;
-pub mod models;
 pub mod openai;
 pub mod outputs;
 pub mod paths;

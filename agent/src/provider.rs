@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::{
     anthropic,
-    config::{Provider, ProviderConfig, LOCAL_BASE_URL},
+    config::{defaults, AgentConfig, Provider, ProviderConfig, LOCAL_BASE_URL},
     model::{Delta, ModelRequest, Turn},
     openai,
     stream::read_turn,
@@ -247,11 +247,11 @@ impl Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            connect: Duration::from_secs(10),
-            first_token: Duration::from_secs(90),
-            idle: Duration::from_secs(60),
-            total: Duration::from_secs(600),
-            attempts: 4,
+            connect: Duration::from_secs(defaults::CONNECT),
+            first_token: Duration::from_secs(defaults::FIRST_TOKEN),
+            idle: Duration::from_secs(defaults::IDLE),
+            total: Duration::from_secs(defaults::TOTAL),
+            attempts: defaults::ATTEMPTS,
             backoff: Duration::from_millis(500),
             max_wait: Duration::from_secs(60),
         }
@@ -264,6 +264,20 @@ const MAX_REDIRECTS: usize = 10;
 /// The most bytes of an error's body read: enough for any provider's
 /// message, and an endless one does not fill the memory.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Timeouts and retries for every provider, from `[agent]`.
+impl From<&AgentConfig> for Policy {
+    fn from(config: &AgentConfig) -> Policy {
+        Policy {
+            connect: Duration::from_secs(config.connect_timeout),
+            first_token: Duration::from_secs(config.first_token_timeout),
+            idle: Duration::from_secs(config.idle_timeout),
+            total: Duration::from_secs(config.total_timeout),
+            attempts: config.retries.saturating_add(1),
+            ..Policy::default()
+        }
+    }
+}
 
 /// An HTTP client for model endpoints (rustls; one per session, reused).
 /// It follows a redirect only within the endpoint's origin: reqwest takes

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    host::{Finding, Host},
+    config::{defaults, AgentConfig},
+    endpoints::Endpoints,
+    host::{Host, Problem},
     model::{Delta, Message, ModelRequest, StopReason, Usage},
-    models::Models,
     outputs::{self, Outputs, READ_OUTPUT},
     tools::{specs, Tools},
     Result,
@@ -45,11 +46,23 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_steps: 20,
-            token_budget: 1_000_000,
-            max_tokens: 8192,
-            context_window: 128_000,
-            verify_rounds: 2,
+            max_steps: defaults::MAX_STEPS,
+            token_budget: defaults::TOKEN_BUDGET,
+            max_tokens: defaults::MAX_TOKENS,
+            context_window: defaults::CONTEXT_WINDOW,
+            verify_rounds: defaults::VERIFY_ROUNDS,
+        }
+    }
+}
+
+impl From<&AgentConfig> for Limits {
+    fn from(config: &AgentConfig) -> Limits {
+        Limits {
+            max_steps: config.max_steps,
+            token_budget: config.token_budget,
+            max_tokens: config.max_tokens,
+            context_window: config.context_window(),
+            verify_rounds: config.verify_rounds,
         }
     }
 }
@@ -117,14 +130,14 @@ pub struct Report {
     pub changed: Vec<PathBuf>,
     /// Errors the changes brought that were still there at the end (after
     /// the verify rounds ran out).
-    pub errors_left: Vec<Finding>,
+    pub errors_left: Vec<Problem>,
 }
 
 /// Runs the agent on the conversation, which ends with the user's request
 /// and gets every message of the run appended, so a session can go on
 /// from it.
 pub async fn run<H: Host>(
-    models: &Models,
+    models: &Endpoints,
     tools: &Tools<'_, H>,
     system: &str,
     conversation: &mut Conversation,
@@ -179,7 +192,7 @@ struct Run<'a, 't, H> {
     outputs: &'a mut Outputs,
     report: Report,
     /// Each changed file's errors before the run first changed it.
-    before: Vec<(PathBuf, Vec<Finding>)>,
+    before: Vec<(PathBuf, Vec<Problem>)>,
     /// Verify rounds that told the model of new errors.
     verified: u32,
     /// The size of the last request, in tokens (as the provider counted
@@ -190,7 +203,7 @@ struct Run<'a, 't, H> {
 impl<H: Host> Run<'_, '_, H> {
     async fn steps(
         &mut self,
-        models: &Models,
+        models: &Endpoints,
         request: &mut ModelRequest,
         mut progress: impl FnMut(Progress),
     ) -> Result<()> {
@@ -333,7 +346,7 @@ impl<H: Host> Run<'_, '_, H> {
             }
             fresh = self.tools.host.fresh_diagnostics(&self.report.changed) => fresh,
         };
-        let new: Vec<Finding> = errors(fresh)
+        let new: Vec<Problem> = errors(fresh)
             .into_iter()
             .filter(|error| {
                 !self.before.iter().any(|(path, before)| {
@@ -396,7 +409,7 @@ impl<H: Host> Run<'_, '_, H> {
     }
 }
 
-fn errors(findings: Vec<Finding>) -> Vec<Finding> {
+fn errors(findings: Vec<Problem>) -> Vec<Problem> {
     findings
         .into_iter()
         .filter(|finding| finding.severity == "error")

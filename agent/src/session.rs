@@ -27,9 +27,9 @@ use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
+    endpoints::Endpoints,
+    host::{FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol},
     model::{Message, Usage},
-    models::Models,
     permissions,
     run::{self, Conversation, Limits, Progress, Report},
     tools::Tools,
@@ -413,7 +413,7 @@ impl Sessions {
     pub async fn run<H: Host>(
         &self,
         running: &mut Running,
-        models: &Models,
+        models: &Endpoints,
         host: &H,
         root: &std::path::Path,
         policy: &permissions::Policy,
@@ -540,11 +540,11 @@ impl<H: Host> Host for Audited<'_, H> {
         applied
     }
 
-    async fn diagnostics(&self, path: Option<&std::path::Path>) -> Vec<Finding> {
+    async fn diagnostics(&self, path: Option<&std::path::Path>) -> Vec<Problem> {
         self.host.diagnostics(path).await
     }
 
-    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Finding> {
+    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Problem> {
         self.host.fresh_diagnostics(paths).await
     }
 

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::{
     files,
-    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
+    host::{FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol},
     model::{ToolCall, ToolSpec},
     paths,
     permissions::{self, Call, Decision, READ_SECRETS},
@@ -384,7 +384,7 @@ impl<H: Host> Tools<'_, H> {
     }
 
     /// One line for a diagnostic: where, how bad, from whom, what.
-    pub fn finding(&self, finding: &Finding) -> String {
+    pub fn finding(&self, finding: &Problem) -> String {
         let code = if finding.code.is_empty() {
             String::new()
         } else {

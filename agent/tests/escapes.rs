@@ -18,7 +18,7 @@ use std::{
 };
 
 use meshls_agent::{
-    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
+    host::{FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol},
     model::{ToolCall, ToolSpec},
     outputs,
     permissions::Policy,
@@ -153,14 +153,14 @@ impl Host for Recorder {
         }
     }
 
-    async fn diagnostics(&self, path: Option<&Path>) -> Vec<Finding> {
+    async fn diagnostics(&self, path: Option<&Path>) -> Vec<Problem> {
         if let Some(path) = path {
             self.saw("diagnostics", path);
         }
         Vec::new()
     }
 
-    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Finding> {
+    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Problem> {
         for path in paths {
             self.saw("fresh_diagnostics", path);
         }

@@ -11,9 +11,9 @@ use std::{
 
 use meshls_agent::{
     config::{AgentConfig, Provider},
-    host::{FileChange, Finding, Spot},
+    endpoints::Endpoints,
+    host::{FileChange, Problem, Spot},
     model::{Message, ToolCall},
-    models::Models,
     outputs::Outputs,
     permissions::Policy,
     provider,
@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 const MAIN: &str = "fn main() {\n    println!(\"helo\");\n}\n";
 
-fn models(server: &ModelServer) -> Models {
+fn models(server: &ModelServer) -> Endpoints {
     let config = AgentConfig {
         provider: Provider::OpenAi,
         model: Some("scripted".to_owned()),
@@ -38,7 +38,7 @@ fn models(server: &ModelServer) -> Models {
         first_token: Duration::from_secs(10),
         ..provider::Policy::default()
     };
-    Models::new(&config, policy, |_| None).unwrap()
+    Endpoints::new(&config, policy, |_| None).unwrap()
 }
 
 async fn go(
@@ -294,8 +294,8 @@ async fn a_run_is_cancelled_while_the_model_is_streaming() {
     assert_eq!(conversation.messages.len(), 1);
 }
 
-fn error(root: &std::path::Path, line: u32, message: &str) -> Finding {
-    Finding {
+fn error(root: &std::path::Path, line: u32, message: &str) -> Problem {
+    Problem {
         at: Spot {
             path: root.join("src/main.rs"),
             line,

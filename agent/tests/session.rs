@@ -13,8 +13,8 @@ use std::{
 
 use meshls_agent::{
     config::{AgentConfig, Provider},
+    endpoints::Endpoints,
     model::{Message, Usage},
-    models::Models,
     permissions::Policy,
     provider,
     run::{Ended, Limits, Report},
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 const MAIN: &str = "fn main() {\n    println!(\"helo\");\n}\n";
 const KEY: &str = "sk-meshls-test-5ecret-4e1d9a";
 
-fn models(server: &ModelServer) -> Models {
+fn models(server: &ModelServer) -> Endpoints {
     let config = AgentConfig {
         provider: Provider::OpenAi,
         model: Some("scripted".to_owned()),
@@ -39,7 +39,7 @@ fn models(server: &ModelServer) -> Models {
         attempts: 1,
         ..provider::Policy::default()
     };
-    Models::new(&config, policy, |variable| {
+    Endpoints::new(&config, policy, |variable| {
         (variable == "MESHLS_TEST_KEY").then(|| KEY.to_owned())
     })
     .unwrap()

@@ -9,7 +9,7 @@ use support::Editor;
 use std::path::PathBuf;
 
 use meshls_agent::{
-    host::{FileChange, Finding, Place, Reported, Spot, Symbol},
+    host::{FileChange, Place, Problem, Reported, Spot, Symbol},
     model::ToolCall,
     permissions::Policy,
     tools::{specs, Outcome, Tools},
@@ -432,14 +432,14 @@ fn the_language_servers_answer_through_the_host_in_the_models_terms() {
         column,
     };
     f.editor.findings = vec![
-        Finding {
+        Problem {
             at: spot(&main, 2, 8),
             severity: "warning".to_owned(),
             source: "rustc".to_owned(),
             code: "unused_variables".to_owned(),
             message: "unused variable: `x`".to_owned(),
         },
-        Finding {
+        Problem {
             at: spot(&lib, 1, 0),
             severity: "error".to_owned(),
             source: "rust-analyzer".to_owned(),

@@ -11,7 +11,7 @@ use std::{
 };
 
 use meshls_agent::{
-    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
+    host::{FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol},
     model::ToolCall,
     permissions::Policy,
     tools::Tools,
@@ -48,11 +48,11 @@ impl Host for Editor {
         Ok(())
     }
 
-    async fn diagnostics(&self, _: Option<&Path>) -> Vec<Finding> {
+    async fn diagnostics(&self, _: Option<&Path>) -> Vec<Problem> {
         Vec::new()
     }
 
-    async fn fresh_diagnostics(&self, _: &[PathBuf]) -> Vec<Finding> {
+    async fn fresh_diagnostics(&self, _: &[PathBuf]) -> Vec<Problem> {
         Vec::new()
     }
 

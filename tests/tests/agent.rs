@@ -586,8 +586,19 @@ export function greet(name: string): string {
 #[test]
 fn a_review_reads_only_and_its_findings_become_diagnostics_until_the_next_review() {
     let ws = Workspace::new("//- /src/lib.rs\npub fn a() {}\npub fn b() { panic!() }\n");
+    // Findings come through report_finding, as in `meshls review`.
     let model = ModelServer::start(vec![
-        text_answer("line 2: error: b panics on every call\nline 1: info: a does nothing"),
+        tool_call(
+            "c1",
+            "report_finding",
+            json!({"path": "src/lib.rs", "line": 2, "severity": "error", "category": "bug", "message": "b panics on every call"}),
+        ),
+        tool_call(
+            "c2",
+            "report_finding",
+            json!({"path": "src/lib.rs", "line": 1, "severity": "info", "category": "maintainability", "message": "a does nothing"}),
+        ),
+        text_answer("Two findings."),
         text_answer("no findings"),
     ]);
     use_model(&ws, &model);

@@ -8,7 +8,7 @@ use std::{
     sync::Mutex,
 };
 
-use meshls_agent::host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol};
+use meshls_agent::host::{FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol};
 
 /// Open documents, the changes applied, and scripted answers to approvals
 /// (none left means no).
@@ -19,13 +19,13 @@ pub struct Editor {
     pub answers: Mutex<VecDeque<bool>>,
     pub asked: Mutex<Vec<String>>,
     /// What the language servers would say.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<Problem>,
     pub outline: Vec<Symbol>,
     pub places: Vec<Place>,
     pub hover: Option<String>,
     /// What the language servers say after each round of edits (then
     /// `findings`), and the files waited for.
-    pub after_edits: Mutex<VecDeque<Vec<Finding>>>,
+    pub after_edits: Mutex<VecDeque<Vec<Problem>>>,
     pub waited: Mutex<Vec<Vec<PathBuf>>>,
     /// The positions the language servers were asked about.
     pub spots: Mutex<Vec<Spot>>,
@@ -43,7 +43,7 @@ impl Host for Editor {
         Ok(())
     }
 
-    async fn diagnostics(&self, path: Option<&Path>) -> Vec<Finding> {
+    async fn diagnostics(&self, path: Option<&Path>) -> Vec<Problem> {
         self.findings
             .iter()
             .filter(|finding| path.is_none_or(|path| finding.at.path == path))
@@ -51,7 +51,7 @@ impl Host for Editor {
             .collect()
     }
 
-    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Finding> {
+    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Problem> {
         self.waited.lock().unwrap().push(paths.to_vec());
         let after = self.after_edits.lock().unwrap().pop_front();
         after

@@ -17,7 +17,7 @@ use lsp_types::Position;
 use serde_json::{json, Value};
 
 use meshls_agent::host::{
-    rebase, FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol,
+    rebase, FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol,
 };
 
 use crate::ext;
@@ -42,7 +42,7 @@ const SETTLE: Duration = Duration::from_millis(300);
 
 /// What the servers had said about a file when the agent changed it.
 #[derive(Debug, Clone, Copy)]
-struct Seen {
+struct Published {
     /// How often they had published for it.
     publications: u64,
     /// Whether none of them had a diagnostic in it.
@@ -69,11 +69,13 @@ pub struct ServerHost {
     /// Files whose next change the editor must have the user confirm.
     to_confirm: Mutex<HashSet<String>>,
     /// Per file the agent changed, the servers' publications for it by then.
-    changed: Mutex<HashMap<PathBuf, Seen>>,
+    changed: Mutex<HashMap<PathBuf, Published>>,
     /// How long the user has to answer an approval; no answer means no.
     approval_timeout: Duration,
     /// Whether definition and references quote dependencies' sources.
     read_dependencies: bool,
+    /// What a review reported with `report_finding`.
+    reported: Mutex<Vec<Reported>>,
 }
 
 impl ServerHost {
@@ -108,7 +110,18 @@ impl ServerHost {
             changed: Mutex::new(HashMap::new()),
             approval_timeout: Duration::from_secs(120),
             read_dependencies: true,
+            reported: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The findings a review reported, taken.
+    pub fn take_reported(&self) -> Vec<Reported> {
+        std::mem::take(
+            &mut self
+                .reported
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Whether the agent is shown lines of dependencies' sources
@@ -221,7 +234,7 @@ impl Host for ServerHost {
         let path = match &change {
             FileChange::Edit { path, .. } | FileChange::Create { path, .. } => path.clone(),
         };
-        let seen = Seen {
+        let seen = Published {
             publications: self.hub.publications(&path),
             clean: self.hub.clean(&path).await,
         };
@@ -265,7 +278,7 @@ impl Host for ServerHost {
         Ok(())
     }
 
-    async fn diagnostics(&self, path: Option<&Path>) -> Vec<Finding> {
+    async fn diagnostics(&self, path: Option<&Path>) -> Vec<Problem> {
         let senses = self.senses();
         match path {
             Some(path) => match uri(path) {
@@ -285,9 +298,9 @@ impl Host for ServerHost {
         }
     }
 
-    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Finding> {
+    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Problem> {
         let senses = self.senses();
-        let waits: Vec<(&Path, Seen)> = {
+        let waits: Vec<(&Path, Published)> = {
             let changed = self
                 .changed
                 .lock()
@@ -353,8 +366,14 @@ impl Host for ServerHost {
         self.senses().hover(at).await
     }
 
-    async fn report(&self, _: Reported) -> Result<String, String> {
-        Err("findings are reported only in `meshls review`".to_owned())
+    async fn report(&self, finding: Reported) -> Result<String, String> {
+        // Only a review offers `report_finding`: its findings become the
+        // files' diagnostics when it ends (`Runs`).
+        self.reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(finding);
+        Ok("reported".to_owned())
     }
 
     async fn approve(&self, question: &Question<'_>) -> bool {

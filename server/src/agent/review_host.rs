@@ -13,7 +13,7 @@ use std::{
 use lsp_types::{Diagnostic, Url};
 
 use meshls_agent::{
-    host::{FileChange, Finding, Host, Place, Question, Reported, Spot, Symbol},
+    host::{FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol},
     paths,
 };
 
@@ -73,7 +73,7 @@ impl Host for ReviewHost {
         Err("a review cannot change files".to_owned())
     }
 
-    async fn diagnostics(&self, path: Option<&Path>) -> Vec<Finding> {
+    async fn diagnostics(&self, path: Option<&Path>) -> Vec<Problem> {
         let mut files: Vec<&PathBuf> = self
             .diagnostics
             .keys()
@@ -90,7 +90,7 @@ impl Host for ReviewHost {
             .collect()
     }
 
-    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Finding> {
+    async fn fresh_diagnostics(&self, paths: &[PathBuf]) -> Vec<Problem> {
         // Nothing changes in a review: what the check heard is fresh.
         let mut all = Vec::new();
         for path in paths {

@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use meshls_agent::{
-    models::Models,
+    endpoints::Endpoints,
+    host::Reported,
     redact::redact,
     run::{Ended, Progress, Report},
     session::Sessions,
@@ -29,7 +30,7 @@ use meshls_agent::{
 
 use crate::ext;
 use crate::{
-    agent::editor_host::ServerHost, lsp::actions, state::diagnostics::DiagnosticsHub,
+    agent::editor_host::ServerHost, state::diagnostics::DiagnosticsHub,
     state::documents::Documents, state::downstream::Downstream, state::editor::Editor, storage,
 };
 
@@ -184,9 +185,11 @@ impl Runs {
             progress: shows_progress,
             confirm_in_editor,
         } = start;
-        let models = match Models::new(&config, config.policy(), |variable| {
-            std::env::var(variable).ok()
-        }) {
+        let models = match Endpoints::new(
+            &config,
+            meshls_agent::provider::Policy::from(&config),
+            |variable| std::env::var(variable).ok(),
+        ) {
             Ok(models) => models,
             Err(err) => return self.tell(1, &format!("meshls agent: {err}")),
         };
@@ -251,7 +254,8 @@ impl Runs {
         )
         .with_approval_timeout(Duration::from_secs(config.approval_timeout))
         .with_read_dependencies(config.read_dependencies);
-        let policy = crate::config::agent_policy(&config, read_only, false);
+        // A review reports its findings with `report_finding`, as in CI.
+        let policy = crate::config::agent_policy(&config, read_only, review.is_some());
         let report = sessions
             .run(
                 &mut running,
@@ -261,7 +265,7 @@ impl Runs {
                 &policy,
                 SYSTEM,
                 &request,
-                &config.limits(),
+                &meshls_agent::run::Limits::from(&config),
                 &cancel,
                 |step| {
                     if let Some(message) = step_message(&step) {
@@ -287,8 +291,8 @@ impl Runs {
                 self.tell(3, "meshls agent: cancelled; the edits already applied stay (undo them in the editor)");
             }
             Ok(report) => {
-                if let (Some(uri), Ended::Answered) = (review, &report.ended) {
-                    if self.publish_review(uri, &report.answer).await {
+                if let Some(uri) = review {
+                    if self.publish_review(uri, host.take_reported()).await {
                         return;
                     }
                 }
@@ -298,22 +302,31 @@ impl Runs {
         }
     }
 
-    /// A review's findings, as the file's `meshls-review` diagnostics
-    /// (replacing the last review's); whether there were any.
-    async fn publish_review(&self, uri: lsp_types::Url, answer: &str) -> bool {
-        let text = match self.docs.view(&uri) {
-            Ok((_, text, _)) => text,
-            Err(_) => uri
-                .to_file_path()
-                .ok()
-                .and_then(|path| std::fs::read_to_string(path).ok())
-                .unwrap_or_default(),
-        };
-        let findings = actions::review_findings(answer, &text);
+    /// A review's findings, as the `meshls-review` diagnostics of the
+    /// reviewed file (replacing the last review's) and of any other file
+    /// they are about; whether there were any.
+    async fn publish_review(&self, uri: lsp_types::Url, findings: Vec<Reported>) -> bool {
         let count = findings.len();
-        self.hub
-            .set(uri.clone(), ext::REVIEW_SOURCE, None, findings)
-            .await;
+        let mut by_file: std::collections::BTreeMap<lsp_types::Url, Vec<lsp_types::Diagnostic>> =
+            std::collections::BTreeMap::from([(uri.clone(), Vec::new())]);
+        for finding in findings {
+            let Ok(file) = lsp_types::Url::from_file_path(&finding.path) else {
+                continue;
+            };
+            let text = match self.docs.view(&file) {
+                Ok((_, text, _)) => text,
+                Err(_) => std::fs::read_to_string(&finding.path).unwrap_or_default(),
+            };
+            by_file
+                .entry(file)
+                .or_default()
+                .push(review_diagnostic(&finding, &text));
+        }
+        for (file, diagnostics) in by_file {
+            self.hub
+                .set(file, ext::REVIEW_SOURCE, None, diagnostics)
+                .await;
+        }
         if count == 0 {
             return false;
         }
@@ -390,6 +403,35 @@ impl Runs {
         if !shown.is_ok_and(|answer| answer["success"] == Value::Bool(true)) {
             self.tell(3, &format!("meshls agent answered in {}", path.display()));
         }
+    }
+}
+
+/// A review's finding as a diagnostic of the whole lines it is about in
+/// `text` (the file as the editor has it).
+fn review_diagnostic(finding: &Reported, text: &str) -> lsp_types::Diagnostic {
+    use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, Range};
+    let end = text
+        .lines()
+        .nth(finding.end_line.saturating_sub(1) as usize)
+        .map_or(0, |line| line.encode_utf16().count() as u32);
+    let message = match &finding.suggestion {
+        Some(suggestion) => format!("{}\nSuggestion: {suggestion}", finding.message),
+        None => finding.message.clone(),
+    };
+    Diagnostic {
+        range: Range::new(
+            Position::new(finding.line.saturating_sub(1), 0),
+            Position::new(finding.end_line.saturating_sub(1), end),
+        ),
+        severity: Some(match finding.severity.as_str() {
+            "error" => DiagnosticSeverity::ERROR,
+            "warning" => DiagnosticSeverity::WARNING,
+            _ => DiagnosticSeverity::INFORMATION,
+        }),
+        code: Some(NumberOrString::String(finding.category.clone())),
+        source: Some(ext::REVIEW_SOURCE.to_owned()),
+        message,
+        ..Diagnostic::default()
     }
 }
 

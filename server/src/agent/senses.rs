@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use meshls_agent::{
     files,
-    host::{Finding, Place, Spot, Symbol},
+    host::{Place, Problem, Spot, Symbol},
     paths, permissions,
 };
 use meshls_proxy::Servers;
@@ -182,7 +182,7 @@ impl Senses {
             .collect()
     }
 
-    pub fn finding(&self, path: PathBuf, text: Option<&str>, diagnostic: &Value) -> Finding {
+    pub fn finding(&self, path: PathBuf, text: Option<&str>, diagnostic: &Value) -> Problem {
         let severity = match diagnostic["severity"].as_u64() {
             Some(1) | None => "error",
             Some(2) => "warning",
@@ -194,7 +194,7 @@ impl Senses {
             Value::Number(code) => code.to_string(),
             _ => String::new(),
         };
-        Finding {
+        Problem {
             at: spot(path, text, &diagnostic["range"]["start"]),
             severity: severity.to_owned(),
             source: diagnostic["source"].as_str().unwrap_or("").to_owned(),
@@ -203,7 +203,7 @@ impl Senses {
         }
     }
 
-    pub fn findings(&self, uri: &Url, diagnostics: Vec<lsp_types::Diagnostic>) -> Vec<Finding> {
+    pub fn findings(&self, uri: &Url, diagnostics: Vec<lsp_types::Diagnostic>) -> Vec<Problem> {
         let Ok(path) = uri.to_file_path() else {
             return Vec::new();
         };

@@ -213,7 +213,7 @@ pub fn run(root: &Path, out: &mut impl Write) -> std::io::Result<bool> {
             provider.base_url()
         )?;
     }
-    let limits = agent.limits();
+    let limits = meshls_agent::run::Limits::from(agent);
     writeln!(
         out,
         "  limits: {} steps and {} tokens a run, {} tokens an answer, context window {}, {} verify rounds",

@@ -14,8 +14,8 @@ use lsp_types::Diagnostic;
 use tokio_util::sync::CancellationToken;
 
 use meshls_agent::{
+    endpoints::Endpoints,
     model::Message,
-    models::Models,
     paths,
     run::{self, Conversation, Ended},
     tools::Tools,
@@ -67,9 +67,11 @@ pub async fn review(
         config,
         scope,
     } = review;
-    let models = Models::new(config, config.policy(), |variable| {
-        std::env::var(variable).ok()
-    })
+    let models = Endpoints::new(
+        config,
+        meshls_agent::provider::Policy::from(config),
+        |variable| std::env::var(variable).ok(),
+    )
     .map_err(|err| format!("the review could not start: {err}"))?;
     let (docs, _) = Documents::new();
     let host = ReviewHost {
@@ -104,7 +106,7 @@ pub async fn review(
         messages: vec![Message::User(request)],
         ..Conversation::default()
     };
-    let mut limits = config.limits();
+    let mut limits = meshls_agent::run::Limits::from(config);
     // Nothing is edited, so nothing to verify.
     limits.verify_rounds = 0;
     let report = run::run(

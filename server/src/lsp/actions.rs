@@ -128,8 +128,8 @@ impl Action {
             ),
             Action::Review { .. } => format!(
                 "Review {file}: find concrete problems (bugs, risky or unclear code). Do not change any file. \
-                 Answer with one line per problem, as `line N: error|warning|info: what is wrong, and why`, \
-                 or `no findings`."
+                 Report each problem with report_finding (findings written as text are not reported), \
+                 then answer with one line summing up the review."
             ),
         }
     }
@@ -264,68 +264,12 @@ fn first_line(text: &str, most: usize) -> String {
     format!("{}…", cut.trim_end())
 }
 
-/// The findings of a review answer (lines `line N: severity: message`,
-/// as the review asks for them), as diagnostics of `text`'s lines; lines
-/// that are not findings, or name a line `text` does not have, are left
-/// out.
-pub fn review_findings(answer: &str, text: &str) -> Vec<lsp_types::Diagnostic> {
-    use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position};
-    let lines: Vec<&str> = text.lines().collect();
-    answer
-        .lines()
-        .filter_map(|finding| {
-            let finding = finding
-                .trim()
-                .trim_start_matches(['-', '*', ' '])
-                .trim_start_matches("**");
-            let rest = finding
-                .get(..5)
-                .filter(|word| word.eq_ignore_ascii_case("line "))
-                .map(|_| &finding[5..])?;
-            let digits = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            let number: usize = rest[..digits].parse().ok()?;
-            let line = lines.get(number.checked_sub(1)?)?;
-            let rest = rest[digits..]
-                .trim_start_matches("**")
-                .trim_start()
-                .strip_prefix([':', '-', '.'])?
-                .trim();
-            let (severity, message) = match rest.split_once(':') {
-                Some((word, message)) => match word.trim().to_ascii_lowercase().as_str() {
-                    "error" => (DiagnosticSeverity::ERROR, message),
-                    "warning" => (DiagnosticSeverity::WARNING, message),
-                    "info" | "information" | "note" => (DiagnosticSeverity::INFORMATION, message),
-                    "hint" => (DiagnosticSeverity::HINT, message),
-                    _ => (DiagnosticSeverity::WARNING, rest),
-                },
-                None => (DiagnosticSeverity::WARNING, rest),
-            };
-            let message = message.trim();
-            if message.is_empty() {
-                return None;
-            }
-            let row = (number - 1) as u32;
-            let end = line.encode_utf16().count() as u32;
-            Some(Diagnostic {
-                range: lsp_types::Range::new(Position::new(row, 0), Position::new(row, end)),
-                severity: Some(severity),
-                code: Some(NumberOrString::String("review".to_owned())),
-                source: Some(ext::REVIEW_SOURCE.to_owned()),
-                message: message.to_owned(),
-                ..Diagnostic::default()
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use lsp_types::{Position, Range, Url};
     use meshls_analysis::{Document, Language, PositionEncoding};
 
-    use super::{agent_comment, list, review_findings};
+    use super::{agent_comment, list};
 
     #[test]
     fn a_range_on_the_last_line_lsp_can_name_gets_the_file_wide_actions_only() {
@@ -339,42 +283,6 @@ mod tests {
             .map(|action| action["title"].clone())
             .collect();
         assert_eq!(titles, ["Review this file with agent"]);
-    }
-
-    #[test]
-    fn review_findings_become_diagnostics_of_their_lines() {
-        let text = "fn a() {}\nfn b() { panic!() }\nfn c() {}\n";
-        let answer = "Here is what I found:\n\
-            line 2: error: b panics on every call\n\
-            - Line 3: info: c is unused\n\
-            **line 1**: a has no docs\n\
-            line 9: warning: there is no line 9\n\
-            line two: not a number\n";
-        let found: Vec<(u32, u32, String, String)> = review_findings(answer, text)
-            .into_iter()
-            .map(|d| {
-                (
-                    d.range.start.line,
-                    d.range.end.character,
-                    format!("{:?}", d.severity.unwrap()),
-                    d.message,
-                )
-            })
-            .collect();
-        assert_eq!(
-            found,
-            [
-                (
-                    1,
-                    19,
-                    "Error".to_owned(),
-                    "b panics on every call".to_owned()
-                ),
-                (2, 9, "Information".to_owned(), "c is unused".to_owned()),
-                (0, 9, "Warning".to_owned(), "a has no docs".to_owned()),
-            ]
-        );
-        assert!(review_findings("no findings", text).is_empty());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub const BREAKER_THRESHOLD: u32 = 3;
 /// it again.
 pub const BREAKER_REST: Duration = Duration::from_secs(60);
 
-pub struct Models {
+pub struct Endpoints {
     slots: Vec<Slot>,
     http: reqwest::Client,
     policy: Policy,
@@ -53,7 +53,7 @@ pub struct Answered {
     pub cost: Option<f64>,
 }
 
-impl Models {
+impl Endpoints {
     /// The endpoints `config` names, keys read through `lookup`. The
     /// primary must be usable; a fallback that is not (its key variable is
     /// unset) is left out with a warning.
@@ -61,7 +61,7 @@ impl Models {
         config: &AgentConfig,
         policy: Policy,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Models> {
+    ) -> Result<Endpoints> {
         let mut slots = Vec::new();
         let primary = config.primary();
         for (position, provider) in std::iter::once(&primary)
@@ -79,7 +79,7 @@ impl Models {
                 Err(err) => tracing::warn!("fallback {position} left out: {err}"),
             }
         }
-        Ok(Models {
+        Ok(Endpoints {
             http: http_client(&policy),
             slots,
             policy,

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use meshls_agent::{
     config::{AgentConfig, Price, Provider, ProviderConfig},
+    endpoints::{Endpoints, BREAKER_THRESHOLD},
     model::*,
-    models::{Models, BREAKER_THRESHOLD},
     provider::Policy,
+    run::Limits,
 };
 use meshls_e2e::model_server::{anthropic_sse, openai_sse, ModelServer, Reply};
 use serde_json::json;
@@ -73,7 +74,7 @@ async fn a_failing_primary_falls_back_and_a_dead_one_rests() {
             .map(|_| Reply::sse(&anthropic_sse("from the fallback", &[], (1000, 200)), 9))
             .collect(),
     );
-    let models = Models::new(&config(&primary, &fallback), policy(), key).unwrap();
+    let models = Endpoints::new(&config(&primary, &fallback), policy(), key).unwrap();
     for _ in 0..requests {
         let answered = models.complete(&request(), |_| {}).await.unwrap();
         assert_eq!(answered.turn.text, "from the fallback");
@@ -95,7 +96,7 @@ async fn when_every_model_fails_the_first_ones_error_is_reported() {
         401,
         json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
     )]);
-    let models = Models::new(&config(&primary, &fallback), policy(), key).unwrap();
+    let models = Endpoints::new(&config(&primary, &fallback), policy(), key).unwrap();
     let error = models.complete(&request(), |_| {}).await.unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -113,7 +114,7 @@ async fn an_answer_cut_after_it_was_shown_is_not_asked_again_elsewhere() {
     let at = wire.find("as show").unwrap();
     let primary = ModelServer::start(vec![Reply::sse(&wire, 16).cut_after(at)]);
     let fallback = ModelServer::start(vec![Reply::sse(&anthropic_sse("other", &[], (1, 1)), 16)]);
-    let models = Models::new(&config(&primary, &fallback), policy(), key).unwrap();
+    let models = Endpoints::new(&config(&primary, &fallback), policy(), key).unwrap();
     let mut shown = String::new();
     let error = models
         .complete(&request(), |delta| {
@@ -139,10 +140,10 @@ fn a_fallback_without_its_key_is_left_out_and_a_primary_without_one_is_an_error(
         .build()
         .unwrap();
     let _guard = runtime.enter();
-    assert!(Models::new(&config(&server, &server), policy(), |_| None).is_ok());
+    assert!(Endpoints::new(&config(&server, &server), policy(), |_| None).is_ok());
     let mut config = config(&server, &server);
     config.api_key_env = Some("PRIMARY_KEY".to_owned());
-    let error = Models::new(&config, policy(), key).err().unwrap();
+    let error = Endpoints::new(&config, policy(), key).err().unwrap();
     assert!(
         error
             .to_string()
@@ -158,7 +159,7 @@ fn limits_and_timeouts_come_from_the_agent_settings() {
          verify_rounds = 0\nconnect_timeout = 3\nfirst_token_timeout = 30\ntotal_timeout = 120\nretries = 0\n",
     )
     .unwrap();
-    let limits = config.limits();
+    let limits = Limits::from(&config);
     assert_eq!(
         (
             limits.max_steps,
@@ -169,7 +170,7 @@ fn limits_and_timeouts_come_from_the_agent_settings() {
         ),
         (7, 5000, 900, 16000, 0)
     );
-    let policy = config.policy();
+    let policy = Policy::from(&config);
     assert_eq!(
         (
             policy.connect,
@@ -185,14 +186,26 @@ fn limits_and_timeouts_come_from_the_agent_settings() {
         )
     );
     // Unset, the context window is one the provider's models have.
-    let window = |text: &str| {
-        toml::from_str::<AgentConfig>(text)
-            .unwrap()
-            .limits()
-            .context_window
-    };
+    let window =
+        |text: &str| Limits::from(&toml::from_str::<AgentConfig>(text).unwrap()).context_window;
     assert_eq!(window(""), 32_768);
     assert_eq!(window("api_key_env = \"K\""), 128_000);
     assert_eq!(window("provider = \"anthropic\""), 200_000);
-    assert_eq!(AgentConfig::default().policy(), Policy::default());
+    assert_eq!(Policy::from(&AgentConfig::default()), Policy::default());
+    let limits = Limits::default();
+    let defaults = Limits::from(&AgentConfig::default());
+    assert_eq!(
+        (
+            limits.max_steps,
+            limits.token_budget,
+            limits.max_tokens,
+            limits.verify_rounds
+        ),
+        (
+            defaults.max_steps,
+            defaults.token_budget,
+            defaults.max_tokens,
+            defaults.verify_rounds
+        )
+    );
 }
