@@ -78,6 +78,8 @@ def relays(message):
                 "legend": {"tokenTypes": ["macro", "function"], "tokenModifiers": ["readonly"]},
                 "full": {"delta": True}},
             "callHierarchyProvider": True,
+            # lsp-types 0.94, meshls's vocabulary, has no field for it.
+            "typeHierarchyProvider": True,
             "completionProvider": {"resolveProvider": True},
             "documentSymbolProvider": True}})
     elif method == "initialized":
@@ -98,11 +100,19 @@ def relays(message):
     elif method == "textDocument/semanticTokens/full":
         # macro+readonly, then function.
         reply({"data": [0, 0, 3, 0, 1, 1, 0, 3, 1, 0]})
-    elif method in ("textDocument/prepareCallHierarchy", "textDocument/documentSymbol"):
+    elif method in ("textDocument/prepareCallHierarchy", "textDocument/prepareTypeHierarchy",
+                    "textDocument/documentSymbol"):
         span = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 3}}
         item = {"name": "fromFake", "kind": 12, "range": span, "selectionRange": span}
-        if method == "textDocument/prepareCallHierarchy":
+        if method != "textDocument/documentSymbol":
             item.update(uri=message["params"]["textDocument"]["uri"], data={"mine": 1})
+        reply([item])
+    elif method == "typeHierarchy/supertypes":
+        item = dict(message["params"]["item"])
+        if item.get("data") != {"mine": 1}:
+            write({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "not my data: %r" % item.get("data")}})
+            return
+        item.update(name="Base", data={"mine": 2})
         reply([item])
     elif method == "textDocument/completion":
         reply([{"label": "fromFake", "data": {"mine": 1}}])

@@ -59,37 +59,6 @@ const SERVER_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 const TRUST: &str = "Trust";
 const NOT_NOW: &str = "Not now";
 
-/// The providers meshls forwards to the servers (see `route`): only these
-/// are advertised from their capabilities.
-const ROUTED: &[&str] = &[
-    "hoverProvider",
-    "definitionProvider",
-    "declarationProvider",
-    "typeDefinitionProvider",
-    "implementationProvider",
-    "referencesProvider",
-    "documentHighlightProvider",
-    "signatureHelpProvider",
-    "documentFormattingProvider",
-    "documentRangeFormattingProvider",
-    "documentOnTypeFormattingProvider",
-    "renameProvider",
-    "linkedEditingRangeProvider",
-    "monikerProvider",
-    "colorProvider",
-    "inlineValueProvider",
-    "semanticTokensProvider",
-    "completionProvider",
-    "codeActionProvider",
-    "codeLensProvider",
-    "inlayHintProvider",
-    "documentLinkProvider",
-    "callHierarchyProvider",
-    "executeCommandProvider",
-    "workspaceSymbolProvider",
-    "experimental",
-];
-
 #[derive(Default)]
 struct State {
     root: Option<PathBuf>,
@@ -740,15 +709,30 @@ impl LanguageServer for Backend {
 
         let mut capabilities = self.own_capabilities();
         if let Some(object) = capabilities.as_object_mut() {
-            self.downstream.get().merge_capabilities(object, ROUTED);
+            self.downstream
+                .get()
+                .merge_capabilities(object, &crate::lsp::route::advertised_providers());
         }
         self.downstream.unite_legends(&mut capabilities);
-        let capabilities = serde_json::from_value(capabilities).unwrap_or_else(|err| {
-            tracing::error!(
-                "merged capabilities do not parse, so only meshls's own are advertised: {err}"
-            );
-            serde_json::from_value(self.own_capabilities()).unwrap_or_default()
-        });
+        let typed: ServerCapabilities = serde_json::from_value(capabilities.clone())
+            .unwrap_or_else(|err| {
+                tracing::error!(
+                    "merged capabilities do not parse, so only meshls's own are advertised: {err}"
+                );
+                serde_json::from_value(self.own_capabilities()).unwrap_or_default()
+            });
+        // What lsp-types 0.94 has no field for (`typeHierarchyProvider`)
+        // goes into the answer as JSON, added by the transport.
+        let known = serde_json::to_value(&typed).unwrap_or_default();
+        let extra: serde_json::Map<String, Value> = capabilities
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(key, _)| known.get(key.as_str()).is_none())
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        self.downstream.set_extra_capabilities(extra);
+        let capabilities = typed;
         Ok(InitializeResult {
             capabilities,
             server_info: Some(ServerInfo {

@@ -13,7 +13,11 @@
 //! message order; each picks its server and queues the message before the
 //! transport reads the next one.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use futures::{future::BoxFuture, FutureExt as _};
 use lsp_types::Url;
@@ -36,8 +40,6 @@ const INVALID_PARAMS: i64 = -32602;
 
 pub type Answer = BoxFuture<'static, Result<Box<RawValue>, ResponseError>>;
 
-/// The mark meshls puts in an item's `data` to know which server made it.
-
 #[derive(Clone, Copy)]
 enum Route {
     /// The first server of the document's language that offers the
@@ -52,6 +54,9 @@ enum Route {
     /// server offering the provider that made it; items in the answer are
     /// tagged again.
     Resolve(&'static str, &'static str, Items),
+    /// `workspace/executeCommand`: meshls's own commands to meshls, the
+    /// others to the server that advertised the command.
+    Command(&'static str),
 }
 
 /// Where the items to tag are in an answer.
@@ -69,67 +74,177 @@ enum Items {
     Locations,
 }
 
+/// The one table of what meshls forwards: each standard method, its route,
+/// and through it the provider a server must offer. What meshls
+/// advertises of the servers' capabilities is derived from it
+/// ([`advertised_providers`]), so a method is routed exactly when its
+/// provider is advertised.
+const ROUTES: &[(&str, Route)] = {
+    use Items::*;
+    use Route::*;
+    &[
+        ("textDocument/hover", First("hoverProvider")),
+        ("textDocument/definition", First("definitionProvider")),
+        ("textDocument/declaration", First("declarationProvider")),
+        (
+            "textDocument/typeDefinition",
+            First("typeDefinitionProvider"),
+        ),
+        (
+            "textDocument/implementation",
+            First("implementationProvider"),
+        ),
+        (
+            "textDocument/documentHighlight",
+            First("documentHighlightProvider"),
+        ),
+        ("textDocument/signatureHelp", First("signatureHelpProvider")),
+        (
+            "textDocument/formatting",
+            First("documentFormattingProvider"),
+        ),
+        (
+            "textDocument/rangeFormatting",
+            First("documentRangeFormattingProvider"),
+        ),
+        (
+            "textDocument/onTypeFormatting",
+            First("documentOnTypeFormattingProvider"),
+        ),
+        ("textDocument/rename", First("renameProvider")),
+        ("textDocument/prepareRename", First("renameProvider")),
+        (
+            "textDocument/linkedEditingRange",
+            First("linkedEditingRangeProvider"),
+        ),
+        ("textDocument/moniker", First("monikerProvider")),
+        ("textDocument/documentColor", First("colorProvider")),
+        ("textDocument/colorPresentation", First("colorProvider")),
+        ("textDocument/inlineValue", First("inlineValueProvider")),
+        (
+            "textDocument/semanticTokens/full",
+            First("semanticTokensProvider"),
+        ),
+        (
+            "textDocument/semanticTokens/full/delta",
+            First("semanticTokensProvider"),
+        ),
+        (
+            "textDocument/semanticTokens/range",
+            First("semanticTokensProvider"),
+        ),
+        (
+            "textDocument/references",
+            Merge("referencesProvider", Locations),
+        ),
+        ("textDocument/completion", Merge("completionProvider", List)),
+        (
+            "textDocument/codeAction",
+            Merge("codeActionProvider", Actions),
+        ),
+        ("textDocument/codeLens", Merge("codeLensProvider", List)),
+        ("textDocument/inlayHint", Merge("inlayHintProvider", List)),
+        (
+            "textDocument/documentLink",
+            Merge("documentLinkProvider", List),
+        ),
+        (
+            "textDocument/prepareCallHierarchy",
+            Merge("callHierarchyProvider", List),
+        ),
+        (
+            "textDocument/prepareTypeHierarchy",
+            Merge("typeHierarchyProvider", List),
+        ),
+        ("workspace/symbol", Merge("workspaceSymbolProvider", List)),
+        (
+            "textDocument/documentSymbol",
+            OwnElseFirst("documentSymbolProvider"),
+        ),
+        (
+            "textDocument/foldingRange",
+            OwnElseFirst("foldingRangeProvider"),
+        ),
+        (
+            "textDocument/selectionRange",
+            OwnElseFirst("selectionRangeProvider"),
+        ),
+        (
+            "completionItem/resolve",
+            Resolve("", "completionProvider", One),
+        ),
+        ("codeAction/resolve", Resolve("", "codeActionProvider", One)),
+        ("codeLens/resolve", Resolve("", "codeLensProvider", One)),
+        ("inlayHint/resolve", Resolve("", "inlayHintProvider", One)),
+        (
+            "documentLink/resolve",
+            Resolve("", "documentLinkProvider", One),
+        ),
+        (
+            "workspaceSymbol/resolve",
+            Resolve("", "workspaceSymbolProvider", One),
+        ),
+        (
+            "callHierarchy/incomingCalls",
+            Resolve("/item", "callHierarchyProvider", Field("from")),
+        ),
+        (
+            "callHierarchy/outgoingCalls",
+            Resolve("/item", "callHierarchyProvider", Field("to")),
+        ),
+        (
+            "typeHierarchy/supertypes",
+            Resolve("/item", "typeHierarchyProvider", List),
+        ),
+        (
+            "typeHierarchy/subtypes",
+            Resolve("/item", "typeHierarchyProvider", List),
+        ),
+        (
+            "workspace/executeCommand",
+            Command("executeCommandProvider"),
+        ),
+    ]
+};
+
+/// The server-specific part of the capabilities (`experimental`): passed
+/// on as the servers send it, for the methods of their own that meshls
+/// forwards by name (see [`Router::owner`]).
+const PASSED_ON: &str = "experimental";
+
 /// Which route a standard method takes; `None` for the methods meshls
 /// handles itself and those it does not know.
 fn route_of(method: &str) -> Option<Route> {
-    use Items::*;
-    use Route::*;
-    Some(match method {
-        "textDocument/hover" => First("hoverProvider"),
-        "textDocument/definition" => First("definitionProvider"),
-        "textDocument/declaration" => First("declarationProvider"),
-        "textDocument/typeDefinition" => First("typeDefinitionProvider"),
-        "textDocument/implementation" => First("implementationProvider"),
-        "textDocument/documentHighlight" => First("documentHighlightProvider"),
-        "textDocument/signatureHelp" => First("signatureHelpProvider"),
-        "textDocument/formatting" => First("documentFormattingProvider"),
-        "textDocument/rangeFormatting" => First("documentRangeFormattingProvider"),
-        "textDocument/onTypeFormatting" => First("documentOnTypeFormattingProvider"),
-        "textDocument/rename" | "textDocument/prepareRename" => First("renameProvider"),
-        "textDocument/linkedEditingRange" => First("linkedEditingRangeProvider"),
-        "textDocument/moniker" => First("monikerProvider"),
-        "textDocument/documentColor" | "textDocument/colorPresentation" => First("colorProvider"),
-        "textDocument/inlineValue" => First("inlineValueProvider"),
-        "textDocument/semanticTokens/full"
-        | "textDocument/semanticTokens/full/delta"
-        | "textDocument/semanticTokens/range" => First("semanticTokensProvider"),
-        "textDocument/references" => Merge("referencesProvider", Locations),
-        "textDocument/completion" => Merge("completionProvider", List),
-        "textDocument/codeAction" => Merge("codeActionProvider", Actions),
-        "textDocument/codeLens" => Merge("codeLensProvider", List),
-        "textDocument/inlayHint" => Merge("inlayHintProvider", List),
-        "textDocument/documentLink" => Merge("documentLinkProvider", List),
-        "textDocument/prepareCallHierarchy" => Merge("callHierarchyProvider", List),
-        "textDocument/prepareTypeHierarchy" => Merge("typeHierarchyProvider", List),
-        "workspace/symbol" => Merge("workspaceSymbolProvider", List),
-        "textDocument/documentSymbol" => OwnElseFirst("documentSymbolProvider"),
-        "textDocument/foldingRange" => OwnElseFirst("foldingRangeProvider"),
-        "textDocument/selectionRange" => OwnElseFirst("selectionRangeProvider"),
-        "completionItem/resolve"
-        | "codeAction/resolve"
-        | "codeLens/resolve"
-        | "inlayHint/resolve"
-        | "documentLink/resolve"
-        | "workspaceSymbol/resolve" => Resolve("", producer(method), One),
-        "callHierarchy/incomingCalls" => Resolve("/item", "callHierarchyProvider", Field("from")),
-        "callHierarchy/outgoingCalls" => Resolve("/item", "callHierarchyProvider", Field("to")),
-        "typeHierarchy/supertypes" | "typeHierarchy/subtypes" => {
-            Resolve("/item", "typeHierarchyProvider", List)
-        }
-        _ => return None,
-    })
+    static BY_METHOD: std::sync::OnceLock<HashMap<&'static str, Route>> =
+        std::sync::OnceLock::new();
+    BY_METHOD
+        .get_or_init(|| ROUTES.iter().copied().collect())
+        .get(method)
+        .copied()
 }
 
-/// The provider whose items a `.../resolve` method resolves.
-fn producer(resolve: &str) -> &'static str {
-    match resolve {
-        "completionItem/resolve" => "completionProvider",
-        "codeAction/resolve" => "codeActionProvider",
-        "codeLens/resolve" => "codeLensProvider",
-        "inlayHint/resolve" => "inlayHintProvider",
-        "documentLink/resolve" => "documentLinkProvider",
-        _ => "workspaceSymbolProvider",
+impl Route {
+    /// The provider a server must offer for this route.
+    fn provider(self) -> &'static str {
+        match self {
+            Route::First(provider)
+            | Route::Merge(provider, _)
+            | Route::OwnElseFirst(provider)
+            | Route::Resolve(_, provider, _)
+            | Route::Command(provider) => provider,
+        }
     }
+}
+
+/// The providers of the servers' capabilities that meshls advertises:
+/// those of its routes, and what it passes on.
+pub fn advertised_providers() -> Vec<&'static str> {
+    let mut providers: Vec<&'static str> =
+        ROUTES.iter().map(|(_, route)| route.provider()).collect();
+    providers.push(PASSED_ON);
+    providers.sort_unstable();
+    providers.dedup();
+    providers
 }
 
 /// Whether items from `provider` must carry the name of the server that
@@ -178,7 +293,7 @@ impl Router {
     /// to it when the answer is first polled.
     pub fn request(&self, method: &str, params: Value) -> Option<Answer> {
         let servers = self.downstream.get();
-        if method == "workspace/executeCommand" {
+        if let Some(Route::Command(_)) = route_of(method) {
             let command = params.get("command").and_then(Value::as_str).unwrap_or("");
             if command.starts_with(ext::COMMAND_PREFIX) {
                 return None;
@@ -211,6 +326,8 @@ impl Router {
         };
         let language = self.language(&params);
         match route {
+            // Handled above, before the route was looked up.
+            Route::Command(_) => None,
             Route::OwnElseFirst(_)
                 if language
                     .as_deref()
@@ -649,6 +766,33 @@ pub fn proxy_error(err: meshls_proxy::Error) -> ResponseError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn what_meshls_advertises_is_what_it_routes() {
+        let advertised = super::advertised_providers();
+        for (method, route) in super::ROUTES {
+            assert!(advertised.contains(&route.provider()), "{method}");
+            assert!(super::route_of(method).is_some(), "{method}");
+        }
+        for provider in &advertised {
+            assert!(
+                *provider == super::PASSED_ON
+                    || super::ROUTES
+                        .iter()
+                        .any(|(_, route)| route.provider() == *provider),
+                "{provider} is advertised but nothing is routed by it"
+            );
+        }
+        // Routed, so advertised: lsp-types has no field for it, but the
+        // editor gets it (the transport adds it to `initialize`'s answer).
+        assert!(advertised.contains(&"typeHierarchyProvider"));
+        assert!(advertised.contains(&"executeCommandProvider"));
+        assert!(
+            !advertised.contains(&"diagnosticProvider"),
+            "pull diagnostics are not routed"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -83,19 +83,22 @@ pub struct Session {
     pub writer: JoinHandle<()>,
 }
 
+/// Serves the editor on `input` until `exit` or the end of input. Each
+/// frame, in order: decoded (a bad one answered with the error the
+/// specification names); a response delivered to whoever waits for it; a
+/// `$/cancelRequest` of a forwarded request done here; a request or
+/// notification for the servers forwarded; anything else dispatched to
+/// tower-lsp, lifecycle messages finished before the next frame is read.
 pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
     let Session {
-        mut service,
+        service,
         socket,
         docs,
         downstream,
         editor,
         writer,
     } = session;
-    let router = Router::new(docs.clone(), downstream.clone(), editor.clone());
-    let running: Running = Arc::default();
-
-    let (mut server_requests, mut client_responses) = socket.split();
+    let (mut server_requests, client_responses) = socket.split();
     let forward = {
         let editor = editor.clone();
         tokio::spawn(async move {
@@ -104,172 +107,39 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
             }
         })
     };
-
-    let mut in_flight = JoinSet::new();
+    let mut serving = Serving {
+        router: Router::new(docs.clone(), downstream.clone(), editor.clone()),
+        service,
+        client_responses: Box::pin(client_responses),
+        docs,
+        downstream,
+        editor: editor.clone(),
+        running: Running::default(),
+        in_flight: JoinSet::new(),
+        initialized: false,
+        shut_down: false,
+    };
     let mut reader = FramedRead::new(input, LspCodec::default());
-    let mut initialized = false;
-    let mut shut_down = false;
     while let Some(frame) = reader.next().await {
-        let body = match frame {
-            Ok(Frame::Message(body)) => body,
-            Ok(Frame::Malformed(why)) => {
-                tracing::warn!("malformed message from the editor: {why}");
-                let message = format!("malformed message: {why}");
-                editor.send(&error_response(
-                    Id::Null,
-                    jsonrpc::ErrorCode::ParseError,
-                    message,
-                ));
-                continue;
-            }
-            Err(err) => {
-                tracing::error!("cannot read from the editor: {err}");
-                break;
-            }
-        };
-        let mut value: Value = match serde_json::from_slice(&body) {
-            Ok(value) => value,
-            Err(err) => {
-                tracing::warn!("invalid JSON from the editor: {err}");
-                let message = format!("invalid JSON: {err}");
-                editor.send(&error_response(
-                    Id::Null,
-                    jsonrpc::ErrorCode::ParseError,
-                    message,
-                ));
-                continue;
-            }
+        let mut value = match serving.decode(frame) {
+            Decoded::Message(value) => value,
+            Decoded::Answered => continue,
+            Decoded::Unreadable => break,
         };
         let id = id_of(&value);
         without_empty_params(&mut value);
         if value.get("method").is_none() {
-            // An answer to one of meshls's raw requests, or else to tower-lsp's.
-            let Some(value) = editor.deliver(value) else {
-                continue;
-            };
-            match serde_json::from_value::<Response>(value) {
-                // tower-lsp panics on a response to a request it stopped
-                // waiting for; that must not take the reader down with it.
-                Ok(response) => match AssertUnwindSafe(client_responses.send(response))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) | Err(_) => {
-                        tracing::debug!("a response came for a request nobody waits for")
-                    }
-                },
-                Err(_) => {
-                    let message = "not a JSON-RPC 2.0 request, notification or response".to_owned();
-                    editor.send(&error_response(
-                        id,
-                        jsonrpc::ErrorCode::InvalidRequest,
-                        message,
-                    ));
-                }
-            }
+            serving.deliver_response(id, value).await;
             continue;
         }
-        // Forwarded requests and notifications, once the session is up.
-        if initialized && !shut_down {
-            // The notification only: sent with an id it is a request, and
-            // gets an answer (InvalidRequest, from tower-lsp, below).
-            if value.get("method") == Some(&json!("$/cancelRequest")) && value.get("id").is_none() {
-                let target = value.pointer("/params/id").map(Value::to_string);
-                let handle = target.and_then(|id| {
-                    running
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&id)
-                });
-                if let Some((handle, answered)) = handle {
-                    // An answer already on its way goes out instead.
-                    if !answered.swap(true, Ordering::AcqRel) {
-                        // Dropping the forwarded request cancels it downstream.
-                        handle.abort();
-                        let id = value.pointer("/params/id").cloned().unwrap_or_default();
-                        editor.send(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": REQUEST_CANCELLED, "message": "cancelled"}}));
-                    }
-                    continue;
-                }
-            }
-            if let Some(routed) = route_raw(&router, &value) {
-                if let Some((id, answer)) = routed {
-                    let answered = Arc::new(AtomicBool::new(false));
-                    let mut task = Box::pin(respond_raw(
-                        answer,
-                        id.clone(),
-                        editor.clone(),
-                        running.clone(),
-                        answered.clone(),
-                    ));
-                    if futures::poll!(task.as_mut()).is_pending() {
-                        // Registered under the lock the task removes itself
-                        // with, so a fast answer cannot leave a stale entry.
-                        let mut running = running.lock().unwrap_or_else(|p| p.into_inner());
-                        let handle = in_flight.spawn(task);
-                        running.insert(id.to_string(), (handle, answered));
-                    }
-                }
-                while in_flight.try_join_next().is_some() {}
-                continue;
-            }
+        // Forwarding starts once the session is up.
+        let live = serving.initialized && !serving.shut_down;
+        if live && (serving.cancel_forwarded(&value) || serving.forward(&value).await) {
+            continue;
         }
-        let request: Request = match serde_json::from_value(value) {
-            Ok(request) => request,
-            Err(err) => {
-                let message = format!("not a valid JSON-RPC 2.0 message: {err}");
-                editor.send(&error_response(
-                    id,
-                    jsonrpc::ErrorCode::InvalidRequest,
-                    message,
-                ));
-                continue;
-            }
-        };
-        // Errors once the session has exited.
-        if service.ready().await.is_err() {
+        if serving.dispatch(id, value).await == Flow::Stop {
             break;
         }
-        let method = request.method().to_owned();
-        // Before initialize, notifications are dropped (the specification
-        // says so, and tower-lsp does); the documents must not see them either.
-        if initialized {
-            // A set of servers put in place now, or a server restarting,
-            // gets either this notification or a replay that includes it,
-            // never both and never neither.
-            let _replacing = downstream.documents_lock();
-            let servers = downstream.get();
-            let _documents = servers.documents_lock();
-            if let Some(language_id) = docs.apply_notification(&method, request.params()) {
-                let params = request.params().unwrap_or(&Value::Null);
-                servers.notify_document(&language_id, &method, params);
-            }
-        }
-        let id = request.id().cloned();
-        let mut task = Box::pin(respond(
-            service.call(request),
-            id,
-            method.clone(),
-            editor.clone(),
-        ));
-        match method.as_str() {
-            // Lifecycle messages are answered before anything after them is
-            // read, and only a successful answer changes the state.
-            "initialize" => initialized |= task.await,
-            "shutdown" => shut_down |= task.await,
-            "exit" => {
-                task.await;
-                break;
-            }
-            _ => {
-                if futures::poll!(task.as_mut()).is_pending() {
-                    in_flight.spawn(task);
-                }
-            }
-        }
-        // Finished tasks are reaped here so a long session does not keep them.
-        while in_flight.try_join_next().is_some() {}
     }
 
     // The editor answers no question any more: a handler waiting on one
@@ -277,6 +147,7 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
     editor.disconnect();
     // Requests still running get a moment to answer (after `exit` they answer
     // "cancelled" at once), so no response is lost at the end.
+    let mut in_flight = serving.in_flight;
     let drain = async { while in_flight.join_next().await.is_some() {} };
     if tokio::time::timeout(DRAIN, drain).await.is_err() {
         tracing::warn!("{} requests were still running at exit", in_flight.len());
@@ -284,10 +155,237 @@ pub async fn serve(input: impl AsyncRead + Unpin, session: Session) -> Ending {
     forward.abort();
     editor.close();
     let _ = writer.await;
-    if shut_down {
+    if serving.shut_down {
         Ending::Clean
     } else {
         Ending::Abrupt
+    }
+}
+
+/// What a frame gave.
+enum Decoded {
+    Message(Value),
+    /// Not a message: the editor was told why.
+    Answered,
+    /// The input cannot be read any more.
+    Unreadable,
+}
+
+/// Whether the loop goes on after a message.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The loop's state between frames.
+struct Serving {
+    service: LspService<Backend>,
+    /// Where responses to tower-lsp's own requests go (its
+    /// `ResponseSink`, which it does not name for others).
+    client_responses: std::pin::Pin<Box<dyn futures::Sink<Response, Error = ExitedError> + Send>>,
+    docs: Arc<Documents>,
+    downstream: Arc<Downstream>,
+    editor: Arc<Editor>,
+    router: Router,
+    running: Running,
+    /// Handlers and forwarded requests still running.
+    in_flight: JoinSet<bool>,
+    initialized: bool,
+    shut_down: bool,
+}
+
+impl Serving {
+    /// A frame as JSON, or the error the specification names for it.
+    fn decode(&self, frame: Result<Frame, std::io::Error>) -> Decoded {
+        let body = match frame {
+            Ok(Frame::Message(body)) => body,
+            Ok(Frame::Malformed(why)) => {
+                tracing::warn!("malformed message from the editor: {why}");
+                let message = format!("malformed message: {why}");
+                self.editor.send(&error_response(
+                    Id::Null,
+                    jsonrpc::ErrorCode::ParseError,
+                    message,
+                ));
+                return Decoded::Answered;
+            }
+            Err(err) => {
+                tracing::error!("cannot read from the editor: {err}");
+                return Decoded::Unreadable;
+            }
+        };
+        match serde_json::from_slice(&body) {
+            Ok(value) => Decoded::Message(value),
+            Err(err) => {
+                tracing::warn!("invalid JSON from the editor: {err}");
+                let message = format!("invalid JSON: {err}");
+                self.editor.send(&error_response(
+                    Id::Null,
+                    jsonrpc::ErrorCode::ParseError,
+                    message,
+                ));
+                Decoded::Answered
+            }
+        }
+    }
+
+    /// A response: to one of meshls's raw requests, or else to tower-lsp's.
+    async fn deliver_response(&mut self, id: Id, value: Value) {
+        let Some(value) = self.editor.deliver(value) else {
+            return;
+        };
+        match serde_json::from_value::<Response>(value) {
+            // tower-lsp panics on a response to a request it stopped
+            // waiting for; that must not take the reader down with it.
+            Ok(response) => match AssertUnwindSafe(self.client_responses.send(response))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => {
+                    tracing::debug!("a response came for a request nobody waits for")
+                }
+            },
+            Err(_) => {
+                let message = "not a JSON-RPC 2.0 request, notification or response".to_owned();
+                self.editor.send(&error_response(
+                    id,
+                    jsonrpc::ErrorCode::InvalidRequest,
+                    message,
+                ));
+            }
+        }
+    }
+
+    /// `$/cancelRequest` of a forwarded request still running: stopped
+    /// here (and downstream), answered RequestCancelled unless its answer
+    /// is already on its way. Whether it was one.
+    fn cancel_forwarded(&mut self, value: &Value) -> bool {
+        // The notification only: sent with an id it is a request, and gets
+        // an answer (InvalidRequest, from tower-lsp).
+        if value.get("method") != Some(&json!("$/cancelRequest")) || value.get("id").is_some() {
+            return false;
+        }
+        let target = value.pointer("/params/id").map(Value::to_string);
+        let handle = target.and_then(|id| {
+            self.running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id)
+        });
+        let Some((handle, answered)) = handle else {
+            return false;
+        };
+        // An answer already on its way goes out instead.
+        if !answered.swap(true, Ordering::AcqRel) {
+            // Dropping the forwarded request cancels it downstream.
+            handle.abort();
+            let id = value.pointer("/params/id").cloned().unwrap_or_default();
+            self.editor.send(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": REQUEST_CANCELLED, "message": "cancelled"}}));
+        }
+        true
+    }
+
+    /// A request or notification for the servers, routed and queued to its
+    /// server now, its answer awaited on its own task. Whether it was one.
+    async fn forward(&mut self, value: &Value) -> bool {
+        let Some(routed) = route_raw(&self.router, value) else {
+            return false;
+        };
+        if let Some((id, answer)) = routed {
+            let answered = Arc::new(AtomicBool::new(false));
+            let mut task = Box::pin(respond_raw(
+                answer,
+                id.clone(),
+                self.editor.clone(),
+                self.running.clone(),
+                answered.clone(),
+            ));
+            if futures::poll!(task.as_mut()).is_pending() {
+                // Registered under the lock the task removes itself with,
+                // so a fast answer cannot leave a stale entry.
+                let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                let handle = self.in_flight.spawn(task);
+                running.insert(id.to_string(), (handle, answered));
+            }
+        }
+        while self.in_flight.try_join_next().is_some() {}
+        true
+    }
+
+    /// Anything else, to tower-lsp: document notifications applied (and
+    /// queued to the servers) first; each handler run up to its first
+    /// `.await` before the next frame; `initialize`, `shutdown` and `exit`
+    /// finished first, and the session's state changed only when they
+    /// succeed.
+    async fn dispatch(&mut self, id: Id, value: Value) -> Flow {
+        let request: Request = match serde_json::from_value(value) {
+            Ok(request) => request,
+            Err(err) => {
+                let message = format!("not a valid JSON-RPC 2.0 message: {err}");
+                self.editor.send(&error_response(
+                    id,
+                    jsonrpc::ErrorCode::InvalidRequest,
+                    message,
+                ));
+                return Flow::Continue;
+            }
+        };
+        // Errors once the session has exited.
+        if self.service.ready().await.is_err() {
+            return Flow::Stop;
+        }
+        let method = request.method().to_owned();
+        // Before initialize, notifications are dropped (the specification
+        // says so, and tower-lsp does); the documents must not see them either.
+        if self.initialized {
+            self.apply_document_notification(&method, &request);
+        }
+        let id = request.id().cloned();
+        // The answer to `initialize` gets the capabilities lsp-types cannot
+        // hold.
+        let extra = (method == "initialize").then(|| self.downstream.clone());
+        let mut task = Box::pin(respond(
+            self.service.call(request),
+            id,
+            method.clone(),
+            self.editor.clone(),
+            extra,
+        ));
+        match method.as_str() {
+            // Lifecycle messages are answered before anything after them is
+            // read, and only a successful answer changes the state.
+            "initialize" => self.initialized |= task.await,
+            "shutdown" => self.shut_down |= task.await,
+            "exit" => {
+                task.await;
+                return Flow::Stop;
+            }
+            _ => {
+                if futures::poll!(task.as_mut()).is_pending() {
+                    self.in_flight.spawn(task);
+                }
+            }
+        }
+        // Finished tasks are reaped here so a long session does not keep them.
+        while self.in_flight.try_join_next().is_some() {}
+        Flow::Continue
+    }
+
+    /// A document notification, applied to the documents and queued to
+    /// the document's servers, in the editor's order.
+    fn apply_document_notification(&self, method: &str, request: &Request) {
+        // A set of servers put in place now, or a server restarting, gets
+        // either this notification or a replay that includes it, never both
+        // and never neither.
+        let _replacing = self.downstream.documents_lock();
+        let servers = self.downstream.get();
+        let _documents = servers.documents_lock();
+        if let Some(language_id) = self.docs.apply_notification(method, request.params()) {
+            let params = request.params().unwrap_or(&Value::Null);
+            servers.notify_document(&language_id, method, params);
+        }
     }
 }
 
@@ -298,6 +396,7 @@ async fn respond(
     id: Option<Id>,
     method: String,
     editor: Arc<Editor>,
+    capabilities: Option<Arc<Downstream>>,
 ) -> bool {
     let response = match AssertUnwindSafe(response).catch_unwind().await {
         Ok(Ok(Some(response))) => Some(response),
@@ -326,8 +425,21 @@ async fn respond(
         }
     };
     let succeeded = response.as_ref().is_some_and(Response::is_ok);
-    if let Some(response) = response {
-        editor.send(&response);
+    match (response, capabilities) {
+        (Some(response), Some(downstream)) if succeeded => {
+            let mut value = serde_json::to_value(&response).unwrap_or_default();
+            if let Some(advertised) = value
+                .pointer_mut("/result/capabilities")
+                .and_then(Value::as_object_mut)
+            {
+                for (key, extra) in downstream.extra_capabilities() {
+                    advertised.entry(key).or_insert(extra);
+                }
+            }
+            editor.send(&value);
+        }
+        (Some(response), _) => editor.send(&response),
+        (None, _) => {}
     }
     succeeded
 }

@@ -28,6 +28,8 @@ pub struct Downstream {
     documents: RwLock<()>,
     /// The task handling what the current servers send.
     listener: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Capabilities meshls advertises that lsp-types has no field for.
+    extra_capabilities: Mutex<serde_json::Map<String, Value>>,
     /// The semantic-token legend advertised to the editor.
     legend: RwLock<Option<Legend>>,
     relayed: Mutex<Relayed>,
@@ -50,6 +52,7 @@ impl Downstream {
             servers: RwLock::new(Arc::new(Servers::none())),
             documents: RwLock::new(()),
             listener: Mutex::new(None),
+            extra_capabilities: Mutex::default(),
             legend: RwLock::new(None),
             relayed: Mutex::new(Relayed::default()),
         })
@@ -72,6 +75,22 @@ impl Downstream {
         if let Some(previous) = previous {
             previous.abort();
         }
+    }
+
+    /// Capabilities to advertise besides lsp-types' (`initialize` sets them,
+    /// the transport adds them to its answer).
+    pub fn set_extra_capabilities(&self, extra: serde_json::Map<String, Value>) {
+        *self
+            .extra_capabilities
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = extra;
+    }
+
+    pub fn extra_capabilities(&self) -> serde_json::Map<String, Value> {
+        self.extra_capabilities
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Stops handling what the current servers send (they are about to be
