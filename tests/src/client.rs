@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 use crate::editor::EditorSide;
 use crate::env::meshls_bin;
 use crate::fixtures::Workspace;
+use crate::matcher::mismatch;
 use inbox::Inbox;
 use transport::{frame, read_stdout, write_all, Event, SharedStdin, Violation};
 
@@ -265,6 +266,19 @@ impl Server {
     pub fn request(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         let id = self.send_request(method, params);
         self.wait_response(id)
+    }
+
+    /// Sends a request, asserts that its result matches `expected` (see
+    /// [`crate::assert_matches`]) and returns the whole result. An error
+    /// answer fails the test too.
+    pub fn request_matches(&mut self, method: &str, params: Value, expected: Value) -> Value {
+        let result = self
+            .request(method, params)
+            .unwrap_or_else(|error| panic!("{method} answered an error: {error:#}"));
+        if let Some(mismatch) = mismatch(&result, &expected) {
+            panic!("{method}: {mismatch}");
+        }
+        result
     }
 
     pub fn request_typed<R: Request>(&mut self, params: R::Params) -> Result<R::Result, Value> {

@@ -6,9 +6,10 @@
 //! panic with the server's recent output instead of a silent timeout.
 //!
 //! Besides the client, this crate provides fixtures ([`Workspace`]), an
-//! emulated editor side (applying edits, answering questions) and an edit
-//! oracle ([`TextModel`], [`Rng`]) that shares no code with the server, so
-//! that what the tests expect is computed independently of what they test.
+//! emulated editor side (applying edits, answering questions), a subset
+//! matcher for JSON answers ([`assert_matches`]) and an edit oracle
+//! ([`TextModel`], [`Rng`]) that shares no code with the server, so that what
+//! the tests expect is computed independently of what they test.
 //!
 //! The modules, one job each:
 //!
@@ -17,6 +18,7 @@
 //! - `client`: [`Server`] and [`ServerBuilder`], framing, waiting for messages;
 //! - `editor`: the editor's side: open documents, `workspace/applyEdit`,
 //!   `window/showMessageRequest`;
+//! - `matcher`: [`assert_matches`], the subset matcher for JSON;
 //! - `oracle`: [`TextModel`] and [`Rng`], the independent models;
 //! - `sarif`: [`assert_valid_sarif`] against the official schema.
 //!
@@ -35,6 +37,7 @@ mod client;
 mod editor;
 mod env;
 mod fixtures;
+mod matcher;
 mod oracle;
 mod sarif;
 
@@ -44,5 +47,6 @@ pub use env::{
     stdout,
 };
 pub use fixtures::{configure_fake_servers, Workspace, BROKEN_SERVER};
+pub use matcher::assert_matches;
 pub use oracle::{Rng, TextModel};
 pub use sarif::{assert_valid_sarif, sarif_errors};
