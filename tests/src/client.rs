@@ -236,7 +236,15 @@ impl Server {
         }
     }
 
+    /// Sends a notification exactly as given. A `didClose` also closes the
+    /// document in the editor's side, however it was opened, so that
+    /// [`Server::open`] may open it again and edits to it go to the file.
     pub fn notify(&mut self, method: &str, params: Value) {
+        if method == "textDocument/didClose" {
+            if let Some(uri) = params.pointer("/textDocument/uri").and_then(Value::as_str) {
+                self.editor().documents.remove(uri);
+            }
+        }
         self.send(json!({ "jsonrpc": "2.0", "method": method }), params);
     }
 

@@ -14,12 +14,37 @@ use crate::oracle::TextModel;
 
 impl Server {
     /// Opens a document at version 1, as an editor does when a file is shown.
+    ///
+    /// Panics if the document is already open: the protocol forbids a
+    /// second `didOpen` without a `didClose` between them, so an editor
+    /// closes a document ([`Server::close`]) before opening it again. (A test
+    /// of meshls's answer to that very mistake sends it with
+    /// [`Server::notify`].)
     pub fn open(&mut self, uri: &Url, language_id: &str, text: &str) {
-        self.editor()
+        let mut editor = self.editor();
+        assert!(
+            !editor.documents.contains_key(uri.as_str()),
+            "the test opens {uri} a second time: close it first (Server::close), or change it (Server::retype)"
+        );
+        editor
             .documents
             .insert(uri.to_string(), (1, TextModel::new(text)));
+        drop(editor);
         let item = json!({"uri": uri, "languageId": language_id, "version": 1, "text": text});
         self.notify("textDocument/didOpen", json!({ "textDocument": item }));
+    }
+
+    /// Closes an open document, as an editor does when its last view of the
+    /// file goes: from now on edits to it go to the file on disk.
+    pub fn close(&mut self, uri: &Url) {
+        assert!(
+            self.editor().documents.contains_key(uri.as_str()),
+            "the test closes {uri}, which is not open"
+        );
+        self.notify(
+            "textDocument/didClose",
+            json!({"textDocument": {"uri": uri}}),
+        );
     }
 
     /// From now on, answers `workspace/applyEdit` as an editor does: applies
@@ -231,4 +256,71 @@ pub(crate) fn answer(request: &Value, editor: &mut EditorSide) -> (Vec<Value>, O
         notes,
         Some(json!({ "jsonrpc": "2.0", "id": request["id"], "result": result })),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use crate::fixtures::Workspace;
+
+    use super::*;
+
+    /// A "server" that echoes every frame back, so the test sees exactly
+    /// what the editor's side sent.
+    fn echo(ws: &Workspace) -> Server {
+        Server::builder(ws).program("cat").start()
+    }
+
+    #[test]
+    fn a_document_is_opened_once_until_it_is_closed() {
+        let ws = Workspace::new("");
+        let mut server = echo(&ws);
+        let uri = ws.uri("a.rs");
+        server.open(&uri, "rust", "fn a() {}\n");
+        server.wait_notification("textDocument/didOpen", |_| true);
+
+        let again = catch_unwind(AssertUnwindSafe(|| {
+            server.open(&uri, "rust", "fn b() {}\n")
+        }))
+        .expect_err("a second didOpen is refused");
+        let message = again.downcast_ref::<String>().expect("a message");
+        assert!(
+            message.contains(&format!("the test opens {uri} a second time")),
+            "{message}"
+        );
+        assert_eq!(
+            server.document(&uri),
+            Some(("fn a() {}\n".to_owned(), 1)),
+            "the open document is unchanged"
+        );
+
+        server.close(&uri);
+        server.wait_notification("textDocument/didClose", |_| true);
+        assert_eq!(server.document(&uri), None);
+        server.open(&uri, "rust", "fn c() {}\n");
+        let reopened = server.wait_notification("textDocument/didOpen", |_| true);
+        assert_eq!(reopened["textDocument"]["text"], "fn c() {}\n");
+        let opens = server
+            .messages()
+            .iter()
+            .filter(|m| m["method"] == "textDocument/didOpen")
+            .count();
+        assert_eq!(opens, 2, "the refused didOpen was not sent");
+    }
+
+    #[test]
+    fn a_did_close_sent_by_hand_closes_the_document_too() {
+        let ws = Workspace::new("");
+        let mut server = echo(&ws);
+        let uri = ws.uri("a.rs");
+        server.open(&uri, "rust", "fn a() {}\n");
+        server.notify(
+            "textDocument/didClose",
+            json!({"textDocument": {"uri": uri}}),
+        );
+        assert_eq!(server.document(&uri), None);
+        server.open(&uri, "rust", "fn a() {}\n");
+        assert_eq!(server.document(&uri), Some(("fn a() {}\n".to_owned(), 1)));
+    }
 }
