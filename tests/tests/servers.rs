@@ -7,13 +7,19 @@
 //! clangd from Debian, rust-analyzer built once into a cache
 //! (`MESHLS_TEST_RUST_ANALYZER`). A test whose server is missing fails and
 //! says what to install; none is skipped.
+//!
+//! The scenarios every server goes through are written once, and what each
+//! server is and answers is a row of [`SERVERS`] (a [`Case`]): a new server
+//! is one more row. A few tests of one server's own behaviour follow.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use lsp_types::{Position, Range, Url};
-use meshls_e2e::{clangd_path, path_with_first, pyright_path, Server, TextModel, Workspace};
+use meshls_e2e::{
+    assert_matches, clangd_path, path_with_first, pyright_path, Server, TextModel, Workspace,
+};
 use serde_json::{json, Value};
 
 /// PATH with the rust-analyzer that tests/run.sh built first. First, because
@@ -237,7 +243,6 @@ fn request_when_ready(
     }
 }
 
-/// The item labelled `label` in a completion answer.
 /// One server makes these items in its workspace, so meshls passes them on
 /// as the server sent them, without a `meshlsServer` tag in `data`.
 fn assert_untagged(item: &Value) {
@@ -247,15 +252,16 @@ fn assert_untagged(item: &Value) {
     );
 }
 
-fn completion_item(list: &Value, label: &str) -> Value {
+/// The item whose `field` is `value` in a completion answer.
+fn completion_item(list: &Value, field: &str, value: &str) -> Value {
     let items = list["items"]
         .as_array()
         .unwrap_or_else(|| panic!("meshls answers completion with a list: {list}"));
     items
         .iter()
-        .find(|item| item["label"] == label)
+        .find(|item| item[field] == value)
         .cloned()
-        .unwrap_or_else(|| panic!("no {label:?} among the completions: {list}"))
+        .unwrap_or_else(|| panic!("no {field} {value:?} among the completions: {list}"))
 }
 
 fn hover_text(hover: &Value) -> &str {
@@ -263,6 +269,832 @@ fn hover_text(hover: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("hover in markup: {hover}"))
 }
+
+/// One language server behind meshls: its project, how to start it, and
+/// what the scenarios of [`servers_diagnose_hover_and_navigate`] and
+/// [`servers_rename_complete_and_offer_code_actions`] expect of it. A new
+/// server is one more entry in [`SERVERS`].
+struct Case {
+    /// The server, as a failure names it.
+    name: &'static str,
+    /// The project, written to disk.
+    workspace: fn() -> Workspace,
+    /// PATH with the server on it, after checking that it is there.
+    path: fn() -> String,
+    /// The language of all of `files`.
+    language: &'static str,
+    /// The files the editor opens.
+    files: &'static [&'static str],
+    /// Whether the server answers before it has loaded the project (an
+    /// empty answer, or `content modified`), so that the scenarios ask
+    /// again until the answer is usable; other servers are asked once.
+    answers_before_loading: bool,
+    /// Files whose diagnostics are waited for before anything is asked:
+    /// clangd indexes a file when it publishes its diagnostics, and
+    /// references and rename use that index for the other files.
+    indexed_on_publication: &'static [&'static str],
+    navigation: Navigation,
+    editing: Editing,
+}
+
+/// A place in a fixture: `Place(file, text, nth)` is the `nth` (from 0)
+/// occurrence of `text` in `file`.
+#[derive(Clone, Copy)]
+struct Place(&'static str, &'static str, usize);
+
+impl Place {
+    fn range(self, ws: &Workspace) -> Range {
+        range_of(ws, self.0, self.1, self.2)
+    }
+
+    /// TextDocumentPositionParams at the start of the text.
+    fn position_params(self, ws: &Workspace) -> Value {
+        at(ws, self.0, self.1, self.2)
+    }
+
+    fn location(self, ws: &Workspace) -> Value {
+        location(ws, self.0, self.1, self.2)
+    }
+}
+
+/// A replacement of every `from` by `to` in a file: `(file, from, to)`.
+type Replacement = (&'static str, &'static str, &'static str);
+
+/// What [`servers_diagnose_hover_and_navigate`] expects.
+struct Navigation {
+    /// Whether the user trusts the workspace: rust-analyzer runs `cargo
+    /// check`, whose error `diagnostic` is, only then.
+    trusted: bool,
+    diagnostic: Diagnostic,
+    /// Where hover, definition and declaration are asked.
+    call: Place,
+    /// Texts the hover's markup holds.
+    hover: &'static [&'static str],
+    /// Whether the hover's range is that of the word at `call`.
+    hover_range: bool,
+    definition: Place,
+    declaration: Option<Place>,
+    /// Where references (declaration included) are asked, and all of them.
+    references_from: Place,
+    references: &'static [Place],
+}
+
+/// A diagnostic the server publishes, and what it says.
+struct Diagnostic {
+    source: &'static str,
+    code: &'static str,
+    /// What it covers; the file is where it is published.
+    covers: Place,
+    /// Its message, when it matters.
+    message: Option<Text>,
+    severity: Option<u64>,
+    /// Where its first related information points.
+    related: Option<Place>,
+}
+
+/// What a text in an answer is: exactly this, or one holding each of these.
+enum Text {
+    Is(&'static str),
+    Holds(&'static [&'static str]),
+}
+
+impl Text {
+    fn assert(&self, actual: &Value, whose: &Value) {
+        match self {
+            Text::Is(text) => assert_eq!(actual, text, "{whose}"),
+            Text::Holds(parts) => {
+                let actual = actual.as_str().unwrap_or_else(|| panic!("a text: {whose}"));
+                for part in *parts {
+                    assert!(actual.contains(part), "{part:?} in {whose}");
+                }
+            }
+        }
+    }
+}
+
+/// What [`servers_rename_complete_and_offer_code_actions`] expects.
+struct Editing {
+    /// Part of the capabilities meshls advertises for this server alone.
+    capabilities: fn() -> Value,
+    /// A hover at the place holds the text once the server has loaded the
+    /// project; waited for first.
+    loaded: Option<(Place, &'static str)>,
+    rename: Rename,
+    completion: Completion,
+    actions: &'static [Action],
+}
+
+/// A rename from `at`: every occurrence of its text in the opened files
+/// becomes `new_name`, and nothing else changes.
+struct Rename {
+    at: Place,
+    new_name: &'static str,
+    /// Whether `prepareRename` is asked first (it answers the range at `at`).
+    prepare: bool,
+    /// Whether the edits to the open documents name version 1, the one
+    /// they were computed for.
+    versioned: bool,
+}
+
+/// A completion just after a text, and the item of interest in it.
+struct Completion {
+    /// `(file, text)`: asked just after the first occurrence of the text.
+    after: (&'static str, &'static str),
+    /// `(field, value)`: the item whose field has the value.
+    item: (&'static str, &'static str),
+    /// Texts the item's documentation holds; `None` when the item comes
+    /// without documentation, which comes with resolve.
+    documentation: Option<&'static [&'static str]>,
+    /// The item's whole `textEdit`.
+    text_edit: Option<fn(&Workspace) -> Value>,
+    resolve: Resolve,
+}
+
+/// What `completionItem/resolve` does with the item.
+enum Resolve {
+    /// Answers an item with these fields, documentation holding these
+    /// texts, and (if `same_data`) the item's data as it was.
+    Item {
+        fields: fn() -> Value,
+        documentation: &'static [&'static str],
+        same_data: bool,
+    },
+    /// Fails with this error code.
+    Error(i64),
+}
+
+/// A code action the server offers, and what it does.
+struct Action {
+    title: &'static str,
+    asked: Asked,
+    /// Part of the action as offered.
+    offered: fn(&Workspace) -> Value,
+    effect: Effect,
+}
+
+/// Where a code action is asked for.
+enum Asked {
+    /// On the range of a published diagnostic, with it in the context.
+    Fix(Diagnostic),
+    /// On a selection of the text, with no diagnostics.
+    Selection(Place),
+    /// At the start of the text, with no diagnostics.
+    Cursor(Place),
+}
+
+/// How a code action changes the files, each from the text the fixture
+/// wrote.
+enum Effect {
+    /// Its own edit makes these replacements.
+    Edit(&'static [Replacement]),
+    /// It comes without an edit; `codeAction/resolve` gives the edit,
+    /// which makes these replacements.
+    Resolved(&'static [Replacement]),
+    /// It carries a command, which the server runs when the editor sends
+    /// it back; the server then asks the editor to apply an edit making
+    /// these replacements.
+    Command(&'static [Replacement]),
+    /// Nothing more is checked than what it offers.
+    Offered,
+}
+
+/// The files after `replacements`, from the text the fixture wrote.
+fn replaced(ws: &Workspace, replacements: &[Replacement]) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    for (file, from, to) in replacements {
+        let text: &mut String = files
+            .entry(file.to_string())
+            .or_insert_with(|| ws.read(file));
+        *text = text.replace(from, to);
+    }
+    files
+}
+
+/// Asks `method`: once, or, of a server that answers before it has loaded
+/// the project, until `ready` (see [`request_when_ready`]).
+fn ask(
+    case: &Case,
+    server: &mut Server,
+    method: &str,
+    params: Value,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    match case.answers_before_loading {
+        true => request_when_ready(server, method, params, ready),
+        false => server
+            .request(method, params)
+            .unwrap_or_else(|error| panic!("{method} failed: {error}")),
+    }
+}
+
+/// Waits for `diagnostic` in `file`, asserts what it covers and says, and
+/// returns it.
+fn expect_diagnostic(ws: &Workspace, server: &mut Server, diagnostic: &Diagnostic) -> Value {
+    let Place(file, ..) = diagnostic.covers;
+    let found = wait_diagnostic(server, &ws.uri(file), diagnostic.source, diagnostic.code);
+    assert_eq!(
+        found["range"],
+        json!(diagnostic.covers.range(ws)),
+        "{found}"
+    );
+    if let Some(message) = &diagnostic.message {
+        message.assert(&found["message"], &found);
+    }
+    if let Some(severity) = diagnostic.severity {
+        assert_eq!(found["severity"], severity, "{found}");
+    }
+    if let Some(related) = diagnostic.related {
+        assert_eq!(
+            found["relatedInformation"][0]["location"],
+            related.location(ws),
+            "{found}"
+        );
+    }
+    found
+}
+
+/// Starts `case`'s server on its project, trusted or not.
+fn start_case(case: &Case, trusted: bool) -> (Workspace, Server, Value) {
+    let ws = (case.workspace)();
+    if trusted {
+        ws.trust();
+    }
+    let (server, init) = start(&ws, &(case.path)(), case.language, case.files);
+    (ws, server, init)
+}
+
+/// Waits for the publications that [`Case::indexed_on_publication`] names.
+fn wait_indexed(case: &Case, ws: &Workspace, server: &mut Server) {
+    for file in case.indexed_on_publication {
+        wait_published(server, &ws.uri(file));
+    }
+}
+
+/// Runs `scenario` for each of [`SERVERS`], all of them even when one
+/// fails, and fails naming those that did, with their messages.
+fn for_each_server(scenario: fn(&Case)) {
+    let failures: Vec<String> = SERVERS
+        .iter()
+        .filter_map(|case| {
+            let failed = std::panic::catch_unwind(|| scenario(case)).err()?;
+            let message = failed
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| failed.downcast_ref::<&str>().copied())
+                .unwrap_or("(a panic without a message)");
+            Some(format!("{}: {message}", case.name))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} servers failed:\n\n{}",
+        failures.len(),
+        SERVERS.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn servers_diagnose_hover_and_navigate() {
+    for_each_server(diagnose_hover_and_navigate);
+}
+
+#[test]
+fn servers_rename_complete_and_offer_code_actions() {
+    for_each_server(rename_complete_and_offer_code_actions);
+}
+
+/// Diagnostics, hover, definition (and declaration) across files, and
+/// references.
+fn diagnose_hover_and_navigate(case: &Case) {
+    let expected = &case.navigation;
+    let (ws, mut server, _) = start_case(case, expected.trusted);
+    expect_diagnostic(&ws, &mut server, &expected.diagnostic);
+    wait_indexed(case, &ws, &mut server);
+
+    let call = expected.call.position_params(&ws);
+    let hover = ask(
+        case,
+        &mut server,
+        "textDocument/hover",
+        call.clone(),
+        not_null,
+    );
+    let text = hover_text(&hover);
+    for part in expected.hover {
+        assert!(text.contains(part), "{part:?} in {hover}");
+    }
+    if expected.hover_range {
+        assert_eq!(hover["range"], json!(expected.call.range(&ws)), "{hover}");
+    }
+
+    let definition = ask(
+        case,
+        &mut server,
+        "textDocument/definition",
+        call.clone(),
+        not_null,
+    );
+    assert_eq!(
+        definition,
+        json!([expected.definition.location(&ws)]),
+        "the definition is in the other file"
+    );
+    if let Some(declaration) = expected.declaration {
+        let answer = ask(
+            case,
+            &mut server,
+            "textDocument/declaration",
+            call,
+            not_null,
+        );
+        assert_eq!(answer, json!([declaration.location(&ws)]));
+    }
+
+    let mut params = expected.references_from.position_params(&ws);
+    params["context"] = json!({"includeDeclaration": true});
+    let mut locations: Vec<Value> = expected
+        .references
+        .iter()
+        .map(|p| p.location(&ws))
+        .collect();
+    // A server still indexing answers with the references it has found so
+    // far (rust-analyzer, seen on a loaded machine: one).
+    let references = ask(case, &mut server, "textDocument/references", params, |r| {
+        r.as_array()
+            .is_some_and(|found| found.len() >= locations.len())
+    });
+    let mut found = references
+        .as_array()
+        .unwrap_or_else(|| panic!("references are a list: {references}"))
+        .clone();
+    found.sort_by_key(Value::to_string);
+    locations.sort_by_key(Value::to_string);
+    assert_eq!(found, locations, "{references}");
+    assert!(server.shutdown_and_exit().success());
+}
+
+/// Rename across files, completion with resolve, and code actions: their
+/// edits, resolved edits, and commands.
+fn rename_complete_and_offer_code_actions(case: &Case) {
+    let expected = &case.editing;
+    let (ws, mut server, init) = start_case(case, false);
+    assert_matches(&init["capabilities"], &(expected.capabilities)());
+    // The diagnostics the fixes are for come first: a fix is asked for
+    // with its diagnostic, and clangd must have published the files it
+    // indexes before the rename.
+    let diagnostics: Vec<Option<Value>> = expected
+        .actions
+        .iter()
+        .map(|action| match &action.asked {
+            Asked::Fix(diagnostic) => Some(expect_diagnostic(&ws, &mut server, diagnostic)),
+            Asked::Selection(_) | Asked::Cursor(_) => None,
+        })
+        .collect();
+    wait_indexed(case, &ws, &mut server);
+    if let Some((place, text)) = expected.loaded {
+        request_when_ready(
+            &mut server,
+            "textDocument/hover",
+            place.position_params(&ws),
+            |hover| hover.to_string().contains(text),
+        );
+    }
+
+    let rename = &expected.rename;
+    let definition = rename.at.position_params(&ws);
+    if rename.prepare {
+        let prepared = ask(
+            case,
+            &mut server,
+            "textDocument/prepareRename",
+            definition.clone(),
+            not_null,
+        );
+        assert_eq!(prepared, json!(rename.at.range(&ws)), "{prepared}");
+    }
+    let mut params = definition;
+    params["newName"] = json!(rename.new_name);
+    let edit = ask(case, &mut server, "textDocument/rename", params, not_null);
+    if rename.versioned {
+        let changes = edit["documentChanges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("versioned edits are document changes: {edit}"));
+        for change in changes {
+            assert_eq!(change["textDocument"]["version"], 1, "{edit}");
+        }
+    }
+    let Place(_, old_name, _) = rename.at;
+    let renamed: Vec<Replacement> = case
+        .files
+        .iter()
+        .map(|file| (*file, old_name, rename.new_name))
+        .collect();
+    assert_eq!(apply_edit(&ws, &edit), replaced(&ws, &renamed), "{edit}");
+
+    complete_and_resolve(case, &ws, &mut server);
+    for (action, diagnostic) in expected.actions.iter().zip(diagnostics) {
+        offer_and_take(case, &ws, &mut server, action, diagnostic);
+    }
+    assert!(server.shutdown_and_exit().success());
+}
+
+/// The [`Completion`] part of [`rename_complete_and_offer_code_actions`].
+fn complete_and_resolve(case: &Case, ws: &Workspace, server: &mut Server) {
+    let expected = &case.editing.completion;
+    let (file, before) = expected.after;
+    let (field, value) = expected.item;
+    let list = ask(
+        case,
+        server,
+        "textDocument/completion",
+        json!({"textDocument": {"uri": ws.uri(file)}, "position": after(ws, file, before)}),
+        |list| list.to_string().contains(value),
+    );
+    let item = completion_item(&list, field, value);
+    assert_untagged(&item);
+    match expected.documentation {
+        None => assert!(
+            item.get("documentation").is_none(),
+            "resolved lazily: {item}"
+        ),
+        Some(parts) => Text::Holds(parts).assert(&item["documentation"]["value"], &item),
+    }
+    if let Some(text_edit) = expected.text_edit {
+        assert_eq!(item["textEdit"], text_edit(ws), "{item}");
+    }
+    match &expected.resolve {
+        Resolve::Item {
+            fields,
+            documentation,
+            same_data,
+        } => {
+            let resolved = server.request_matches("completionItem/resolve", item.clone(), fields());
+            if !documentation.is_empty() {
+                Text::Holds(documentation).assert(&resolved["documentation"]["value"], &resolved);
+            }
+            if *same_data {
+                assert_eq!(resolved["data"], item["data"], "still tagged for meshls");
+            }
+        }
+        Resolve::Error(code) => {
+            let resolved = server.request("completionItem/resolve", item);
+            let error = resolved.expect_err("completionItem/resolve fails");
+            assert_eq!(error["code"], *code, "{error}");
+        }
+    }
+}
+
+/// Asks for `action` (on `diagnostic`, when it is a fix), checks what is
+/// offered, and applies its edit the way the action provides it.
+fn offer_and_take(
+    case: &Case,
+    ws: &Workspace,
+    server: &mut Server,
+    action: &Action,
+    diagnostic: Option<Value>,
+) {
+    let (file, range, diagnostics) = match (&action.asked, diagnostic) {
+        (Asked::Fix(asked), Some(found)) => {
+            (asked.covers.0, found["range"].clone(), json!([found]))
+        }
+        (Asked::Selection(place), _) => (place.0, json!(place.range(ws)), json!([])),
+        (Asked::Cursor(place), _) => {
+            let start = place.range(ws).start;
+            (place.0, json!({"start": start, "end": start}), json!([]))
+        }
+        (Asked::Fix(_), None) => unreachable!("a fix's diagnostic was waited for"),
+    };
+    let actions = ask(
+        case,
+        server,
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": ws.uri(file)}, "range": range, "context": {"diagnostics": diagnostics}}),
+        |actions| actions.as_array().is_some_and(|a| !a.is_empty()),
+    );
+    let offered = find_action(&actions, action.title);
+    assert_matches(&offered, &(action.offered)(ws));
+    assert_untagged(&offered);
+    match action.effect {
+        Effect::Edit(replacements) => {
+            assert_eq!(
+                apply_edit(ws, &offered["edit"]),
+                replaced(ws, replacements),
+                "{offered}"
+            );
+        }
+        Effect::Resolved(replacements) => {
+            assert!(offered.get("edit").is_none(), "{offered}");
+            let resolved = server.request_matches(
+                "codeAction/resolve",
+                offered,
+                json!({"title": action.title}),
+            );
+            assert_eq!(
+                apply_edit(ws, &resolved["edit"]),
+                replaced(ws, replacements),
+                "{resolved}"
+            );
+        }
+        Effect::Command(replacements) => {
+            let command = &offered["command"];
+            let id = server.send_request(
+                "workspace/executeCommand",
+                json!({"command": command["command"], "arguments": command["arguments"]}),
+            );
+            let relayed = server.wait_server_request("workspace/applyEdit");
+            assert_eq!(
+                apply_edit(ws, &relayed["edit"]),
+                replaced(ws, replacements),
+                "{relayed}"
+            );
+            // The test client does not apply edits (it answers null), so
+            // the server's answer to the command is not the point here.
+            let _ = server.wait_response(id);
+        }
+        Effect::Offered => {}
+    }
+}
+
+/// The code action titled `title` among `actions`.
+fn find_action(actions: &Value, title: &str) -> Value {
+    actions
+        .as_array()
+        .unwrap_or_else(|| panic!("code actions are a list: {actions}"))
+        .iter()
+        .find(|a| a["title"] == title)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {title:?} among the code actions: {actions}"))
+}
+
+/// The servers, one entry each; see [`Case`].
+const SERVERS: &[Case] = &[PYRIGHT, CLANGD, RUST_ANALYZER];
+
+const PYRIGHT: Case = Case {
+    name: "pyright",
+    workspace: || Workspace::new(PYTHON),
+    path: pyright_path,
+    language: "python",
+    files: PY_FILES,
+    answers_before_loading: false,
+    indexed_on_publication: &[],
+    navigation: Navigation {
+        trusted: false,
+        diagnostic: Diagnostic {
+            source: "Pyright",
+            code: "reportAssignmentType",
+            covers: Place(PY_MAIN, "middle.norm()", 0),
+            message: Some(Text::Holds(&[
+                r#"Type "float" is not assignable to declared type "str""#,
+            ])),
+            severity: Some(1),
+            related: None,
+        },
+        call: Place(PY_MAIN, "midpoint", 1),
+        hover: &[
+            "def midpoint(\n    a: Point,\n    b: Point\n) -> Point",
+            "The point halfway between a and b.",
+        ],
+        hover_range: true,
+        definition: Place(PY_GEOMETRY, "midpoint", 0),
+        declaration: None,
+        references_from: Place(PY_GEOMETRY, "midpoint", 0),
+        references: &[
+            Place(PY_GEOMETRY, "midpoint", 0),
+            Place(PY_MAIN, "midpoint", 0),
+            Place(PY_MAIN, "midpoint", 1),
+        ],
+    },
+    editing: Editing {
+        capabilities: || {
+            json!({
+                "completionProvider": {"resolveProvider": true},
+                "renameProvider": {"prepareProvider": true},
+            })
+        },
+        loaded: None,
+        // Both files change, and only there.
+        rename: Rename {
+            at: Place(PY_GEOMETRY, "midpoint", 0),
+            new_name: "halfway",
+            prepare: true,
+            versioned: false,
+        },
+        // In `middle.no|rm()`; resolve, which only pyright can answer,
+        // brings the documentation from the method's docstring.
+        completion: Completion {
+            after: (PY_MAIN, "middle.no"),
+            item: ("label", "norm"),
+            documentation: None,
+            text_edit: None,
+            resolve: Resolve::Item {
+                fields: || json!({"label": "norm"}),
+                documentation: &["def norm() -> float", "Distance from the origin."],
+                same_data: true,
+            },
+        },
+        // pyright's one quick fix: a stub for an untyped third-party
+        // package, made by a command of pyright's (which
+        // `pyright_runs_the_command_of_its_code_action` runs).
+        actions: &[Action {
+            title: r#"Create Type Stub For "vendored""#,
+            asked: Asked::Fix(Diagnostic {
+                source: "Pyright",
+                code: "reportMissingTypeStubs",
+                covers: Place(PY_MAIN, "vendored", 0),
+                message: None,
+                severity: None,
+                related: None,
+            }),
+            offered: |ws| {
+                json!({
+                    "kind": "quickfix",
+                    "command": {"arguments": [ws.root_uri(), "vendored", ws.uri(PY_MAIN)]},
+                })
+            },
+            effect: Effect::Offered,
+        }],
+    },
+};
+
+const CLANGD: Case = Case {
+    name: "clangd",
+    workspace: cpp_workspace,
+    path: clangd_path,
+    language: "cpp",
+    files: CPP_FILES,
+    answers_before_loading: false,
+    indexed_on_publication: &["geometry.cpp"],
+    navigation: Navigation {
+        trusted: false,
+        diagnostic: Diagnostic {
+            source: "clang",
+            code: "init_conversion_failed",
+            covers: Place("main.cpp", "label", 0),
+            message: Some(Text::Is(
+                "Cannot initialize a variable of type 'const char *' with an rvalue of type 'int'",
+            )),
+            severity: None,
+            related: None,
+        },
+        call: Place("main.cpp", "manhattan", 0),
+        hover: &[
+            "function `manhattan`",
+            "`const Point & p`",
+            "Sum of the coordinates of p.",
+        ],
+        hover_range: false,
+        // The definition is in geometry.cpp, the declaration in the header.
+        definition: Place("geometry.cpp", "manhattan", 0),
+        declaration: Some(Place("geometry.h", "manhattan", 0)),
+        // References from the header. clang's typo correction makes the
+        // misspelt call one too.
+        references_from: Place("geometry.h", "manhattan", 0),
+        references: &[
+            Place("geometry.h", "manhattan", 0),
+            Place("geometry.cpp", "manhattan", 0),
+            Place("main.cpp", "manhattan", 0),
+            Place("main.cpp", "manhatan", 0),
+        ],
+    },
+    editing: Editing {
+        // clangd 14 resolves nothing lazily: its items come complete, and
+        // meshls, advertising only what its servers do, offers no resolve.
+        capabilities: || json!({"completionProvider": {"resolveProvider": false}}),
+        loaded: None,
+        // Across the header and both sources; the misspelt call, though a
+        // reference for clangd, is not renamed.
+        rename: Rename {
+            at: Place("geometry.h", "manhattan", 0),
+            new_name: "taxicab",
+            prepare: false,
+            versioned: false,
+        },
+        // In `manh|attan(origin)`. Resolve still goes back to clangd, which
+        // does not know the method: its own "method not found", not
+        // meshls's "not from a server".
+        completion: Completion {
+            after: ("main.cpp", "= manh"),
+            item: ("filterText", "manhattan"),
+            documentation: Some(&["Sum of the coordinates of p."]),
+            text_edit: Some(|ws| {
+                let call = range_of(ws, "main.cpp", "manhattan", 0);
+                json!({"newText": "manhattan", "range": {"start": call.start, "end": after(ws, "main.cpp", "= manh")}})
+            }),
+            resolve: Resolve::Error(-32601),
+        },
+        actions: &[
+            // The misspelt call: clang's fix-it arrives as a quick fix with
+            // its edit.
+            Action {
+                title: "change 'manhatan' to 'manhattan'",
+                asked: Asked::Fix(Diagnostic {
+                    source: "clang",
+                    code: "undeclared_var_use_suggest",
+                    covers: Place("main.cpp", "manhatan", 0),
+                    message: None,
+                    severity: None,
+                    related: None,
+                }),
+                offered: |_| json!({"kind": "quickfix", "isPreferred": true}),
+                effect: Effect::Edit(&[("main.cpp", "manhatan(origin)", "manhattan(origin)")]),
+            },
+            // A refactoring is a command clangd runs: it asks the editor,
+            // through meshls, to apply the edit.
+            Action {
+                title: "Extract subexpression to variable",
+                asked: Asked::Selection(Place("main.cpp", "manhattan(origin)", 0)),
+                offered: |_| json!({"kind": "refactor", "command": {"command": "clangd.applyTweak"}}),
+                effect: Effect::Command(&[(
+                    "main.cpp",
+                    "  const char *label = manhattan(origin);",
+                    "  auto placeholder = manhattan(origin);\n  const char *label = placeholder;",
+                )]),
+            },
+        ],
+    },
+};
+
+const RUST_ANALYZER: Case = Case {
+    name: "rust-analyzer",
+    workspace: || Workspace::new(RUST),
+    path: rust_analyzer_path,
+    language: "rust",
+    files: RS_FILES,
+    answers_before_loading: true,
+    indexed_on_publication: &[],
+    navigation: Navigation {
+        // rust-analyzer runs `cargo check` once the crate is loaded, in a
+        // trusted workspace only (in safe mode it does not).
+        trusted: true,
+        diagnostic: Diagnostic {
+            source: "rustc",
+            code: "E0308",
+            covers: Place(RS_LIB, "p.manhattan()", 0),
+            message: Some(Text::Is("mismatched types\nexpected `Label`, found `i64`")),
+            severity: None,
+            related: Some(Place(RS_LIB, "Label", 1)),
+        },
+        call: Place(RS_LIB, "manhattan", 0),
+        hover: &[
+            "shapes::geometry::Point",
+            "pub fn manhattan(&self) -> i64",
+            "Sum of the coordinates.",
+        ],
+        hover_range: true,
+        definition: Place(RS_GEOMETRY, "manhattan", 0),
+        declaration: None,
+        references_from: Place(RS_GEOMETRY, "manhattan", 0),
+        references: &[
+            Place(RS_GEOMETRY, "manhattan", 0),
+            Place(RS_LIB, "manhattan", 0),
+            Place(RS_LIB, "manhattan", 1),
+        ],
+    },
+    editing: Editing {
+        capabilities: || {
+            json!({
+                "completionProvider": {"resolveProvider": true},
+                "codeActionProvider": {"resolveProvider": true},
+            })
+        },
+        // Hover answers once rust-analyzer has loaded the crate.
+        loaded: Some((Place(RS_LIB, "manhattan", 0), "Sum of the coordinates.")),
+        // The method, from its definition: both files change.
+        rename: Rename {
+            at: Place(RS_GEOMETRY, "manhattan", 0),
+            new_name: "taxicab",
+            prepare: true,
+            versioned: true,
+        },
+        // In `p.manh|attan()`: the documentation comes with resolve.
+        completion: Completion {
+            after: (RS_LIB, "p.manh"),
+            item: ("label", "manhattan"),
+            documentation: None,
+            text_edit: None,
+            resolve: Resolve::Item {
+                fields: || {
+                    json!({
+                        "label": "manhattan",
+                        "detail": "fn(&self) -> i64",
+                        "documentation": {"value": "Sum of the coordinates."},
+                    })
+                },
+                documentation: &[],
+                same_data: false,
+            },
+        },
+        // rust-analyzer's assists arrive without their edit, which
+        // codeAction/resolve then asks of rust-analyzer.
+        actions: &[Action {
+            title: "Insert explicit type `Point`",
+            asked: Asked::Cursor(Place(RS_LIB, "p =", 0)),
+            offered: |_| json!({"kind": "refactor.rewrite"}),
+            effect: Effect::Resolved(&[(RS_LIB, "let p =", "let p: Point =")]),
+        }],
+    },
+};
 
 /// A package and a script using it, with a type error. `vendored`, an
 /// untyped package in a virtualenv, is what pyright's one quick fix (a type
@@ -310,146 +1142,6 @@ def shout(text):
 const PY_FILES: &[&str] = &["shapes/geometry.py", "shapes/main.py"];
 const PY_MAIN: &str = "shapes/main.py";
 const PY_GEOMETRY: &str = "shapes/geometry.py";
-
-#[test]
-fn pyright_diagnostics_hover_definition_and_references() {
-    let ws = Workspace::new(PYTHON);
-    let (mut server, _) = start(&ws, &pyright_path(), "python", PY_FILES);
-    let main = ws.uri(PY_MAIN);
-
-    let type_error = wait_diagnostic(&mut server, &main, "Pyright", "reportAssignmentType");
-    assert_eq!(
-        type_error["range"],
-        json!(range_of(&ws, PY_MAIN, "middle.norm()", 0)),
-        "{type_error}"
-    );
-    assert!(
-        type_error["message"]
-            .as_str()
-            .unwrap()
-            .contains(r#"Type "float" is not assignable to declared type "str""#),
-        "{type_error}"
-    );
-    assert_eq!(type_error["severity"], 1);
-
-    let call = at(&ws, PY_MAIN, "midpoint", 1);
-    let hover = server.request("textDocument/hover", call.clone()).unwrap();
-    let text = hover_text(&hover);
-    assert!(
-        text.contains("def midpoint(\n    a: Point,\n    b: Point\n) -> Point")
-            && text.contains("The point halfway between a and b."),
-        "{hover}"
-    );
-    assert_eq!(hover["range"], json!(range_of(&ws, PY_MAIN, "midpoint", 1)));
-
-    let definition = server
-        .request("textDocument/definition", call.clone())
-        .unwrap();
-    assert_eq!(
-        definition,
-        json!([location(&ws, PY_GEOMETRY, "midpoint", 0)]),
-        "the definition is in the other file"
-    );
-
-    let mut params = at(&ws, PY_GEOMETRY, "midpoint", 0);
-    params["context"] = json!({"includeDeclaration": true});
-    let references = server.request("textDocument/references", params).unwrap();
-    let mut found = references.as_array().unwrap().clone();
-    found.sort_by_key(Value::to_string);
-    let mut expected = vec![
-        location(&ws, PY_GEOMETRY, "midpoint", 0),
-        location(&ws, PY_MAIN, "midpoint", 0),
-        location(&ws, PY_MAIN, "midpoint", 1),
-    ];
-    expected.sort_by_key(Value::to_string);
-    assert_eq!(found, expected, "{references}");
-    assert!(server.shutdown_and_exit().success());
-}
-
-#[test]
-fn pyright_rename_completion_and_code_actions() {
-    let ws = Workspace::new(PYTHON);
-    let (mut server, init) = start(&ws, &pyright_path(), "python", PY_FILES);
-    let caps = &init["capabilities"];
-    assert_eq!(
-        caps["completionProvider"]["resolveProvider"], true,
-        "{caps}"
-    );
-    assert_eq!(caps["renameProvider"]["prepareProvider"], true, "{caps}");
-    let main = ws.uri(PY_MAIN);
-
-    // Rename `midpoint` from its definition: both files change, and only there.
-    let definition = at(&ws, PY_GEOMETRY, "midpoint", 0);
-    let prepared = server
-        .request("textDocument/prepareRename", definition.clone())
-        .unwrap();
-    assert_eq!(
-        prepared,
-        json!(range_of(&ws, PY_GEOMETRY, "midpoint", 0)),
-        "{prepared}"
-    );
-    let mut params = definition;
-    params["newName"] = json!("halfway");
-    let edit = server.request("textDocument/rename", params).unwrap();
-    let renamed = apply_edit(&ws, &edit);
-    let expected: BTreeMap<String, String> = PY_FILES
-        .iter()
-        .map(|rel| (rel.to_string(), ws.read(rel).replace("midpoint", "halfway")))
-        .collect();
-    assert_eq!(renamed, expected, "{edit}");
-
-    // Completion in `middle.no|rm()`, then resolve, which only pyright can
-    // answer: the documentation comes from the method's docstring.
-    let list = server
-        .request(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": main}, "position": after(&ws, PY_MAIN, "middle.no")}),
-        )
-        .unwrap();
-    let norm = completion_item(&list, "norm");
-    assert_untagged(&norm);
-    assert!(
-        norm.get("documentation").is_none(),
-        "resolved lazily: {norm}"
-    );
-    let resolved = server
-        .request("completionItem/resolve", norm.clone())
-        .unwrap();
-    assert_eq!(resolved["label"], "norm");
-    let documentation = resolved["documentation"]["value"].as_str().unwrap_or("");
-    assert!(
-        documentation.contains("def norm() -> float")
-            && documentation.contains("Distance from the origin."),
-        "{resolved}"
-    );
-    assert_eq!(resolved["data"], norm["data"], "still tagged for meshls");
-
-    // pyright's one quick fix: a stub for an untyped third-party package.
-    let missing_stub = wait_diagnostic(&mut server, &main, "Pyright", "reportMissingTypeStubs");
-    assert_eq!(
-        missing_stub["range"],
-        json!(range_of(&ws, PY_MAIN, "vendored", 0))
-    );
-    let actions = server
-        .request(
-            "textDocument/codeAction",
-            json!({
-                "textDocument": {"uri": main},
-                "range": missing_stub["range"],
-                "context": {"diagnostics": [missing_stub]},
-            }),
-        )
-        .unwrap();
-    let create_stub = stub_action(&actions);
-    assert_eq!(create_stub["kind"], "quickfix", "{create_stub}");
-    assert_untagged(&create_stub);
-    assert_eq!(
-        create_stub["command"]["arguments"],
-        json!([ws.root_uri(), "vendored", main]),
-        "{create_stub}"
-    );
-    assert!(server.shutdown_and_exit().success());
-}
 
 /// pyright's "Create Type Stub" action among `actions`.
 fn stub_action(actions: &Value) -> Value {
@@ -559,210 +1251,6 @@ fn cpp_workspace() -> Workspace {
     ws
 }
 
-#[test]
-fn clangd_diagnostics_hover_definition_and_references() {
-    let ws = cpp_workspace();
-    let (mut server, _) = start(&ws, &clangd_path(), "cpp", CPP_FILES);
-    let main = ws.uri("main.cpp");
-
-    let type_error = wait_diagnostic(&mut server, &main, "clang", "init_conversion_failed");
-    // clangd indexes a file when it publishes its diagnostics; references
-    // and rename use that index for the other files.
-    wait_published(&mut server, &ws.uri("geometry.cpp"));
-    assert_eq!(
-        type_error["range"],
-        json!(range_of(&ws, "main.cpp", "label", 0)),
-        "{type_error}"
-    );
-    assert_eq!(
-        type_error["message"],
-        "Cannot initialize a variable of type 'const char *' with an rvalue of type 'int'"
-    );
-
-    let call = at(&ws, "main.cpp", "manhattan", 0);
-    let hover = server.request("textDocument/hover", call.clone()).unwrap();
-    let text = hover_text(&hover);
-    assert!(
-        text.contains("function `manhattan`")
-            && text.contains("`const Point & p`")
-            && text.contains("Sum of the coordinates of p."),
-        "{hover}"
-    );
-
-    // The definition is in geometry.cpp, the declaration in the header.
-    let definition = server
-        .request("textDocument/definition", call.clone())
-        .unwrap();
-    assert_eq!(
-        definition,
-        json!([location(&ws, "geometry.cpp", "manhattan", 0)])
-    );
-    let declaration = server
-        .request("textDocument/declaration", call.clone())
-        .unwrap();
-    assert_eq!(
-        declaration,
-        json!([location(&ws, "geometry.h", "manhattan", 0)])
-    );
-
-    // References from the header. clang's typo correction makes the
-    // misspelt call one too.
-    let mut params = at(&ws, "geometry.h", "manhattan", 0);
-    params["context"] = json!({"includeDeclaration": true});
-    let references = server.request("textDocument/references", params).unwrap();
-    let mut found = references.as_array().unwrap().clone();
-    found.sort_by_key(Value::to_string);
-    let mut expected = vec![
-        location(&ws, "geometry.h", "manhattan", 0),
-        location(&ws, "geometry.cpp", "manhattan", 0),
-        location(&ws, "main.cpp", "manhattan", 0),
-        location(&ws, "main.cpp", "manhatan", 0),
-    ];
-    expected.sort_by_key(Value::to_string);
-    assert_eq!(found, expected, "{references}");
-    assert!(server.shutdown_and_exit().success());
-}
-
-#[test]
-fn clangd_rename_completion_and_code_actions() {
-    let ws = cpp_workspace();
-    let (mut server, init) = start(&ws, &clangd_path(), "cpp", CPP_FILES);
-    let caps = &init["capabilities"];
-    // clangd 14 resolves nothing lazily: its items come complete, and
-    // meshls, advertising only what its servers do, offers no resolve.
-    assert_eq!(
-        caps["completionProvider"]["resolveProvider"], false,
-        "{caps}"
-    );
-    let main = ws.uri("main.cpp");
-    let typo = wait_diagnostic(&mut server, &main, "clang", "undeclared_var_use_suggest");
-    wait_published(&mut server, &ws.uri("geometry.cpp"));
-
-    // Rename across the header and both sources; the misspelt call, though
-    // a reference for clangd, is not renamed.
-    let mut params = at(&ws, "geometry.h", "manhattan", 0);
-    params["newName"] = json!("taxicab");
-    let edit = server.request("textDocument/rename", params).unwrap();
-    let renamed = apply_edit(&ws, &edit);
-    let expected: BTreeMap<String, String> = CPP_FILES
-        .iter()
-        .map(|rel| {
-            (
-                rel.to_string(),
-                ws.read(rel).replace("manhattan", "taxicab"),
-            )
-        })
-        .collect();
-    assert_eq!(renamed, expected, "{edit}");
-
-    // Completion in `manh|attan(origin)`.
-    let list = server
-        .request(
-            "textDocument/completion",
-            json!({"textDocument": {"uri": main}, "position": after(&ws, "main.cpp", "= manh")}),
-        )
-        .unwrap();
-    let item = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|item| item["filterText"] == "manhattan")
-        .cloned()
-        .unwrap_or_else(|| panic!("manhattan is offered: {list}"));
-    assert_untagged(&item);
-    assert!(
-        item["documentation"]["value"]
-            .as_str()
-            .unwrap_or("")
-            .contains("Sum of the coordinates of p."),
-        "{item}"
-    );
-    let call = range_of(&ws, "main.cpp", "manhattan", 0);
-    assert_eq!(
-        item["textEdit"],
-        json!({"newText": "manhattan", "range": {"start": call.start, "end": after(&ws, "main.cpp", "= manh")}}),
-    );
-    // Resolve still goes back to clangd, which does not know the method:
-    // its own "method not found", not meshls's "not from a server".
-    let resolved = server.request("completionItem/resolve", item);
-    assert_eq!(resolved.unwrap_err()["code"], -32601);
-
-    // The misspelt call: clang's fix-it arrives as a quick fix with its edit.
-    assert_eq!(
-        typo["range"],
-        json!(range_of(&ws, "main.cpp", "manhatan", 0))
-    );
-    let actions = server
-        .request(
-            "textDocument/codeAction",
-            json!({"textDocument": {"uri": main}, "range": typo["range"], "context": {"diagnostics": [typo]}}),
-        )
-        .unwrap();
-    let fix = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["title"] == "change 'manhatan' to 'manhattan'")
-        .cloned()
-        .unwrap_or_else(|| panic!("clang's fix-it: {actions}"));
-    assert_eq!(fix["kind"], "quickfix");
-    assert_eq!(fix["isPreferred"], true);
-    assert_untagged(&fix);
-    let fixed = apply_edit(&ws, &fix["edit"]);
-    assert_eq!(
-        fixed,
-        BTreeMap::from([(
-            "main.cpp".to_owned(),
-            ws.read("main.cpp")
-                .replace("manhatan(origin)", "manhattan(origin)")
-        )])
-    );
-
-    // A refactoring is a command clangd runs: it asks the editor, through
-    // meshls, to apply the edit.
-    let selection = json!({
-        "start": range_of(&ws, "main.cpp", "manhattan(origin)", 0).start,
-        "end": range_of(&ws, "main.cpp", "manhattan(origin)", 0).end,
-    });
-    let actions = server
-        .request(
-            "textDocument/codeAction",
-            json!({"textDocument": {"uri": main}, "range": selection, "context": {"diagnostics": []}}),
-        )
-        .unwrap();
-    let extract = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["title"] == "Extract subexpression to variable")
-        .cloned()
-        .unwrap_or_else(|| panic!("clangd's extract refactoring: {actions}"));
-    assert_eq!(extract["kind"], "refactor");
-    let command = &extract["command"];
-    assert_eq!(command["command"], "clangd.applyTweak", "{extract}");
-    let id = server.send_request(
-        "workspace/executeCommand",
-        json!({"command": command["command"], "arguments": command["arguments"]}),
-    );
-    let relayed = server.wait_server_request("workspace/applyEdit");
-    let extracted = apply_edit(&ws, &relayed["edit"]);
-    assert_eq!(
-        extracted,
-        BTreeMap::from([(
-            "main.cpp".to_owned(),
-            ws.read("main.cpp").replace(
-                "  const char *label = manhattan(origin);",
-                "  auto placeholder = manhattan(origin);\n  const char *label = placeholder;"
-            )
-        )]),
-        "{relayed}"
-    );
-    // The test client does not apply edits (it answers null), so clangd's
-    // answer to the command is not the point here.
-    let _ = server.wait_response(id);
-    assert!(server.shutdown_and_exit().success());
-}
-
 /// A crate of two files, with a type error that `cargo check` reports.
 const RUST: &str = r#"
 //- /Cargo.toml
@@ -811,174 +1299,6 @@ const RS_GEOMETRY: &str = "src/geometry.rs";
 
 fn not_null(answer: &Value) -> bool {
     !answer.is_null()
-}
-
-#[test]
-fn rust_analyzer_diagnostics_hover_definition_and_references() {
-    let ws = Workspace::new(RUST);
-    // Trusted: rust-analyzer runs `cargo check` (in safe mode it does not).
-    ws.trust();
-    let (mut server, _) = start(&ws, &rust_analyzer_path(), "rust", RS_FILES);
-    let lib = ws.uri(RS_LIB);
-
-    // `cargo check`'s error, which rust-analyzer runs once the crate is loaded.
-    let type_error = wait_diagnostic(&mut server, &lib, "rustc", "E0308");
-    assert_eq!(
-        type_error["range"],
-        json!(range_of(&ws, RS_LIB, "p.manhattan()", 0)),
-        "{type_error}"
-    );
-    assert_eq!(
-        type_error["message"], "mismatched types\nexpected `Label`, found `i64`",
-        "{type_error}"
-    );
-    assert_eq!(
-        type_error["relatedInformation"][0]["location"],
-        location(&ws, RS_LIB, "Label", 1),
-        "{type_error}"
-    );
-
-    let call = at(&ws, RS_LIB, "manhattan", 0);
-    let hover = request_when_ready(&mut server, "textDocument/hover", call.clone(), not_null);
-    let text = hover_text(&hover);
-    assert!(
-        text.contains("shapes::geometry::Point")
-            && text.contains("pub fn manhattan(&self) -> i64")
-            && text.contains("Sum of the coordinates."),
-        "{hover}"
-    );
-    assert_eq!(hover["range"], json!(range_of(&ws, RS_LIB, "manhattan", 0)));
-
-    let definition = request_when_ready(&mut server, "textDocument/definition", call, not_null);
-    assert_eq!(
-        definition,
-        json!([location(&ws, RS_GEOMETRY, "manhattan", 0)]),
-        "the definition is in the other file"
-    );
-
-    let mut params = at(&ws, RS_GEOMETRY, "manhattan", 0);
-    params["context"] = json!({"includeDeclaration": true});
-    let mut expected = vec![
-        location(&ws, RS_GEOMETRY, "manhattan", 0),
-        location(&ws, RS_LIB, "manhattan", 0),
-        location(&ws, RS_LIB, "manhattan", 1),
-    ];
-    // Until rust-analyzer has indexed the crate, it answers with the
-    // references it has found so far (seen on a loaded machine: one).
-    let references = request_when_ready(&mut server, "textDocument/references", params, |r| {
-        r.as_array()
-            .is_some_and(|found| found.len() >= expected.len())
-    });
-    let mut found = references.as_array().unwrap().clone();
-    found.sort_by_key(Value::to_string);
-    expected.sort_by_key(Value::to_string);
-    assert_eq!(found, expected, "{references}");
-    assert!(server.shutdown_and_exit().success());
-}
-
-#[test]
-fn rust_analyzer_rename_completion_and_code_actions() {
-    let ws = Workspace::new(RUST);
-    let (mut server, init) = start(&ws, &rust_analyzer_path(), "rust", RS_FILES);
-    let caps = &init["capabilities"];
-    assert_eq!(
-        caps["completionProvider"]["resolveProvider"], true,
-        "{caps}"
-    );
-    assert_eq!(
-        caps["codeActionProvider"]["resolveProvider"], true,
-        "{caps}"
-    );
-    let lib = ws.uri(RS_LIB);
-
-    // Hover answers once rust-analyzer has loaded the crate.
-    request_when_ready(
-        &mut server,
-        "textDocument/hover",
-        at(&ws, RS_LIB, "manhattan", 0),
-        |hover| hover.to_string().contains("Sum of the coordinates."),
-    );
-
-    // Rename the method from its definition: both files change.
-    let definition = at(&ws, RS_GEOMETRY, "manhattan", 0);
-    let prepared = request_when_ready(
-        &mut server,
-        "textDocument/prepareRename",
-        definition.clone(),
-        not_null,
-    );
-    assert_eq!(prepared, json!(range_of(&ws, RS_GEOMETRY, "manhattan", 0)));
-    let mut params = definition;
-    params["newName"] = json!("taxicab");
-    let edit = request_when_ready(&mut server, "textDocument/rename", params, not_null);
-    // Edits to open documents name the version they were computed for.
-    for change in edit["documentChanges"].as_array().unwrap() {
-        assert_eq!(change["textDocument"]["version"], 1, "{edit}");
-    }
-    let renamed = apply_edit(&ws, &edit);
-    let expected: BTreeMap<String, String> = RS_FILES
-        .iter()
-        .map(|rel| {
-            (
-                rel.to_string(),
-                ws.read(rel).replace("manhattan", "taxicab"),
-            )
-        })
-        .collect();
-    assert_eq!(renamed, expected, "{edit}");
-
-    // Completion in `p.manh|attan()`: the documentation comes with resolve.
-    let list = request_when_ready(
-        &mut server,
-        "textDocument/completion",
-        json!({"textDocument": {"uri": lib}, "position": after(&ws, RS_LIB, "p.manh")}),
-        |list| list.to_string().contains("manhattan"),
-    );
-    let item = completion_item(&list, "manhattan");
-    assert_untagged(&item);
-    assert!(
-        item.get("documentation").is_none(),
-        "resolved lazily: {item}"
-    );
-    let resolved = server.request("completionItem/resolve", item).unwrap();
-    assert_eq!(resolved["label"], "manhattan");
-    assert_eq!(resolved["detail"], "fn(&self) -> i64", "{resolved}");
-    assert_eq!(
-        resolved["documentation"]["value"], "Sum of the coordinates.",
-        "{resolved}"
-    );
-
-    // rust-analyzer's assists arrive without their edit, which
-    // codeAction/resolve then asks of rust-analyzer.
-    let on_p = range_of(&ws, RS_LIB, "p =", 0).start;
-    let actions = request_when_ready(
-        &mut server,
-        "textDocument/codeAction",
-        json!({"textDocument": {"uri": lib}, "range": {"start": on_p, "end": on_p}, "context": {"diagnostics": []}}),
-        |actions| actions.as_array().is_some_and(|a| !a.is_empty()),
-    );
-    let explicit_type = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["title"] == "Insert explicit type `Point`")
-        .cloned()
-        .unwrap_or_else(|| panic!("rust-analyzer's assist: {actions}"));
-    assert_eq!(explicit_type["kind"], "refactor.rewrite");
-    assert_untagged(&explicit_type);
-    assert!(explicit_type.get("edit").is_none(), "{explicit_type}");
-    let resolved = server.request("codeAction/resolve", explicit_type).unwrap();
-    assert_eq!(resolved["title"], "Insert explicit type `Point`");
-    let typed = apply_edit(&ws, &resolved["edit"]);
-    assert_eq!(
-        typed,
-        BTreeMap::from([(
-            RS_LIB.to_owned(),
-            ws.read(RS_LIB).replace("let p =", "let p: Point =")
-        )]),
-        "{resolved}"
-    );
-    assert!(server.shutdown_and_exit().success());
 }
 
 /// A crate whose build script leaves a mark at `MARKER`, and a type error
