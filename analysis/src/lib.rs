@@ -20,7 +20,7 @@ pub use config::AnalysisConfig;
 pub use document::{Capture, Document, Snapshot};
 pub use features::{Enclosing, DIAGNOSTIC_SOURCE};
 pub use language::{canonical_lsp_id, lsp_id_of_path, Known, Language, KNOWN, LANGUAGES};
-pub use position::PositionEncoding;
+pub use position::{text, PositionEncoding};
 pub use store::DocumentStore;
 
 use lsp_types::Url;

@@ -1,6 +1,8 @@
 //! Conversion between LSP positions and rope offsets, in every position
-//! encoding LSP defines. This is the only module that knows how LSP counts
-//! columns; everything else works in char or byte offsets.
+//! encoding LSP defines, and the same for plain strings ([`text`]: a file
+//! as it is on disk, a line the agent quotes). This is the only module that
+//! knows how LSP counts lines and columns; everything else works in char or
+//! byte offsets.
 //!
 //! LSP lines end at `\n`, `\r\n` or `\r` (the rope is built with exactly
 //! those line breaks). A `character` past the end of its line means the end
@@ -147,6 +149,99 @@ pub(crate) fn byte_range_to_range(
     )
 }
 
+/// The same conversions for a string not held in a rope (a file read from
+/// disk, a document's text at one version), in UTF-16 as LSP's default,
+/// with LSP's line breaks: `\n`, `\r\n` and a lone `\r`. Lines and columns
+/// here count from 0 and in UTF-16 code units unless a name says chars.
+pub mod text {
+    use lsp_types::Position;
+
+    /// The lines of `text` without their line breaks, as LSP counts them:
+    /// `"a\rb"` is two lines, and a text ending in a break has an empty
+    /// last line.
+    pub fn lines(text: &str) -> impl Iterator<Item = &str> {
+        let mut rest = Some(text);
+        std::iter::from_fn(move || {
+            let current = rest?;
+            match current.find(['\n', '\r']) {
+                Some(at) => {
+                    let after = if current[at..].starts_with("\r\n") {
+                        at + 2
+                    } else {
+                        at + 1
+                    };
+                    rest = Some(&current[after..]);
+                    Some(&current[..at])
+                }
+                None => {
+                    rest = None;
+                    Some(current)
+                }
+            }
+        })
+    }
+
+    /// Line `line` of `text`, without its line break.
+    pub fn line(text: &str, line: u32) -> Option<&str> {
+        lines(text).nth(line as usize)
+    }
+
+    /// How many lines `text` has (at least one: an empty text is one empty
+    /// line).
+    pub fn line_count(text: &str) -> usize {
+        lines(text).count()
+    }
+
+    /// Line `line`'s length in UTF-16 code units; 0 past the end.
+    pub fn line_len(text: &str, line: u32) -> u32 {
+        self::line(text, line).map_or(0, |l| l.encode_utf16().count() as u32)
+    }
+
+    /// The LSP position of byte `offset` (at a char boundary, at most
+    /// `text.len()`). An offset between the `\r` and `\n` of a break is the
+    /// end of its line, as in the rope.
+    pub fn byte_position(text: &str, offset: usize) -> Position {
+        let bytes = text.as_bytes();
+        let (mut line, mut start) = (0u32, 0usize);
+        for (at, &byte) in bytes[..offset].iter().enumerate() {
+            if byte == b'\n' || (byte == b'\r' && bytes.get(at + 1) != Some(&b'\n')) {
+                line += 1;
+                start = at + 1;
+            }
+        }
+        let content = text[start..offset].trim_end_matches('\r');
+        Position::new(line, content.encode_utf16().count() as u32)
+    }
+
+    /// The LSP position of char column `column` of line `line`; a column
+    /// past the end of the line is its end, and without such a line the
+    /// column is taken as it is.
+    pub fn char_column_position(text: &str, line: u32, column: u32) -> Position {
+        let character = self::line(text, line).map_or(column, |l| {
+            l.chars()
+                .take(column as usize)
+                .map(char::len_utf16)
+                .sum::<usize>() as u32
+        });
+        Position::new(line, character)
+    }
+
+    /// The char column of an LSP position (a unit inside a character counts
+    /// as that character); without such a line, the units as they are.
+    pub fn char_column(text: &str, position: Position) -> u32 {
+        let Some(l) = self::line(text, position.line) else {
+            return position.character;
+        };
+        let mut seen = 0;
+        l.chars()
+            .take_while(|c| {
+                seen += c.len_utf16();
+                seen <= position.character as usize
+            })
+            .count() as u32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,7 +336,46 @@ mod tests {
         .prop_map(|parts| parts.concat())
     }
 
+    #[test]
+    fn text_lines_are_lsp_lines() {
+        fn lines(t: &str) -> Vec<&str> {
+            text::lines(t).collect()
+        }
+        assert_eq!(lines(""), [""]);
+        assert_eq!(lines("a\r\nb\rc\nd\n"), ["a", "b", "c", "d", ""]);
+        assert_eq!(text::line("a\rb", 1), Some("b"));
+        assert_eq!(text::line_len("a😀\n", 0), 3);
+        assert_eq!(text::byte_position("ab\r\ncd", 3), pos(0, 2));
+        assert_eq!(text::char_column_position("a😀b", 0, 2), pos(0, 3));
+        assert_eq!(text::char_column("a😀b", pos(0, 3)), 2);
+        assert_eq!(text::char_column("a😀b", pos(0, 2)), 1);
+    }
+
     proptest! {
+        #[test]
+        fn string_helpers_agree_with_the_rope(text in text_strategy()) {
+            let rope = Rope::from_str(&text);
+            let lines: Vec<&str> = text::lines(&text).collect();
+            prop_assert_eq!(lines.len(), rope.len_lines());
+            for (index, line) in lines.iter().enumerate() {
+                let slice = rope.line(index);
+                let content = slice.slice(..slice.len_chars() - line_break_len(slice));
+                prop_assert_eq!(content.to_string(), *line);
+                prop_assert_eq!(text::line_len(&text, index as u32) as usize, content.len_utf16_cu());
+            }
+            for (offset, _) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+                let ch = rope.byte_to_char(offset);
+                prop_assert_eq!(
+                    text::byte_position(&text, offset),
+                    to_position(&rope, ch, PositionEncoding::Utf16)
+                );
+                // Round trip through char columns, where LSP can name it.
+                let p = to_position(&rope, ch, PositionEncoding::Utf16);
+                let column = text::char_column(&text, p);
+                prop_assert_eq!(text::char_column_position(&text, p.line, column), p);
+            }
+        }
+
         #[test]
         fn char_offsets_round_trip_in_every_encoding(text in text_strategy()) {
             let rope = Rope::from_str(&text);

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use lsp_types::Position;
+use meshls_analysis::text;
 use serde_json::{json, Value};
 
 use meshls_agent::host::{
@@ -211,8 +211,8 @@ impl ServerHost {
                     .iter()
                     .map(|(range, new)| {
                         json!({"range": {
-                            "start": byte_position(&current, range.start),
-                            "end": byte_position(&current, range.end),
+                            "start": text::byte_position(&current, range.start),
+                            "end": text::byte_position(&current, range.end),
                         }, "newText": new})
                     })
                     .collect();
@@ -460,18 +460,4 @@ fn keep_line_breaks(
             (range, new)
         })
         .collect()
-}
-
-/// Lines end at `\n`, `\r\n` or a lone `\r`, as LSP counts them.
-pub fn byte_position(text: &str, offset: usize) -> Position {
-    let bytes = text.as_bytes();
-    let (mut line, mut start) = (0, 0);
-    for (at, &byte) in bytes[..offset].iter().enumerate() {
-        if byte == b'\n' || (byte == b'\r' && bytes.get(at + 1) != Some(&b'\n')) {
-            line += 1;
-            start = at + 1;
-        }
-    }
-    let character = text[start..offset].encode_utf16().count() as u32;
-    Position { line, character }
 }

@@ -143,10 +143,7 @@ impl Host for ReviewHost {
                 finding.line, finding.end_line
             ));
         }
-        let end_column = text
-            .lines()
-            .nth(finding.end_line.saturating_sub(1) as usize)
-            .map_or(0, |line| line.encode_utf16().count() as u32);
+        let end_column = meshls_analysis::text::line_len(&text, finding.end_line.saturating_sub(1));
         self.reported
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

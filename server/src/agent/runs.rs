@@ -410,10 +410,7 @@ impl Runs {
 /// `text` (the file as the editor has it).
 fn review_diagnostic(finding: &Reported, text: &str) -> lsp_types::Diagnostic {
     use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, Range};
-    let end = text
-        .lines()
-        .nth(finding.end_line.saturating_sub(1) as usize)
-        .map_or(0, |line| line.encode_utf16().count() as u32);
+    let end = meshls_analysis::text::line_len(text, finding.end_line.saturating_sub(1));
     let message = match &finding.suggestion {
         Some(suggestion) => format!("{}\nSuggestion: {suggestion}", finding.message),
         None => finding.message.clone(),

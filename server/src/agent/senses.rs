@@ -28,7 +28,7 @@ use meshls_agent::{
 };
 use meshls_proxy::Servers;
 
-use meshls_analysis::lsp_id_of_path;
+use meshls_analysis::{lsp_id_of_path, text};
 
 use crate::state::documents::Documents;
 
@@ -124,7 +124,7 @@ impl Senses {
         let text = self.text(&at.path).unwrap_or_default();
         let mut params = json!({
             "textDocument": {"uri": uri},
-            "position": lsp_position(&text, at.line.saturating_sub(1), at.column),
+            "position": text::char_column_position(&text, at.line.saturating_sub(1), at.column),
         });
         if let (Value::Object(params), Value::Object(extra)) = (&mut params, extra) {
             params.extend(extra);
@@ -171,7 +171,7 @@ impl Senses {
                 let at = spot(path, text.as_deref(), &range["start"]);
                 let line_text = text
                     .as_deref()
-                    .and_then(|text| line_of(text, at.line - 1))
+                    .and_then(|text| text::line(text, at.line - 1))
                     .map(str::to_owned);
                 Some(Place {
                     at,
@@ -402,42 +402,14 @@ pub fn name(path: &Path) -> String {
     )
 }
 
-/// Line `line` (from 0) of `text`, without its line break.
-fn line_of(text: &str, line: u32) -> Option<&str> {
-    text.split('\n')
-        .nth(line as usize)
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-}
-
-/// The LSP position of column `column` (in characters) of line `line`
-/// (from 0).
-fn lsp_position(text: &str, line: u32, column: u32) -> Position {
-    let character = line_of(text, line).map_or(column, |l| {
-        l.chars()
-            .take(column as usize)
-            .map(char::len_utf16)
-            .sum::<usize>() as u32
-    });
-    Position { line, character }
-}
-
 /// The agent's spot (line from 1, column in characters) for an LSP
 /// position; without the text, UTF-16 units count as characters.
 fn spot(path: PathBuf, text: Option<&str>, position: &Value) -> Spot {
     let line = position["line"].as_u64().unwrap_or(0) as u32;
-    let units = position["character"].as_u64().unwrap_or(0) as usize;
-    let column = match text.and_then(|text| line_of(text, line)) {
-        Some(l) => {
-            let mut seen = 0;
-            l.chars()
-                .take_while(|c| {
-                    seen += c.len_utf16();
-                    seen <= units
-                })
-                .count() as u32
-        }
-        None => units as u32,
-    };
+    let units = position["character"].as_u64().unwrap_or(0) as u32;
+    let column = text.map_or(units, |text| {
+        text::char_column(text, Position::new(line, units))
+    });
     Spot {
         path,
         line: line + 1,

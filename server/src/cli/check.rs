@@ -444,7 +444,7 @@ async fn check(
     sarif::fingerprint(
         &mut findings,
         |path| repository.map_or_else(|| path.to_owned(), |r| r.path(path)),
-        |path, line| texts.get(path)?.lines().nth(line.checked_sub(1)? as usize),
+        |path, line| meshls_analysis::text::line(texts.get(path)?, line.checked_sub(1)?),
     );
     Ok(Report {
         version: 1,
