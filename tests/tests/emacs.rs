@@ -292,3 +292,34 @@ fn eglot_fixes_a_real_type_error_with_the_agent_from_its_code_actions() {
         "eglot-shutdown failed: eglot sends `\"params\": null` with shutdown and exit, which meshls must take as no params"
     );
 }
+
+/// Emacs users often edit TypeScript in the built-in `js-mode`, and eglot
+/// names the language after the major mode (`js`); Emacs 29's tree-sitter
+/// modes send `typescript-ts`, `rust-ts`. With no `:language-id` in the
+/// user's configuration, meshls routes the file by its extension.
+#[test]
+fn eglot_with_a_ts_file_in_js_mode_gets_typescripts_diagnostics() {
+    let ws = Workspace::new(PROJECT);
+    ws.git(&["init", "-q"]);
+
+    let run = run_emacs(&ws, &script("js-mode-typescript.el"), "src/main.ts");
+    let result = &run.result;
+    assert!(
+        run.status.success(),
+        "emacs: {}\n{:#}\nstderr:\n{}",
+        run.status,
+        result,
+        run.stderr
+    );
+    assert_eq!(result["major_mode"], "js-mode", "{result:#}");
+    assert_eq!(result["server_name"], "meshls", "{result:#}");
+    // What eglot sent, unchanged by any configuration.
+    assert_eq!(result["language_id"], "js", "{result:#}");
+    let diagnostics = texts(result, "diagnostics");
+    assert!(
+        diagnostics
+            .contains(&"typescript [2322]: Type 'number' is not assignable to type 'string'."),
+        "{diagnostics:?}"
+    );
+    assert_eq!(result["shutdown_error"], Value::Null, "{result:#}");
+}

@@ -384,7 +384,15 @@ impl Serving {
         let _documents = servers.documents_lock();
         if let Some(language_id) = self.docs.apply_notification(method, request.params()) {
             let params = request.params().unwrap_or(&Value::Null);
-            servers.notify_document(&language_id, method, params);
+            let given = params.pointer("/textDocument/languageId");
+            if method == "textDocument/didOpen" && given.is_some_and(|id| *id != *language_id) {
+                // The servers are told the language by the name they know.
+                let mut params = params.clone();
+                params["textDocument"]["languageId"] = Value::from(language_id.as_str());
+                servers.notify_document(&language_id, method, &params);
+            } else {
+                servers.notify_document(&language_id, method, params);
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::{
     collections::{BTreeSet, HashSet},
+    path::Path,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, MutexGuard,
@@ -96,14 +97,20 @@ impl Documents {
 
     /// Applies `method` if it is a document notification; other methods are
     /// left alone. Must be called in message order, before dispatch.
-    /// Returns the editor's language id of the document it concerned, for
-    /// passing the notification on to that language's servers.
+    /// Returns the language id of the document it concerned, for passing
+    /// the notification on to that language's servers: the editor's, or the
+    /// one meshls knows it by (see `canonical_lsp_id`).
     pub fn apply_notification(&self, method: &str, params: Option<&Value>) -> Option<String> {
         match method {
             DidOpenTextDocument::METHOD => {
-                let params = self.parse::<DidOpenTextDocument>(params)?;
+                let mut params = self.parse::<DidOpenTextDocument>(params)?;
                 let uri = params.text_document.uri.clone();
-                let language_id = params.text_document.language_id.clone();
+                // An id meshls does not know (eglot's `js` for a `.ts` file
+                // in `js-mode`, `rust-ts`) is named by the file's extension.
+                let given = &params.text_document.language_id;
+                let language_id =
+                    meshls_analysis::canonical_lsp_id(given, Path::new(uri.path())).to_owned();
+                params.text_document.language_id = language_id.clone();
                 let mut inner = self.lock();
                 inner.out_of_sync.remove(&uri);
                 inner.store.open(params);
