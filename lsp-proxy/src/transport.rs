@@ -60,6 +60,40 @@ pub enum Incoming {
 
 /// How many lines of a server's stderr are kept for error messages.
 const STDERR_TAIL: usize = 20;
+/// How long a dead server's stderr may take to end.
+const STDERR_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Whether a line of stderr says what went wrong: `error: ...` (rustup,
+/// cargo, most CLIs) or `SomethingError: ...` (Node, Python).
+fn is_error_line(line: &str) -> bool {
+    let line = line.trim_start();
+    line.get(..5)
+        .is_some_and(|head| head.eq_ignore_ascii_case("error"))
+        || line
+            .split_once(':')
+            .is_some_and(|(head, _)| head.ends_with("Error") && !head.contains(' '))
+}
+
+/// What to do about a known failure quoted from stderr.
+fn advice(line: &str) -> String {
+    // rustup's proxy, when the toolchain lacks the component: `error:
+    // Unknown binary 'rust-analyzer' in official toolchain '...'` (older)
+    // or `error: 'rust-analyzer' is not installed for the toolchain '...'`.
+    let component = line
+        .split_once("Unknown binary '")
+        .or_else(|| {
+            line.split_once("error: '")
+                .filter(|_| line.contains("is not installed"))
+        })
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(name, _)| name);
+    match component {
+        Some(name) if !name.is_empty() => {
+            format!(" (rustup's proxy: install it with `rustup component add {name}`)")
+        }
+        _ => String::new(),
+    }
+}
 
 pub(crate) type Pending = HashMap<RequestId, oneshot::Sender<Result<Box<RawValue>>>>;
 
@@ -72,6 +106,11 @@ pub(crate) struct State {
     /// Why the server is gone, once it is.
     pub(crate) gone: Mutex<Option<String>>,
     stderr_tail: Mutex<VecDeque<String>>,
+    /// The first line of its stderr that reads as an error, kept however
+    /// much follows (rustup's proxy follows its one line with a backtrace).
+    stderr_error: Mutex<Option<String>>,
+    /// Whether its stderr has ended, so a death's reason can quote it.
+    stderr_done: watch::Receiver<bool>,
     stats: Mutex<Recorder>,
     /// `exit` was sent: the end of its output is expected, not news.
     pub(crate) exiting: std::sync::atomic::AtomicBool,
@@ -108,8 +147,11 @@ impl State {
     /// Marks the server gone and fails every pending request at once, so no
     /// caller waits for an answer that cannot come.
     fn die(&self, reason: String) {
-        let reason = match lock(&self.stderr_tail).back() {
-            Some(last) => format!("{reason}; its last words on stderr: {last}"),
+        let said = lock(&self.stderr_error)
+            .clone()
+            .or_else(|| lock(&self.stderr_tail).back().cloned());
+        let reason = match said {
+            Some(line) => format!("{reason}; it said on stderr: {line}{}", advice(&line)),
             None => reason,
         };
         {
@@ -129,6 +171,14 @@ impl State {
         for (_, waiter) in self.pending().drain() {
             let _ = waiter.send(Err(self.gone_error(reason.clone())));
         }
+    }
+
+    /// Waits a moment for its stderr to end, so that what it said before
+    /// dying is read before its death is reported. A helper it started may
+    /// hold stderr open, hence the limit.
+    async fn stderr_read(&self) {
+        let mut done = self.stderr_done.clone();
+        let _ = tokio::time::timeout(STDERR_GRACE, done.wait_for(|done| *done)).await;
     }
 
     pub(crate) fn send(&self, message: &Message) -> Result<()> {
@@ -202,6 +252,7 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
     // pipe is full does the drain task write them.
     let (outgoing, drain) = Outbox::new(stdin);
     tokio::spawn(drain);
+    let (stderr_done, stderr_done_rx) = watch::channel(false);
     let state = Arc::new(State {
         name: spec.name.clone(),
         outgoing,
@@ -209,6 +260,8 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
         next_id: AtomicI64::new(1),
         gone: Mutex::new(None),
         stderr_tail: Mutex::new(VecDeque::new()),
+        stderr_error: Mutex::new(None),
+        stderr_done: stderr_done_rx,
         stats: Mutex::new(Recorder::default()),
         exiting: std::sync::atomic::AtomicBool::new(false),
     });
@@ -264,6 +317,7 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
                 }
             }
         }
+        state.stderr_read().await;
         state.die("it closed its output".to_owned());
     });
 
@@ -272,12 +326,16 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             tracing::debug!(server = %stderr_state.name, "stderr: {line}");
+            if is_error_line(&line) {
+                lock(&stderr_state.stderr_error).get_or_insert_with(|| line.clone());
+            }
             let mut tail = lock(&stderr_state.stderr_tail);
             if tail.len() == STDERR_TAIL {
                 tail.pop_front();
             }
             tail.push_back(line);
         }
+        let _ = stderr_done.send(true);
     });
 
     let (kill, kill_rx) = oneshot::channel::<()>();
@@ -303,6 +361,7 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
             Ok(status) => format!("it exited ({status})"),
             Err(err) => format!("waiting for it failed: {err}"),
         };
+        waiter_state.stderr_read().await;
         waiter_state.die(reason);
         let _ = exited_tx.send(status.ok());
     });
@@ -313,4 +372,44 @@ pub fn spawn(spec: SpawnSpec) -> Result<(Client, mpsc::UnboundedReceiver<Incomin
         exited,
     };
     Ok((Client::new(state, process), incoming))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{advice, is_error_line};
+
+    #[test]
+    fn error_lines_are_told_from_the_rest() {
+        for line in [
+            "error: Unknown binary 'rust-analyzer' in official toolchain 'stable-x86_64-unknown-linux-gnu'.",
+            "Error: Cannot find module 'typescript'",
+            "ModuleNotFoundError: No module named 'pyright'",
+            "  ERROR: something",
+        ] {
+            assert!(is_error_line(line), "{line}");
+        }
+        for line in [
+            "15: <unknown>",
+            "stack backtrace:",
+            "Traceback (most recent call last):",
+            "  File \"/usr/lib/python3/errors.py\", line 3",
+            "the error was: none",
+        ] {
+            assert!(!is_error_line(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn rustups_missing_component_gets_the_command_that_installs_it() {
+        let old = "error: Unknown binary 'rust-analyzer' in official toolchain 'stable-x86_64-unknown-linux-gnu'.";
+        let new = "error: 'rust-analyzer' is not installed for the toolchain 'stable-x86_64-unknown-linux-gnu'.";
+        for line in [old, new] {
+            assert_eq!(
+                advice(line),
+                " (rustup's proxy: install it with `rustup component add rust-analyzer`)"
+            );
+        }
+        assert_eq!(advice("error: 'x' is the wrong thing"), "");
+        assert_eq!(advice("Error: Cannot find module 'typescript'"), "");
+    }
 }

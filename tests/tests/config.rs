@@ -146,6 +146,42 @@ fn doctor_fails_on_a_broken_config_naming_file_and_key() {
     );
 }
 
+/// rustup's proxy for a component the toolchain lacks: one line that says
+/// what is wrong, then a backtrace.
+const RUSTUP_PROXY: &str = "#!/bin/sh
+echo \"error: Unknown binary 'rust-analyzer' in official toolchain 'stable-x86_64-unknown-linux-gnu'.\" >&2
+echo 'stack backtrace:' >&2
+for n in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24; do echo \"  $n: <unknown>\" >&2; done
+exit 1
+";
+
+#[test]
+fn doctor_with_rustups_proxy_says_how_to_install_rust_analyzer() {
+    let ws = Workspace::new("//- /Cargo.toml\n[package]\nname = \"a\"\n//- /src/lib.rs\n");
+    let bin = ws.temp_dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let proxy = bin.join("rust-analyzer");
+    std::fs::write(&proxy, RUSTUP_PROXY).unwrap();
+    std::fs::set_permissions(&proxy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let (_, out) = doctor(&ws, &[]);
+    let line = out
+        .lines()
+        .find(|line| {
+            line.trim_start().starts_with("rust-analyzer ") && line.contains("not started")
+        })
+        .unwrap_or_else(|| panic!("no line saying rust-analyzer did not start: {out}"));
+    assert!(
+        line.contains("error: Unknown binary 'rust-analyzer' in official toolchain"),
+        "the line that says what went wrong is quoted: {line}"
+    );
+    assert!(
+        line.contains("rustup component add rust-analyzer"),
+        "{line}"
+    );
+    assert!(!line.contains("<unknown>"), "{line}");
+}
+
 #[test]
 fn an_untrusted_workspace_cannot_redirect_api_keys() {
     let ws = Workspace::new(
