@@ -344,6 +344,51 @@ fn a_run_cancelled_from_the_editor_applies_nothing_and_its_progress_ends() {
 }
 
 #[test]
+fn a_new_session_is_refused_while_a_run_is_going() {
+    let ws = Workspace::new(PROJECT);
+    let gate = Gate::default();
+    let model = ModelServer::start(vec![text_answer("Done.").after(&gate), text_answer("Hi.")]);
+    use_model(&ws, &model);
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    let token = ask(&mut server, "Explain.", main.as_str());
+    server.wait_notification("$/progress", |p| {
+        p["token"] == token.as_str() && p["value"]["message"] == "step 1: asking the model"
+    });
+    // Two runs must never edit the workspace at once: the old session's
+    // run is going, so no new session starts beside it.
+    let refused = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.newSession"}),
+        )
+        .expect_err("a new session during a run");
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("a run is going") && message.contains("meshls.cancel"),
+        "{refused}"
+    );
+    gate.open();
+    reports_until_end(&mut server, &token);
+    // Once it has ended, the new session starts, and runs go there.
+    let first = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.newSession"}),
+        )
+        .unwrap();
+    let session = first["session"].as_str().expect("a session id").to_owned();
+    let started = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.ask", "arguments": ["Hello?", main.as_str()]}),
+        )
+        .unwrap();
+    assert_eq!(started["session"], session.as_str());
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
 fn a_command_the_user_denies_never_runs() {
     let ws = Workspace::new(PROJECT);
     let model = ModelServer::start(vec![

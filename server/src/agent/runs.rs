@@ -10,7 +10,7 @@ use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -58,6 +58,24 @@ pub struct Runs {
     /// for this session"): a new session starts with none.
     pub always: Arc<Mutex<HashMap<String, Grants>>>,
     pub next_token: Arc<AtomicU64>,
+    /// How many runs are going, in any session.
+    pub going: Arc<AtomicUsize>,
+}
+
+/// Counts one run as going for as long as it lives, however its task ends.
+struct Going(Arc<AtomicUsize>);
+
+impl Going {
+    fn new(going: &Arc<AtomicUsize>) -> Going {
+        going.fetch_add(1, Ordering::SeqCst);
+        Going(going.clone())
+    }
+}
+
+impl Drop for Going {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What the user allowed for one session.
@@ -166,14 +184,21 @@ impl Runs {
         self.editor.track_progress(&token, cancel.clone());
         let runs = self.clone();
         let returned = token.clone();
+        let going = Going::new(&self.going);
         tokio::spawn(async move {
-            runs.run(start, &token, cancel).await;
+            runs.run(start, &token, cancel, going).await;
             runs.editor.forget_progress(&token);
         });
         returned
     }
 
-    async fn run(&self, start: Start, token: &str, cancel: CancellationToken) {
+    /// Whether a run is going, in any session.
+    pub fn any_going(&self) -> bool {
+        self.going.load(Ordering::SeqCst) > 0
+    }
+
+    /// `going` counts the run until its session is free again.
+    async fn run(&self, start: Start, token: &str, cancel: CancellationToken, going: Going) {
         let Start {
             ask,
             read_only,
@@ -279,6 +304,7 @@ impl Runs {
         // The session is free again before the user hears the run ended.
         let (runs, session) = (running.runs, running.id.clone());
         drop(running);
+        drop(going);
         let outcome = match &report {
             Ok(report) => ended_message(report),
             Err(err) => format!("failed: {err}"),

@@ -127,6 +127,7 @@ impl Backend {
             editor: editor.clone(),
             always: Arc::default(),
             next_token: Arc::default(),
+            going: Arc::default(),
         };
         Backend {
             client,
@@ -911,6 +912,15 @@ impl LanguageServer for Backend {
                 Ok(Some(json!({"cancelled": cancelled})))
             }
             ext::NEW_SESSION => {
+                // A run in the old session would go on editing the
+                // workspace beside the new session's first run.
+                if self.runs.any_going() {
+                    return Err(jsonrpc::Error {
+                        code: jsonrpc::ErrorCode::InvalidRequest,
+                        message: "meshls agent: a run is going; cancel it (meshls.cancel) or wait for it to end, then start a new session".into(),
+                        data: None,
+                    });
+                }
                 let mut state = self.state_mut();
                 let Some(sessions) = state.sessions.clone() else {
                     return Err(jsonrpc::Error::invalid_params(
