@@ -1,6 +1,6 @@
 //! meshls's configuration layers, from the editor's settings and `MESHLS_*`
-//! variables: nothing panics, every error names its source, and a layer
-//! with an error is left out whole.
+//! variables: nothing panics, every error names its source, and a key
+//! with an error is left out while the layer's other keys apply.
 
 use std::{ffi::OsString, os::unix::ffi::OsStringExt};
 
@@ -36,15 +36,31 @@ pub fn config(data: &[u8]) {
         assert!(!error.source.is_empty(), "{error:?}");
         assert!(!error.message.is_empty(), "{error:?}");
     }
-    if loaded
+    // Each key the editor's settings got wrong is as it would be without
+    // them: left out, not half applied.
+    let without = serde_json::to_value(load(None).config).unwrap_or_default();
+    let with = serde_json::to_value(&loaded.config).unwrap_or_default();
+    for error in loaded
         .errors
         .iter()
-        .any(|error| error.source == "editor settings")
+        .filter(|error| error.source == "editor settings")
     {
+        if error.key.is_empty() || error.key.contains(['…', '?', '~', '/']) {
+            continue;
+        }
+        // Up to the first list: a bad item leaves the whole list out.
+        let pointer: String = error
+            .key
+            .split('.')
+            .take_while(|key| key.parse::<usize>().is_err())
+            .map(|key| format!("/{key}"))
+            .collect();
         assert_eq!(
-            loaded.config,
-            load(None).config,
-            "editor settings with an error are left out whole: {settings:?}"
+            with.pointer(&pointer),
+            without.pointer(&pointer),
+            "editor settings key {} was refused ({}) yet applied: {settings:?}",
+            error.key,
+            error.message
         );
     }
 }

@@ -413,23 +413,7 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
     };
     let mut refused_for_trust = Vec::new();
     let mut merged = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
-    for layer in layers {
-        let checked = check_layer(&layer.value).and_then(|()| match layer.origin {
-            Origin::User | Origin::Environment => Ok(()),
-            Origin::Workspace | Origin::Editor => {
-                match ["trusted_workspaces", "trust"]
-                    .into_iter()
-                    .find(|key| layer.value.get(key).is_some())
-                {
-                    Some(key) => Err((
-                        key.to_owned(),
-                        "only your own config file or environment may say which workspaces you trust"
-                            .to_owned(),
-                    )),
-                    None => Ok(()),
-                }
-            }
-        });
+    for mut layer in layers {
         let held_to_workspace_rules = !trust.trusted()
             && sources.workspace_root.is_some()
             && match layer.origin {
@@ -437,34 +421,46 @@ pub fn load(sources: &Sources<'_>) -> Loaded {
                 Origin::Editor => !sources.editor_is_users,
                 Origin::User | Origin::Environment => false,
             };
-        let checked = checked.and_then(|()| {
-            if !held_to_workspace_rules {
-                return Ok(());
-            }
-            match untrusted_refusal(&layer.value, &merged) {
-                None => Ok(()),
-                Some((key, why)) => {
-                    refused_for_trust.push(key.clone());
+        // A bad key is named; in the editor's settings it is left out and
+        // their other keys apply.
+        for _ in 0..MAX_ERRORS_PER_LAYER {
+            let refused = check_layer(&layer.value)
+                .and_then(|()| only_users_trust(&layer))
+                .and_then(|()| {
+                    if !held_to_workspace_rules {
+                        return Ok(());
+                    }
+                    let Some(refused) = untrusted_refusal(&layer.value, &merged) else {
+                        return Ok(());
+                    };
+                    refused_for_trust.push(refused.key.clone());
                     let whose = match layer.origin {
                         Origin::Editor => "; this editor's settings may come from the workspace (as eglot's do from .dir-locals.el), so they may set it only in a trusted workspace",
                         _ => ", so a workspace file may set it only in a trusted workspace",
                     };
-                    Err((
-                        key,
-                        format!(
-                            "{why}{whose}; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or set it in your own {trust_hint} (`trusted_workspaces` there trusts a workspace)"
+                    Err(Refused {
+                        message: format!(
+                            "{}{whose}; trust the workspace (meshls asks in the editor; `meshls check --trust` in CI), or set it in your own {trust_hint} (`trusted_workspaces` there trusts a workspace)",
+                            refused.message
                         ),
-                    ))
-                }
+                        ..refused
+                    })
+                });
+            let Err(refused) = refused else {
+                merge(&mut merged, std::mem::take(&mut layer.value));
+                break;
+            };
+            errors.push(ConfigError {
+                source: layer.source.clone(),
+                key: refused.key,
+                message: refused.message,
+            });
+            // The editor's settings are edited in a settings UI, a key at a
+            // time: one mistake must not undo the rest. A file with one is
+            // left out whole, as `meshls doctor` then says, until fixed.
+            if layer.origin != Origin::Editor || !take_out(&mut layer.value, &refused.path) {
+                break;
             }
-        });
-        match checked {
-            Ok(()) => merge(&mut merged, layer.value),
-            Err((key, message)) => errors.push(ConfigError {
-                source: layer.source,
-                key,
-                message,
-            }),
         }
     }
     // Each layer was valid on its own, and merging valid tables keeps them
@@ -515,23 +511,93 @@ fn editor_table(value: Option<&Value>) -> Option<Value> {
 }
 
 /// Deserializes one layer alone; on error, the dotted key and the message.
-fn check_layer(layer: &Value) -> Result<(), (String, String)> {
+fn check_layer(layer: &Value) -> Result<(), Refused> {
     if !layer.is_object() {
-        return Err((
-            String::new(),
-            format!("expected a table of settings, found {layer}"),
-        ));
+        return Err(Refused {
+            key: String::new(),
+            path: Vec::new(),
+            message: format!("expected a table of settings, found {layer}"),
+        });
     }
     match serde_path_to_error::deserialize::<_, Config>(layer) {
         Ok(_) => Ok(()),
         Err(err) => {
             let key = printable(&err.path().to_string());
             let key = if key == "." { String::new() } else { key };
+            let path = err
+                .path()
+                .iter()
+                .map_while(|segment| match segment {
+                    serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                    _ => None,
+                })
+                .collect();
             // The message may quote a key too.
             let message = err.into_inner().to_string();
-            Err((key, message.replace(|c: char| c.is_control(), "?")))
+            Err(Refused {
+                key,
+                path,
+                message: message.replace(|c: char| c.is_control(), "?"),
+            })
         }
     }
+}
+
+/// Only the user's own file or environment says which workspaces are
+/// trusted.
+fn only_users_trust(layer: &Layer) -> Result<(), Refused> {
+    if matches!(layer.origin, Origin::User | Origin::Environment) {
+        return Ok(());
+    }
+    match ["trusted_workspaces", "trust"]
+        .into_iter()
+        .find(|key| layer.value.get(key).is_some())
+    {
+        Some(key) => Err(Refused {
+            key: key.to_owned(),
+            path: vec![key.to_owned()],
+            message: "only your own config file or environment may say which workspaces you trust"
+                .to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// At most this many errors are reported, and keys left out, per layer.
+const MAX_ERRORS_PER_LAYER: usize = 20;
+
+/// A key a layer may not set: `key` as shown, `path` its keys in the
+/// layer (up to the first list), and why.
+#[derive(Debug)]
+pub struct Refused {
+    pub key: String,
+    pub path: Vec<String>,
+    pub message: String,
+}
+
+/// Takes the key at `path` out of `layer`, and the tables left empty by
+/// that, so the layer's other keys still apply. False when there is no
+/// such key (the layer as a whole is wrong).
+fn take_out(layer: &mut Value, path: &[String]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    let Some(table) = layer.as_object_mut() else {
+        return false;
+    };
+    if rest.is_empty() {
+        return table.remove(first).is_some();
+    }
+    let Some(inner) = table.get_mut(first) else {
+        return false;
+    };
+    if !take_out(inner, rest) {
+        return false;
+    }
+    if inner.as_object().is_some_and(serde_json::Map::is_empty) {
+        table.remove(first);
+    }
+    true
 }
 
 /// The config path a variable sets: `MESHLS_AGENT__MAX_STEPS` is
@@ -631,13 +697,21 @@ const LIMITS: &[&str] = &[
 /// - `agent`: what picks the model and its provider, where keys go, what
 ///   the agent may do unasked, what it costs, and what it may read;
 ///   limits only downwards.
-pub fn untrusted_refusal(layer: &Value, merged: &Value) -> Option<(String, String)> {
+pub fn untrusted_refusal(layer: &Value, merged: &Value) -> Option<Refused> {
+    let refused = |path: &[&str], message: String| Refused {
+        key: path
+            .iter()
+            .map(|key| printable(key))
+            .collect::<Vec<_>>()
+            .join("."),
+        path: path.iter().map(|key| (*key).to_owned()).collect(),
+        message,
+    };
     if let Some(servers) = layer.get("servers").and_then(Value::as_object) {
         for (name, server) in servers {
-            let name = printable(name);
             let Some(fields) = server.as_object() else {
-                return Some((
-                    format!("servers.{name}"),
+                return Some(refused(
+                    &["servers", name],
                     "it reaches a language server".to_owned(),
                 ));
             };
@@ -645,8 +719,8 @@ pub fn untrusted_refusal(layer: &Value, merged: &Value) -> Option<(String, Strin
                 if key == "enabled" && *value == Value::Bool(false) {
                     continue;
                 }
-                return Some((
-                    format!("servers.{name}.{}", printable(key)),
+                return Some(refused(
+                    &["servers", name, key],
                     "it starts a program or reaches a language server".to_owned(),
                 ));
             }
@@ -669,14 +743,14 @@ pub fn untrusted_refusal(layer: &Value, merged: &Value) -> Option<(String, Strin
                 if wanted <= now {
                     continue;
                 }
-                return Some((
-                    format!("agent.{key}"),
+                return Some(refused(
+                    &["agent", key],
                     format!("a workspace may lower agent.{key} (now {now}) but not raise it"),
                 ));
             }
             _ => continue,
         };
-        return Some((format!("agent.{key}"), why.to_owned()));
+        return Some(refused(&["agent", key], why.to_owned()));
     }
     None
 }
@@ -865,6 +939,28 @@ mod tests {
                 error: editor settings: key `agent.provider`: unknown variant `gemini`, expected `openai` or `anthropic`
                 agent: OpenAi None http://127.0.0.1:11434/v1 steps=20 fallback=0
                 syntax_diagnostics: true
+                servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
+                ra: Some("rust-analyzer") Some([])
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_bad_key_in_the_editors_settings_is_named_and_the_good_keys_apply() {
+        check(
+            &[],
+            &[],
+            Some(serde_json::json!({"meshls": {
+                "agent": {"modle": "typo", "max_steps": 7, "provider": "gemini"},
+                "analysis": {"syntax_diagnostics": false},
+                "servers": {"clangd": {"comand": "clangd-15"}}
+            }})),
+            expect![[r#"
+                error: editor settings: key `agent.modle`: unknown field `modle`, expected one of `provider`, `model`, `base_url`, `api_key_env`, `max_steps`, `token_budget`, `max_tokens`, `context_window`, `verify_rounds`, `connect_timeout`, `first_token_timeout`, `idle_timeout`, `total_timeout`, `retries`, `fallback`, `prices`, `permissions`, `run_command`, `approval_timeout`, `read_dependencies`
+                error: editor settings: key `agent.provider`: unknown variant `gemini`, expected `openai` or `anthropic`
+                error: editor settings: key `servers.clangd.comand`: unknown field `comand`, expected one of `command`, `args`, `languages`, `root_markers`, `env`, `initialization_options`, `settings`, `enabled`
+                agent: OpenAi None http://127.0.0.1:11434/v1 steps=7 fallback=0
+                syntax_diagnostics: false
                 servers: clangd,gopls,pyright,rust-analyzer,typescript-language-server
                 ra: Some("rust-analyzer") Some([])
             "#]],

@@ -58,6 +58,36 @@ fn did_change_configuration_applies_settings_and_reports_bad_ones() {
     assert!(server.shutdown_and_exit().success());
 }
 
+#[test]
+fn a_bad_key_in_the_editors_settings_leaves_the_good_ones_applied() {
+    let ws = Workspace::new("//- /a.rs\nfn a( {}\n");
+    let (mut server, _) = Server::start_initialized(&ws);
+    let uri = ws.uri("a.rs");
+    server.open(&uri, "rust", &ws.read("a.rs"));
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        !p["diagnostics"].as_array().unwrap().is_empty()
+    });
+    // One misspelt key beside a good one: the good one applies (syntax
+    // diagnostics go off and are cleared), the bad one is named.
+    server.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"meshls": {
+            "agent": {"modle": "x"},
+            "analysis": {"syntax_diagnostics": false}
+        }}}),
+    );
+    let shown = server.wait_notification("window/showMessage", |_| true);
+    let message = shown["message"].as_str().unwrap();
+    assert!(
+        message.contains("editor settings") && message.contains("agent.modle"),
+        "{message}"
+    );
+    server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["diagnostics"] == json!([])
+    });
+    assert!(server.shutdown_and_exit().success());
+}
+
 fn doctor(ws: &Workspace, env: &[(&str, &str)]) -> (bool, String) {
     let mut cmd = Command::new(meshls_bin());
     cmd.args(["doctor", "--root"])
