@@ -619,7 +619,7 @@ fn progress_watchers_tokens_hierarchies_and_server_methods_are_relayed() {
     // Only the fake offers call hierarchies: its item comes as it made it,
     // and goes back to it.
     let items = server
-        .request("textDocument/prepareCallHierarchy", position)
+        .request("textDocument/prepareCallHierarchy", position.clone())
         .unwrap();
     assert_eq!(items[0]["data"], json!({"mine": 1}), "{items}");
     let calls = server
@@ -630,6 +630,28 @@ fn progress_watchers_tokens_hierarchies_and_server_methods_are_relayed() {
         .unwrap();
     assert_eq!(calls[0]["from"]["name"], "fromFake", "{calls}");
     assert_eq!(calls[0]["from"]["data"], json!({"mine": 2}), "{calls}");
+
+    // So do type hierarchies, which meshls advertises because a server
+    // behind it offers them.
+    assert!(
+        init["capabilities"]["typeHierarchyProvider"].as_bool() == Some(true)
+            || init["capabilities"]["typeHierarchyProvider"].is_object(),
+        "{:#}",
+        init["capabilities"]
+    );
+    let items = server
+        .request("textDocument/prepareTypeHierarchy", position)
+        .unwrap();
+    assert_eq!(items[0]["name"], "fromFake", "{items}");
+    assert_eq!(items[0]["data"], json!({"mine": 1}), "{items}");
+    let supertypes = server
+        .request(
+            "typeHierarchy/supertypes",
+            json!({"item": items[0].clone()}),
+        )
+        .unwrap();
+    assert_eq!(supertypes[0]["name"], "Base", "{supertypes}");
+    assert_eq!(supertypes[0]["data"], json!({"mine": 2}), "{supertypes}");
 
     // Methods of a server's own go to the server they name; others are refused.
     let pong = server.request("zz-fake/ping", json!({"n": 1})).unwrap();
