@@ -50,3 +50,107 @@ pub const RUN_TOKEN_PREFIX: &str = "meshls-agent-";
 /// The start of the ids of meshls's requests to the editor, apart from
 /// tower-lsp's numbers.
 pub const REQUEST_ID_PREFIX: &str = "meshls:";
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::COMMANDS;
+
+    fn read(relative: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(relative);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
+    }
+
+    /// The quoted strings in `text`, with `quote` as the quote mark.
+    fn quoted(text: &str, quote: char) -> Vec<&str> {
+        text.split(quote).skip(1).step_by(2).collect()
+    }
+
+    /// The text between `start` and the first `end` after it.
+    fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+        let from = text
+            .find(start)
+            .unwrap_or_else(|| panic!("no {start:?} in the file"))
+            + start.len();
+        let to = text[from..].find(end).expect("the end of the block") + from;
+        &text[from..to]
+    }
+
+    #[test]
+    fn the_clients_name_the_commands_meshls_answers() {
+        // VS Code: the ids its `meshls.client.*` commands send.
+        let vscode = read("vscode-extension/src/commands.ts");
+        let block = between(&vscode, "export const SERVER_COMMANDS = {", "}");
+        let named = quoted(block, '"');
+        assert!(named.len() >= 4, "{block}");
+        for id in &named {
+            assert!(
+                COMMANDS.contains(id),
+                "the VS Code extension sends {id}, which meshls does not answer"
+            );
+        }
+        // Neovim: every `M.execute('meshls.…', ...)` of the plugin.
+        let nvim = read("nvim-plugin/lua/meshls/init.lua");
+        let executed: Vec<&str> = nvim
+            .split("M.execute('")
+            .skip(1)
+            .filter_map(|rest| rest.split('\'').next())
+            .collect();
+        assert!(executed.len() >= 5, "{executed:?}");
+        for id in &executed {
+            assert!(
+                COMMANDS.contains(id),
+                "the Neovim plugin sends {id}, which meshls does not answer"
+            );
+        }
+        // Between them, the clients reach every command a user runs by name
+        // (`meshls.runAction` and `meshls.fix` come with code actions).
+        for id in COMMANDS {
+            if [super::RUN_ACTION, super::FIX].contains(&id) {
+                continue;
+            }
+            assert!(
+                named.contains(&id) || executed.contains(&id),
+                "no client sends {id}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_clients_start_meshls_for_every_language_it_knows() {
+        let known: Vec<&str> = meshls_analysis::KNOWN
+            .iter()
+            .map(|known| known.id)
+            .collect();
+        let extension = read("vscode-extension/src/extension.ts");
+        let block = between(
+            &extension,
+            "export const LANGUAGES: readonly string[] = [",
+            "]",
+        );
+        assert_eq!(
+            quoted(block, '"'),
+            known,
+            "vscode-extension/src/extension.ts LANGUAGES"
+        );
+        let package = read("vscode-extension/package.json");
+        let package: serde_json::Value = serde_json::from_str(&package).unwrap();
+        let activation: Vec<&str> = package["activationEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|event| event.as_str()?.strip_prefix("onLanguage:"))
+            .collect();
+        assert_eq!(
+            activation, known,
+            "vscode-extension/package.json activationEvents"
+        );
+        let nvim = read("nvim-plugin/lua/meshls/init.lua");
+        let block = between(&nvim, "filetypes = {", "}");
+        assert_eq!(quoted(block, '\''), known, "nvim-plugin defaults.filetypes");
+    }
+}
