@@ -156,12 +156,12 @@ pub struct Sources<'a> {
     /// when each of them is (the servers get them all).
     pub other_roots: Vec<PathBuf>,
     /// Whether the editor's settings are the user's own for certain: VS
-    /// Code takes meshls's sensitive settings from the user's settings
-    /// only (they are machine-scoped), and Neovim's come from the user's
-    /// init. Other editors may take them from the workspace (eglot from a
-    /// repository's `.dir-locals.el`, Zed and Helix from its project
-    /// settings), so in an untrusted workspace what they send is held to
-    /// the workspace files' rules.
+    /// Code (and its family) takes meshls's sensitive settings from the
+    /// user's settings only (they are machine-scoped). Other editors may
+    /// take them from the workspace (eglot from a repository's
+    /// `.dir-locals.el`, Neovim through neoconf's `.neoconf.json`, Zed and
+    /// Helix from its project settings), so in an untrusted workspace what
+    /// they send is held to the workspace files' rules.
     pub editor_is_users: bool,
 }
 
