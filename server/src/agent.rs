@@ -1,9 +1,11 @@
 //! The agent's hosts: its senses, the real language servers asked about a
 //! file as the editor has it (`senses`); the host in the editor, whose
 //! changes are `workspace/applyEdit`s (`editor_host`); the headless one of
-//! `meshls review` (`review_host`); and the editor's runs (`runs`).
+//! `meshls review` (`review_host`); and the editor's runs (`runs`), whose
+//! `$/progress` reports stream the model's words (`progress`).
 
 pub mod editor_host;
+pub mod progress;
 pub mod review_host;
 pub mod runs;
 pub mod senses;

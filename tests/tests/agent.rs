@@ -344,6 +344,62 @@ fn a_run_cancelled_from_the_editor_applies_nothing_and_its_progress_ends() {
 }
 
 #[test]
+fn the_models_words_stream_into_the_runs_progress_before_it_ends() {
+    let ws = Workspace::new(PROJECT);
+    // A long answer in many small pieces, with pauses, as models stream.
+    let answer = "The label is declared as a string but holds the number 42. \
+Assigning a string literal fixes the type error, and toUpperCase then works as written.";
+    let mut streamed = Reply::sse(&openai_sse(answer, &[], (100, 40)), 24);
+    streamed.pause = Duration::from_millis(15);
+    let model = ModelServer::start(vec![streamed]);
+    use_model(&ws, &model);
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    let token = ask(&mut server, "Why is this an error?", main.as_str());
+    let reports = reports_until_end(&mut server, &token);
+
+    // Between "asking the model" and the end, the model's words as they
+    // came: each report the end of the text so far, one line, growing.
+    let words: Vec<&str> = reports
+        .iter()
+        .filter_map(|report| report.strip_prefix("step 1: "))
+        .filter(|message| *message != "asking the model")
+        .collect();
+    assert!(
+        words.len() >= 2,
+        "several reports of the words: {reports:?}"
+    );
+    let mut written = 0;
+    for shown in &words {
+        let tail = shown.trim_start_matches('…');
+        assert!(
+            !shown.contains('\n') && tail.chars().count() <= 80,
+            "{shown}"
+        );
+        let end = answer
+            .find(tail)
+            .map(|at| at + tail.len())
+            .unwrap_or_else(|| panic!("{shown:?} is not of the answer: {reports:?}"));
+        assert!(
+            end >= written,
+            "each report shows as much of the answer or more: {reports:?}"
+        );
+        written = end;
+    }
+    let first = words[0].trim_start_matches('…');
+    assert!(
+        written > answer.find(first).unwrap() + first.len(),
+        "the words grew: {reports:?}"
+    );
+    assert_eq!(
+        reports.last().unwrap(),
+        "end: done in 1 step(s)",
+        "{reports:?}"
+    );
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
 fn a_new_session_is_refused_while_a_run_is_going() {
     let ws = Workspace::new(PROJECT);
     let gate = Gate::default();

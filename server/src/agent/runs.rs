@@ -30,8 +30,12 @@ use meshls_agent::{
 
 use crate::ext;
 use crate::{
-    agent::editor_host::ServerHost, state::diagnostics::DiagnosticsHub,
-    state::documents::Documents, state::downstream::Downstream, state::editor::Editor, storage,
+    agent::{editor_host::ServerHost, progress::Reports},
+    state::diagnostics::DiagnosticsHub,
+    state::documents::Documents,
+    state::downstream::Downstream,
+    state::editor::Editor,
+    storage,
 };
 
 /// How long the editor may take to accept a progress token.
@@ -279,6 +283,7 @@ impl Runs {
         )
         .with_approval_timeout(Duration::from_secs(config.approval_timeout))
         .with_read_dependencies(config.read_dependencies);
+        let reports = Reports::new(self.editor.clone(), token, shows_progress);
         // A review reports its findings with `report_finding`, as in CI.
         let policy = crate::config::agent_policy(&config, read_only, review.is_some());
         let report = sessions
@@ -292,15 +297,10 @@ impl Runs {
                 &request,
                 &meshls_agent::run::Limits::from(&config),
                 &cancel,
-                |step| {
-                    if let Some(message) = step_message(&step) {
-                        if shows_progress {
-                            self.progress(token, json!({"kind": "report", "message": message}));
-                        }
-                    }
-                },
+                |step| reports.step(&step),
             )
             .await;
+        reports.end();
         // The session is free again before the user hears the run ended.
         let (runs, session) = (running.runs, running.id.clone());
         drop(running);
