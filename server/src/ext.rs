@@ -28,6 +28,12 @@ pub const COMMANDS: [&str; 7] = [STATUS, ASK, RUN_ACTION, FIX, REVIEW, CANCEL, N
 pub const COMMAND_PREFIX: &str = "meshls.";
 pub const METHOD_PREFIX: &str = "meshls/";
 
+/// What a run does, as it does it, to a client that asked for it with the
+/// experimental capability [`RUN_EVENTS_CAPABILITY`].
+pub const RUN_EVENT: &str = "meshls/runEvent";
+/// `experimental.meshlsRunEvents: true` in the client's capabilities.
+pub const RUN_EVENTS_CAPABILITY: &str = "meshlsRunEvents";
+
 /// meshls's copy of a document (`{textDocument: {uri}}` to `{uri,
 /// version, languageId, text}`).
 pub const VIEW_DOCUMENT: &str = "meshls/viewDocument";

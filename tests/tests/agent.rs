@@ -20,8 +20,14 @@ fn use_model(ws: &Workspace, model: &ModelServer) {
 /// Starts meshls with typescript-language-server, opens main.ts, and waits
 /// for TypeScript's type error in it.
 fn start(ws: &Workspace) -> Server {
+    start_with(ws, json!({}))
+}
+
+/// [`start`], for an editor with these client `capabilities` besides.
+fn start_with(ws: &Workspace, capabilities: Value) -> Server {
     let (mut server, _) = Server::builder(ws)
         .env("PATH", path_with_node_servers())
+        .capabilities(capabilities)
         .start_initialized();
     server.apply_edits();
     let main = ws.uri("src/main.ts");
@@ -396,6 +402,105 @@ Assigning a string literal fixes the type error, and toUpperCase then works as w
         "end: done in 1 step(s)",
         "{reports:?}"
     );
+    // This editor did not ask for run events, so it gets none.
+    server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent"))
+    });
+    let events = server
+        .messages()
+        .into_iter()
+        .filter(|m| m["method"] == "meshls/runEvent")
+        .count();
+    assert_eq!(events, 0);
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_client_that_asks_for_run_events_sees_each_step_of_the_run() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![read_main(), fix_main(), text_answer("Fixed it.")]);
+    use_model(&ws, &model);
+    let mut server = start_with(&ws, json!({"experimental": {"meshlsRunEvents": true}}));
+    let main = ws.uri("src/main.ts");
+    let started = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.ask", "arguments": ["Fix the type error.", main.as_str()]}),
+        )
+        .unwrap();
+    let (session, run) = (started["session"].clone(), started["token"].clone());
+    server.wait_notification("meshls/runEvent", |p| p["kind"] == "end");
+    let events: Vec<Value> = server
+        .messages()
+        .into_iter()
+        .filter(|m| m["method"] == "meshls/runEvent")
+        .map(|m| m["params"].clone())
+        .collect();
+
+    // One run's events, numbered from 0, in order.
+    for (seq, event) in events.iter().enumerate() {
+        assert_eq!(event["seq"], seq, "{events:#?}");
+        assert_eq!(
+            (&event["session"], &event["run"]),
+            (&session, &run),
+            "{event}"
+        );
+    }
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"start"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"end"), "{kinds:?}");
+    assert_eq!(events[0]["instruction"], "Fix the type error.");
+    assert_eq!(events[0]["action"], "ask");
+
+    // Each tool call as it started, then how it went.
+    let tools: Vec<(String, Value)> = events
+        .iter()
+        .filter(|e| e["kind"] == "tool")
+        .map(|e| {
+            let name = format!(
+                "{} {}",
+                e["name"].as_str().unwrap(),
+                e["about"].as_str().unwrap()
+            );
+            (name, e["outcome"].clone())
+        })
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            ("read_file src/main.ts".to_owned(), Value::Null),
+            ("read_file src/main.ts".to_owned(), json!("ok")),
+            ("edit_file src/main.ts".to_owned(), Value::Null),
+            ("edit_file src/main.ts".to_owned(), json!("ok")),
+        ],
+        "{events:#?}"
+    );
+    // The edit, where it was; then TypeScript's errors after it: none.
+    let edit = events
+        .iter()
+        .find(|e| e["kind"] == "edit")
+        .expect("an edit event");
+    assert_eq!(edit["uri"], main.as_str());
+    assert_eq!(edit["summary"], "line 1");
+    let after = events
+        .iter()
+        .find(|e| e["kind"] == "diagnostics")
+        .expect("a diagnostics event");
+    assert_eq!(after["errors"], json!([]), "{after}");
+    // The answer, as it streamed.
+    let text: String = events
+        .iter()
+        .filter(|e| e["kind"] == "text")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "Fixed it.");
+    // The end: how, what it used, what it changed.
+    let end = events.last().unwrap();
+    assert_eq!(end["outcome"], "done in 3 step(s)");
+    assert_eq!(end["tokens"], json!({"input": 300, "output": 30}));
+    assert_eq!(end["files"], json!(["src/main.ts"]));
     assert!(server.shutdown_and_exit().success());
 }
 

@@ -22,6 +22,7 @@ use meshls_agent::host::{
 
 use crate::ext;
 use crate::{
+    agent::events::RunEvents,
     agent::senses::{name, uri, Senses},
     state::diagnostics::DiagnosticsHub,
     state::documents::Documents,
@@ -76,6 +77,8 @@ pub struct ServerHost {
     read_dependencies: bool,
     /// What a review reported with `report_finding`.
     reported: Mutex<Vec<Reported>>,
+    /// The run's events, for a client that asked for them.
+    events: Arc<RunEvents>,
 }
 
 impl ServerHost {
@@ -111,7 +114,12 @@ impl ServerHost {
             approval_timeout: Duration::from_secs(120),
             read_dependencies: true,
             reported: Mutex::new(Vec::new()),
+            events: Arc::new(RunEvents::off()),
         }
+    }
+
+    pub fn with_events(self, events: Arc<RunEvents>) -> ServerHost {
+        ServerHost { events, ..self }
     }
 
     /// The findings a review reported, taken.
@@ -271,6 +279,7 @@ impl Host for ServerHost {
                 name(&path)
             ));
         }
+        self.events.edit(&path, &edit);
         self.changed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -343,6 +352,7 @@ impl Host for ServerHost {
         for path in paths {
             findings.extend(self.diagnostics(Some(path)).await);
         }
+        self.events.diagnostics(&findings);
         findings
     }
 
@@ -414,21 +424,25 @@ impl Host for ServerHost {
             Ok(Ok(answer)) => answer,
             Ok(Err(err)) => {
                 tracing::info!("approval of {action:?} failed: {}", err.message);
+                self.events.approval(action, "no answer");
                 return false;
             }
             Err(_) => {
                 tracing::info!("no answer to the approval of {action:?}: denied");
+                self.events.approval(action, "no answer");
                 return false;
             }
         };
-        match (answer["title"].as_str(), question.always) {
-            (Some(ALLOW), _) => true,
+        let (allowed, said) = match (answer["title"].as_str(), question.always) {
+            (Some(ALLOW), _) => (true, "allow"),
             (Some(ALWAYS), Some(kind)) => {
                 always().insert(kind.to_owned());
-                true
+                (true, "always")
             }
-            _ => false,
-        }
+            _ => (false, "deny"),
+        };
+        self.events.approval(action, said);
+        allowed
     }
 }
 

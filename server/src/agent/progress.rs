@@ -11,7 +11,7 @@ use std::{
 use meshls_agent::{model::Delta, redact::redact, run::Progress};
 use serde_json::json;
 
-use crate::{agent::runs::step_message, state::editor::Editor};
+use crate::{agent::events::RunEvents, state::editor::Editor};
 
 /// The least time between two reports of the model's words.
 const WORDS_EVERY: Duration = Duration::from_millis(100);
@@ -27,6 +27,8 @@ pub struct Reports {
     /// Whether the editor shows progress at all.
     on: bool,
     state: Arc<Mutex<Streaming>>,
+    /// The run's events, for a client that asked for them.
+    events: Arc<RunEvents>,
 }
 
 #[derive(Default)]
@@ -71,17 +73,31 @@ fn lock(state: &Mutex<Streaming>) -> MutexGuard<'_, Streaming> {
 }
 
 impl Reports {
-    pub fn new(editor: Arc<Editor>, token: &str, on: bool) -> Reports {
+    pub fn new(editor: Arc<Editor>, token: &str, on: bool, events: Arc<RunEvents>) -> Reports {
         Reports {
             editor,
             token: token.to_owned(),
             on,
             state: Arc::default(),
+            events,
         }
     }
 
     /// What the run is doing now.
     pub fn step(&self, step: &Progress) {
+        match step {
+            Progress::Model(Delta::Text(delta)) => self.events.text(delta),
+            Progress::Tool { name, about } => self.events.tool(name, about, None),
+            Progress::ToolDone {
+                name,
+                about,
+                is_error,
+            } => {
+                let outcome = if *is_error { "error" } else { "ok" };
+                self.events.tool(name, about, Some(outcome));
+            }
+            _ => {}
+        }
         if !self.on {
             return;
         }
@@ -150,6 +166,31 @@ impl Reports {
             }
         });
     }
+}
+
+/// What a step of the run shows in the progress report.
+pub fn step_message(step: &Progress) -> Option<String> {
+    Some(match step {
+        Progress::Thinking { step } => format!("step {step}: asking the model"),
+        Progress::Tool { name, about } => {
+            let verb = match name.as_str() {
+                "read_file" | "read_output" => "reading",
+                "list_files" => "listing",
+                "grep" => "searching for",
+                "edit_file" => "editing",
+                "write_file" => "creating",
+                "run_command" => "running",
+                "diagnostics" => "diagnostics of",
+                "symbols" => "symbols of",
+                other => other,
+            };
+            format!("{verb} {about}").trim_end().to_owned()
+        }
+        Progress::Verifying { files } => {
+            format!("waiting for the language servers' diagnostics of {files} file(s)")
+        }
+        Progress::Model(_) | Progress::ToolDone { .. } => return None,
+    })
 }
 
 /// One report, without any API key the model may have repeated.

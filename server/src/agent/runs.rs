@@ -23,14 +23,14 @@ use meshls_agent::{
     endpoints::Endpoints,
     host::Reported,
     redact::redact,
-    run::{Ended, Progress, Report},
+    run::{Ended, Report},
     session::Sessions,
     AgentConfig,
 };
 
 use crate::ext;
 use crate::{
-    agent::{editor_host::ServerHost, progress::Reports},
+    agent::{editor_host::ServerHost, events::RunEvents, progress::Reports},
     state::diagnostics::DiagnosticsHub,
     state::documents::Documents,
     state::downstream::Downstream,
@@ -173,6 +173,10 @@ pub struct Start {
     pub progress: bool,
     /// Whether the editor previews edits that need confirmation.
     pub confirm_in_editor: bool,
+    /// What started the run: `ask`, or the code action's name.
+    pub action: String,
+    /// Whether the editor asked for `meshls/runEvent`s.
+    pub run_events: bool,
 }
 
 impl Runs {
@@ -191,6 +195,7 @@ impl Runs {
         let going = Going::new(&self.going);
         tokio::spawn(async move {
             runs.run(start, &token, cancel, going).await;
+            // A run that could not start forgets its token here.
             runs.editor.forget_progress(&token);
         });
         returned
@@ -213,6 +218,8 @@ impl Runs {
             session,
             progress: shows_progress,
             confirm_in_editor,
+            action,
+            run_events,
         } = start;
         let models = match Endpoints::new(
             &config,
@@ -233,6 +240,13 @@ impl Runs {
                 }
             }
         };
+        let events = Arc::new(RunEvents::new(
+            self.editor.clone(),
+            run_events,
+            &running.id,
+            token,
+        ));
+        events.start(&ask.instruction, &action);
         let title = ask.instruction.lines().next().unwrap_or("").to_owned();
         // An editor that refuses the token, or does not answer in time,
         // still gets the run, without progress.
@@ -282,8 +296,9 @@ impl Runs {
             confirm_in_editor,
         )
         .with_approval_timeout(Duration::from_secs(config.approval_timeout))
-        .with_read_dependencies(config.read_dependencies);
-        let reports = Reports::new(self.editor.clone(), token, shows_progress);
+        .with_read_dependencies(config.read_dependencies)
+        .with_events(events.clone());
+        let reports = Reports::new(self.editor.clone(), token, shows_progress, events.clone());
         // A review reports its findings with `report_finding`, as in CI.
         let policy = crate::config::agent_policy(&config, read_only, review.is_some());
         let report = sessions
@@ -305,6 +320,8 @@ impl Runs {
         let (runs, session) = (running.runs, running.id.clone());
         drop(running);
         drop(going);
+        // Nor is there anything left to cancel by then.
+        self.editor.forget_progress(token);
         let outcome = match &report {
             Ok(report) => ended_message(report),
             Err(err) => format!("failed: {err}"),
@@ -312,6 +329,7 @@ impl Runs {
         if shows_progress {
             self.progress(token, json!({"kind": "end", "message": outcome}));
         }
+        events.end(&outcome, report.as_ref().ok(), &root);
         match report {
             Ok(report) if report.ended == Ended::Cancelled => {
                 self.tell(3, "meshls agent: cancelled; the edits already applied stay (undo them in the editor)");
@@ -456,31 +474,6 @@ fn review_diagnostic(finding: &Reported, text: &str) -> lsp_types::Diagnostic {
         message,
         ..Diagnostic::default()
     }
-}
-
-/// What a step of the run shows in the progress report.
-pub(crate) fn step_message(step: &Progress) -> Option<String> {
-    Some(match step {
-        Progress::Thinking { step } => format!("step {step}: asking the model"),
-        Progress::Tool { name, about } => {
-            let verb = match name.as_str() {
-                "read_file" | "read_output" => "reading",
-                "list_files" => "listing",
-                "grep" => "searching for",
-                "edit_file" => "editing",
-                "write_file" => "creating",
-                "run_command" => "running",
-                "diagnostics" => "diagnostics of",
-                "symbols" => "symbols of",
-                other => other,
-            };
-            format!("{verb} {about}").trim_end().to_owned()
-        }
-        Progress::Verifying { files } => {
-            format!("waiting for the language servers' diagnostics of {files} file(s)")
-        }
-        Progress::Model(_) | Progress::ToolDone { .. } => return None,
-    })
 }
 
 fn ended_message(report: &Report) -> String {

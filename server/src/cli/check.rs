@@ -29,7 +29,7 @@ use meshls_proxy::{
 };
 
 use crate::{
-    agent::{review_host::Scope, runs},
+    agent::{progress, review_host::Scope},
     cli::{
         files::{files, shard},
         git::{self, changed_since, Repository},
@@ -387,7 +387,7 @@ async fn check(
             &documents,
             &heard.diagnostics,
             |step| {
-                if let Some(message) = runs::step_message(step) {
+                if let Some(message) = progress::step_message(step) {
                     progress.show(&format!("reviewing: {message}"));
                 }
             },

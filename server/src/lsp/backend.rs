@@ -82,6 +82,8 @@ struct State {
     work_done_progress: bool,
     /// Whether the editor confirms annotated edits itself (a preview).
     change_annotations: bool,
+    /// The editor asked for `meshls/runEvent`s.
+    run_events: bool,
     /// Whether the editor's settings are the user's own for certain
     /// (`config::Sources::editor_is_users`).
     editor_is_users: bool,
@@ -206,7 +208,13 @@ impl Backend {
 
     /// Starts the agent on `ask` in the current session; the session and
     /// the progress token, at once.
-    fn start_run(&self, ask: Ask, read_only: bool, review: Option<Url>) -> jsonrpc::Result<Value> {
+    fn start_run(
+        &self,
+        ask: Ask,
+        read_only: bool,
+        review: Option<Url>,
+        action: &str,
+    ) -> jsonrpc::Result<Value> {
         let start = {
             let mut state = self.state_mut();
             let (Some(root), Some(sessions)) = (state.root.clone(), state.sessions.clone()) else {
@@ -228,6 +236,8 @@ impl Backend {
                 session,
                 progress: state.work_done_progress,
                 confirm_in_editor: state.change_annotations,
+                action: action.to_owned(),
+                run_events: state.run_events,
             }
         };
         let session = start.session.clone();
@@ -665,6 +675,12 @@ impl LanguageServer for Backend {
                 .filter(|folder| Some(folder) != root.as_ref())
                 .collect();
             state.change_annotations = previews_annotated_edits(&params);
+            state.run_events = params
+                .capabilities
+                .experimental
+                .as_ref()
+                .and_then(|experimental| experimental.get(ext::RUN_EVENTS_CAPABILITY))
+                == Some(&Value::Bool(true));
             state.editor_is_users = settings_are_users(&params);
             state.initialization_options = params.initialization_options;
             state.work_done_progress = params
@@ -846,7 +862,7 @@ impl LanguageServer for Backend {
             }
             ext::ASK => {
                 let ask = Ask::parse(&params.arguments).map_err(jsonrpc::Error::invalid_params)?;
-                self.start_run(ask, false, None).map(Some)
+                self.start_run(ask, false, None, "ask").map(Some)
             }
             ext::RUN_ACTION | ext::FIX | ext::REVIEW => {
                 let file_uri = |file: &Value| {
@@ -905,7 +921,12 @@ impl LanguageServer for Backend {
                     Action::Review { uri } => Some(uri.clone()),
                     _ => None,
                 };
-                self.start_run(ask, action.read_only(), review).map(Some)
+                let name = serde_json::to_value(&action)
+                    .ok()
+                    .and_then(|tagged| Some(tagged.get("action")?.as_str()?.to_owned()))
+                    .unwrap_or_default();
+                self.start_run(ask, action.read_only(), review, &name)
+                    .map(Some)
             }
             ext::CANCEL => {
                 let cancelled = self.editor.cancel_all_progress();

@@ -1,0 +1,220 @@
+//! `meshls/runEvent`: what a run does, as it does it, for the clients that
+//! show a conversation (meshls's VS Code extension and Neovim plugin, or
+//! any client that sets `experimental.meshlsRunEvents: true` when it
+//! initializes). No other editor ever receives the method. Each event is
+//! `{session, run, seq, kind, ...}`; the kinds and their fields are in
+//! README ("Run events").
+
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
+
+use meshls_agent::{host::Problem, redact::redact, run::Report};
+use serde_json::{json, Map, Value};
+
+use crate::{ext, state::editor::Editor};
+
+/// The events of one run, to the editor when it asked for them.
+pub struct RunEvents {
+    /// None when the editor did not ask.
+    editor: Option<Arc<Editor>>,
+    session: String,
+    run: String,
+    /// The next event's number, from 0 in each run.
+    seq: AtomicU64,
+}
+
+impl RunEvents {
+    pub fn new(editor: Arc<Editor>, wanted: bool, session: &str, run: &str) -> RunEvents {
+        RunEvents {
+            editor: wanted.then_some(editor),
+            session: session.to_owned(),
+            run: run.to_owned(),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Events nobody receives (a run of `meshls review`, a test).
+    pub fn off() -> RunEvents {
+        RunEvents {
+            editor: None,
+            session: String::new(),
+            run: String::new(),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Sends one event of `kind` with `fields`; text in them is redacted.
+    fn send(&self, kind: &str, fields: Value) {
+        let Some(editor) = &self.editor else {
+            return;
+        };
+        let mut event = Map::new();
+        event.insert("session".into(), Value::from(self.session.as_str()));
+        event.insert("run".into(), Value::from(self.run.as_str()));
+        event.insert(
+            "seq".into(),
+            Value::from(self.seq.fetch_add(1, Ordering::SeqCst)),
+        );
+        event.insert("kind".into(), Value::from(kind));
+        if let Value::Object(fields) = redacted(fields) {
+            event.extend(fields);
+        }
+        editor.notify(ext::RUN_EVENT, Value::Object(event));
+    }
+
+    /// The run started on `instruction`, asked directly (`ask`) or by a
+    /// code action (its name: `fix`, `explain`, `review`, ...).
+    pub fn start(&self, instruction: &str, action: &str) {
+        self.send(
+            "start",
+            json!({"instruction": instruction, "action": action}),
+        );
+    }
+
+    /// A piece of the model's answer, as it streams.
+    pub fn text(&self, delta: &str) {
+        self.send("text", json!({"text": delta}));
+    }
+
+    /// A tool call: `outcome` is None as it starts, then `ok` or `error`.
+    pub fn tool(&self, name: &str, about: &str, outcome: Option<&str>) {
+        self.send(
+            "tool",
+            json!({"name": name, "about": about, "outcome": outcome}),
+        );
+    }
+
+    /// The editor applied the run's `edit` to `path`.
+    pub fn edit(&self, path: &Path, edit: &Value) {
+        let uri = lsp_types::Url::from_file_path(path)
+            .map(|uri| uri.to_string())
+            .unwrap_or_default();
+        self.send("edit", json!({"uri": uri, "summary": summary(edit)}));
+    }
+
+    /// The errors the servers reported after the run's changes.
+    pub fn diagnostics(&self, problems: &[Problem]) {
+        let errors: Vec<Value> = problems
+            .iter()
+            .filter(|problem| problem.severity == "error")
+            .map(|problem| {
+                json!({
+                    "uri": lsp_types::Url::from_file_path(&problem.at.path)
+                        .map(|uri| uri.to_string())
+                        .unwrap_or_default(),
+                    // From 1, as the model reads it.
+                    "line": problem.at.line,
+                    "source": problem.source,
+                    "message": problem.message,
+                })
+            })
+            .collect();
+        self.send("diagnostics", json!({"errors": errors}));
+    }
+
+    /// The user was asked to allow `action`; `answer` is `allow`, `always`,
+    /// `deny` or `no answer`.
+    pub fn approval(&self, action: &str, answer: &str) {
+        self.send("approval", json!({"asked": action, "answer": answer}));
+    }
+
+    /// The run ended: how (`outcome` as the progress said it), what it
+    /// used, and the files it changed.
+    pub fn end(&self, outcome: &str, report: Option<&Report>, root: &Path) {
+        let (tokens, cost, files) = match report {
+            Some(report) => (
+                json!({"input": report.usage.input_tokens, "output": report.usage.output_tokens}),
+                json!(report.cost),
+                report
+                    .changed
+                    .iter()
+                    .map(|path| relative(root, path))
+                    .collect::<Vec<_>>(),
+            ),
+            None => (json!({"input": 0, "output": 0}), json!(0.0), Vec::new()),
+        };
+        self.send(
+            "end",
+            json!({"outcome": outcome, "tokens": tokens, "cost": cost, "files": files}),
+        );
+    }
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// What an edit did, in a few words: `created`, or the lines it changed.
+fn summary(edit: &Value) -> String {
+    let changes = edit["documentChanges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if changes.iter().any(|change| change["kind"] == "create") {
+        return "created".to_owned();
+    }
+    let lines: Vec<(u64, u64)> = changes
+        .iter()
+        .flat_map(|change| change["edits"].as_array().cloned().unwrap_or_default())
+        .filter_map(|edit| {
+            let range = &edit["range"];
+            Some((
+                range["start"]["line"].as_u64()? + 1,
+                range["end"]["line"].as_u64()? + 1,
+            ))
+        })
+        .collect();
+    let (Some(first), Some(last)) = (
+        lines.iter().map(|(start, _)| *start).min(),
+        lines.iter().map(|(_, end)| *end).max(),
+    ) else {
+        return "changed".to_owned();
+    };
+    if first == last {
+        format!("line {first}")
+    } else {
+        format!("lines {first}-{last}")
+    }
+}
+
+/// `value` with every string in it redacted.
+fn redacted(value: Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(redact(&text).into_owned()),
+        Value::Array(items) => Value::Array(items.into_iter().map(redacted).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key, redacted(value)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+    use serde_json::json;
+
+    #[test]
+    fn an_edit_is_summed_up_by_the_lines_it_changed() {
+        let at = |start: u64, end: u64| json!({"range": {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 1}}, "newText": ""});
+        let edit = |edits: Vec<serde_json::Value>| json!({"documentChanges": [{"textDocument": {"uri": "file:///a", "version": 1}, "edits": edits}]});
+        assert_eq!(summary(&edit(vec![at(0, 0)])), "line 1");
+        assert_eq!(summary(&edit(vec![at(4, 5), at(1, 1)])), "lines 2-6");
+        assert_eq!(
+            summary(&json!({"documentChanges": [{"kind": "create", "uri": "file:///b"}]})),
+            "created"
+        );
+        assert_eq!(summary(&json!({})), "changed");
+    }
+}
