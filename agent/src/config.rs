@@ -29,6 +29,8 @@ pub mod defaults {
     pub const TOTAL: u64 = 600;
     /// Tries in all, the first included.
     pub const ATTEMPTS: u32 = 4;
+    /// Days a session is kept after its last use.
+    pub const KEEP_SESSIONS_DAYS: u64 = 90;
 }
 
 /// Where a local OpenAI-compatible server (Ollama, llama.cpp) listens by
@@ -126,6 +128,9 @@ pub struct AgentConfig {
     /// registries' caches, `node_modules`); other lines outside the
     /// workspace are never quoted.
     pub read_dependencies: bool,
+    /// Days a session is kept after it was last used; older ones are
+    /// removed, with their audit lines, when meshls starts.
+    pub keep_sessions_days: u64,
 }
 
 /// US dollars per million tokens.
@@ -196,6 +201,7 @@ impl Default for AgentConfig {
             run_command: false,
             approval_timeout: 120,
             read_dependencies: true,
+            keep_sessions_days: defaults::KEEP_SESSIONS_DAYS,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! configured endpoints in order with fallback, circuit breakers and cost
 //! (`endpoints.rs`); the host trait, workspace paths, permissions, and the
 //! tools (`tools.rs`, `outputs.rs`); the agent loop with its verify rounds
-//! and compaction (`run.rs`); sessions and the audit log (`session.rs`).
+//! and compaction (`run.rs`); sessions and the audit log (`session.rs`),
+//! and a session as markdown (`transcript.rs`).
 //! This crate reaches the editor, documents and language servers only
 //! through a host trait it defines, never through other crates of meshls.
 
@@ -29,6 +30,7 @@ pub mod shell;
 pub mod sse;
 pub mod stream;
 pub mod tools;
+pub mod transcript;
 
 pub use config::{AgentConfig, Provider, ProviderConfig};
 

@@ -134,6 +134,54 @@ pub struct Totals {
     pub running: bool,
 }
 
+/// A session as `meshls.sessions` and `meshls sessions` list it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Listed {
+    pub id: String,
+    /// The first line of its first request, cut.
+    pub title: String,
+    /// Unix time in seconds.
+    pub started: u64,
+    pub updated: u64,
+    pub runs: u32,
+    pub tokens: Tokens,
+    /// US dollars, for the models with a price.
+    pub cost: f64,
+    /// `running` while a run holds it, else `idle`.
+    pub state: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+}
+
+/// The longest title a listing shows, in characters.
+const TITLE_SHOWN: usize = 80;
+
+impl Listed {
+    fn of(session: &Session, running: bool) -> Listed {
+        let mut title: String = session.title.chars().take(TITLE_SHOWN).collect();
+        if session.title.chars().count() > TITLE_SHOWN {
+            title.push('…');
+        }
+        Listed {
+            id: session.id.clone(),
+            title,
+            started: session.created,
+            updated: session.updated,
+            runs: session.runs,
+            tokens: Tokens {
+                input: session.usage.input_tokens,
+                output: session.usage.output_tokens,
+            },
+            cost: session.cost,
+            state: if running { "running" } else { "idle" },
+        }
+    }
+}
+
 /// A second run asked of a session that is running one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the agent is already working in session {0}; wait for it to finish, or cancel it, then ask again")]
@@ -265,6 +313,36 @@ impl Store {
         }
     }
 
+    /// Removes the sessions last updated before `before` (Unix seconds),
+    /// and their lines of the audit log, except those in `keep`; how many
+    /// sessions went.
+    pub fn prune(&self, before: u64, keep: &[String]) -> usize {
+        if self.read_only.is_some() {
+            return 0;
+        }
+        let old: Vec<String> = self
+            .ids()
+            .into_iter()
+            .filter(|id| !keep.contains(id))
+            .filter(|id| {
+                self.load(id)
+                    .is_some_and(|session| session.updated < before)
+            })
+            .collect();
+        for id in &old {
+            if let Err(err) = self.trees.sessions.remove(id.as_bytes()) {
+                tracing::warn!(id, "removing an old session failed: {err}");
+            }
+        }
+        let entries = self.trees.audit.iter().flatten().filter(|(_, bytes)| {
+            serde_json::from_slice::<Entry>(bytes).is_ok_and(|entry| old.contains(&entry.session))
+        });
+        for (key, _) in entries {
+            let _ = self.trees.audit.remove(key);
+        }
+        old.len()
+    }
+
     /// The audit log, oldest first.
     pub fn audit_log(&self) -> Vec<Entry> {
         self.trees
@@ -378,6 +456,54 @@ impl Sessions {
         };
         let held = live.try_lock().map(|session| of(&session, false)).ok();
         held.or_else(|| self.store.load(id).map(|session| of(&session, true)))
+    }
+
+    /// Every session, newest first.
+    pub fn list(&self) -> Vec<Listed> {
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut ids = self.store.ids();
+        ids.extend(
+            live.keys()
+                .filter(|id| !ids.contains(id))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        ids.sort();
+        ids.into_iter()
+            .rev()
+            .filter_map(|id| match live.get(&id) {
+                Some(held) => match held.try_lock() {
+                    Ok(session) => Some(Listed::of(&session, false)),
+                    // Its run has it: as saved when its last run ended.
+                    Err(_) => self
+                        .store
+                        .load(&id)
+                        .map(|session| Listed::of(&session, true)),
+                },
+                None => self
+                    .store
+                    .load(&id)
+                    .map(|session| Listed::of(&session, false)),
+            })
+            .collect()
+    }
+
+    /// Removes the sessions not updated for `days` days, but never one in
+    /// use; how many went.
+    pub fn prune(&self, days: u64) -> usize {
+        let before = (now_nanos() / 1_000_000_000).saturating_sub(days.saturating_mul(86_400));
+        let live: Vec<String> = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        self.store.prune(before, &live)
     }
 
     /// Holds session `id` for a run, or says it is busy. `None` when there

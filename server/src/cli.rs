@@ -1,7 +1,7 @@
 //! The headless commands, the only code that prints: `check` and `review`
 //! (their findings as `report` types, written by `render` and `sarif`,
-//! with the files from `files` and the change from `git`), `doctor` and
-//! `merge_sarif`.
+//! with the files from `files` and the change from `git`), `doctor`,
+//! `merge_sarif`, and `sessions` (also `meshls audit`).
 
 pub mod check;
 pub mod doctor;
@@ -12,6 +12,7 @@ pub mod render;
 pub mod report;
 pub mod review;
 pub mod sarif;
+pub mod sessions;
 
 use std::path::Path;
 

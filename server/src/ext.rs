@@ -20,8 +20,21 @@ pub const CANCEL: &str = "meshls.cancel";
 /// Starts a new agent session.
 pub const NEW_SESSION: &str = "meshls.newSession";
 
+/// The workspace's agent sessions, newest first: `[{id, title, started,
+/// updated, runs, tokens: {input, output}, cost, state}]`.
+pub const SESSIONS: &str = "meshls.sessions";
+
 /// Every command meshls answers itself, as it advertises them.
-pub const COMMANDS: [&str; 7] = [STATUS, ASK, RUN_ACTION, FIX, REVIEW, CANCEL, NEW_SESSION];
+pub const COMMANDS: [&str; 8] = [
+    STATUS,
+    ASK,
+    RUN_ACTION,
+    FIX,
+    REVIEW,
+    CANCEL,
+    NEW_SESSION,
+    SESSIONS,
+];
 
 /// Commands and methods with these prefixes are meshls's, never a
 /// language server's.
@@ -114,9 +127,11 @@ mod tests {
             );
         }
         // Between them, the clients reach every command a user runs by name
-        // (`meshls.runAction` and `meshls.fix` come with code actions).
+        // (`meshls.runAction` and `meshls.fix` come with code actions;
+        // `meshls.sessions` is for clients' session lists, which are still
+        // to come, and `meshls sessions` on the command line).
         for id in COMMANDS {
-            if [super::RUN_ACTION, super::FIX].contains(&id) {
+            if [super::RUN_ACTION, super::FIX, super::SESSIONS].contains(&id) {
                 continue;
             }
             assert!(

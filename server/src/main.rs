@@ -57,12 +57,51 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// The agent's sessions in the workspace, newest first (`show ID`: one
+    /// as markdown; `prune --older-than DAYS`: remove old ones).
+    Sessions {
+        /// The workspace.
+        #[arg(long, default_value = ".", global = true)]
+        root: PathBuf,
+        /// As JSON, for programs.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<SessionsAction>,
+    },
+    /// The agent's audit log in the workspace (every run, tool call,
+    /// approval and edit), oldest first.
+    Audit {
+        /// The workspace.
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Only this session's.
+        #[arg(long)]
+        session: Option<String>,
+        /// As JSON, for programs.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the configuration, language servers, model provider and database
     /// meshls finds; exits 1 when the configuration has errors.
     Doctor {
         /// The workspace to inspect.
         #[arg(long, default_value = ".")]
         root: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsAction {
+    /// One session as markdown: instructions, answers, tool calls, diffs.
+    Show {
+        /// Its id, as `meshls sessions` lists it.
+        id: String,
+    },
+    /// Remove the sessions (and their audit lines) not used for DAYS days.
+    Prune {
+        #[arg(long, value_name = "DAYS")]
+        older_than: u64,
     },
 }
 
@@ -111,7 +150,9 @@ fn main() -> ExitCode {
     let not_dumpable = nix::sys::prctl::set_dumpable(false);
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Some(Command::Doctor { .. }) => "warn,sled=error",
+        Some(Command::Doctor { .. } | Command::Sessions { .. } | Command::Audit { .. }) => {
+            "warn,sled=error"
+        }
         // What goes wrong is said once, at the end, as the check's result.
         Some(Command::Check(_) | Command::Review { .. }) => "error,sled=error",
         _ => "info,sled=warn",
@@ -139,6 +180,21 @@ fn main() -> ExitCode {
         Some(Command::MergeSarif { files, output }) => {
             cli::merge_sarif::main(&files, output.as_deref())
         }
+        Some(Command::Sessions { root, json, action }) => {
+            let action = match action {
+                None => cli::sessions::Action::List,
+                Some(SessionsAction::Show { id }) => cli::sessions::Action::Show(id),
+                Some(SessionsAction::Prune { older_than }) => {
+                    cli::sessions::Action::Prune(older_than)
+                }
+            };
+            cli::sessions::main(&root, action, json)
+        }
+        Some(Command::Audit {
+            root,
+            session,
+            json,
+        }) => cli::sessions::audit(&root, session.as_deref(), json),
         Some(Command::Serve) | None => meshls::serve(),
     }
 }

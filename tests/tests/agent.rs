@@ -1305,3 +1305,143 @@ fn a_model_that_stalls_or_fails_before_answering_is_asked_again_and_the_fix_land
         .any(|m| m["method"] == "window/showMessage" && m["params"]["type"] == 1));
     assert!(server.shutdown_and_exit().success());
 }
+
+/// The key the model is reached with in the sessions test: none of the
+/// commands that read sessions back may print it.
+const SESSIONS_KEY: &str = "sk-meshlstest-4f9a8b7c6d5e4f3a2b1c0d9e8f7a";
+
+#[test]
+fn sessions_and_the_audit_log_read_back_from_the_command_line_without_the_key() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![text_answer("One."), text_answer("Two.")]);
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        "api_key_env = \"MESHLS_TEST_SESSIONS_KEY\"\n",
+    );
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .env("MESHLS_TEST_SESSIONS_KEY", SESSIONS_KEY)
+        .start_initialized();
+    let main = ws.uri("src/main.ts");
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+    // The user pastes the key into an instruction: it is kept redacted.
+    let token = ask(
+        &mut server,
+        &format!("First: my key is {SESSIONS_KEY}"),
+        main.as_str(),
+    );
+    reports_until_end(&mut server, &token);
+    let second = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.newSession"}),
+        )
+        .unwrap();
+    let token = ask(&mut server, "Second question", main.as_str());
+    reports_until_end(&mut server, &token);
+    let listed = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.sessions"}),
+        )
+        .unwrap();
+    assert_eq!(
+        listed[0]["id"], second["session"],
+        "newest first: {listed:#}"
+    );
+    assert_eq!(listed[0]["title"], "Second question", "{listed:#}");
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed:#}");
+    assert!(server.shutdown_and_exit().success());
+
+    let run = |args: &[&str]| {
+        let output = ws
+            .meshls(&path_with_node_servers())
+            .args(args)
+            .arg("--root")
+            .arg(ws.root())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            output.status.success(),
+            "meshls {args:?}: {stderr}\n{stdout}"
+        );
+        assert!(
+            !stdout.contains(SESSIONS_KEY) && !stderr.contains(SESSIONS_KEY),
+            "meshls {args:?} printed the key: {stdout}{stderr}"
+        );
+        stdout
+    };
+
+    // The list, as the command answered it in the editor.
+    let sessions: Value = serde_json::from_str(&run(&["sessions", "--json"])).unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 2, "{sessions:#}");
+    let first = &sessions[1];
+    assert!(
+        first["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("First: my key is"),
+        "{first}"
+    );
+    for session in sessions.as_array().unwrap() {
+        assert_eq!(session["runs"], 1, "{session}");
+        assert_eq!(
+            session["tokens"],
+            json!({"input": 100, "output": 10}),
+            "{session}"
+        );
+        assert_eq!(session["state"], "idle", "{session}");
+    }
+    let text = run(&["sessions"]);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.lines().next().unwrap().ends_with("Second question"),
+        "{text}"
+    );
+
+    // One session as markdown.
+    let id = first["id"].as_str().unwrap();
+    let shown = run(&["sessions", "show", id]);
+    assert!(shown.contains("## You\n\nFirst: my key is"), "{shown}");
+    assert!(shown.contains("## Agent\n\nOne."), "{shown}");
+
+    // The audit log: both runs, each under its session.
+    let audit: Value = serde_json::from_str(&run(&["audit", "--json"])).unwrap();
+    let started: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["event"] == "run_started")
+        .map(|entry| entry["session"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        started,
+        [id, sessions[0]["id"].as_str().unwrap()],
+        "{audit:#}"
+    );
+    let only: Value = serde_json::from_str(&run(&["audit", "--json", "--session", id])).unwrap();
+    assert!(
+        only.as_array()
+            .unwrap()
+            .iter()
+            .all(|entry| entry["session"] == id),
+        "{only:#}"
+    );
+    assert!(run(&["audit"]).contains("run started: First: my key is"));
+
+    // Pruning keeps what is newer than asked, and removes the rest.
+    assert_eq!(
+        run(&["sessions", "prune", "--older-than", "1"]),
+        "removed 0 session(s) not used for 1 days\n"
+    );
+    // The sessions were last used a second ago at least.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        run(&["sessions", "prune", "--older-than", "0"]),
+        "removed 2 session(s) not used for 0 days\n"
+    );
+    assert_eq!(run(&["sessions", "--json"]), "[]\n");
+    assert_eq!(run(&["audit", "--json"]), "[]\n");
+}

@@ -695,7 +695,17 @@ impl LanguageServer for Backend {
 
         if let Some(path) = root.as_deref().and_then(storage::database_path) {
             // sled does file I/O while opening: keep it off the async workers.
-            match tokio::task::spawn_blocking(move || storage::open_sessions(&path)).await {
+            let keep_days = self.state_mut().config.agent.keep_sessions_days;
+            let opened = tokio::task::spawn_blocking(move || {
+                let opened = storage::open_sessions(&path)?;
+                // Sessions unused for `agent.keep_sessions_days` go now.
+                let pruned = opened.1.prune(keep_days);
+                if pruned > 0 {
+                    tracing::info!("removed {pruned} agent session(s) unused for {keep_days} days");
+                }
+                anyhow::Ok(opened)
+            });
+            match opened.await {
                 Ok(Ok((db, sessions, warning))) => {
                     {
                         let mut state = self.state_mut();
@@ -927,6 +937,14 @@ impl LanguageServer for Backend {
                     .unwrap_or_default();
                 self.start_run(ask, action.read_only(), review, &name)
                     .map(Some)
+            }
+            ext::SESSIONS => {
+                let Some(sessions) = self.state_mut().sessions.clone() else {
+                    return Err(jsonrpc::Error::invalid_params(
+                        "the agent has no place to keep sessions (see the log)",
+                    ));
+                };
+                Ok(Some(json!(sessions.list())))
             }
             ext::CANCEL => {
                 let cancelled = self.editor.cancel_all_progress();

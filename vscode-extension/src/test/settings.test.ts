@@ -55,6 +55,7 @@ const TOML_KEYS = [
   "agent.run_command",
   "agent.approval_timeout",
   "agent.read_dependencies",
+  "agent.keep_sessions_days",
 ];
 
 test("package.json declares one setting per meshls.toml key, plus the extension's own", () => {
