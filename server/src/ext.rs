@@ -24,8 +24,12 @@ pub const NEW_SESSION: &str = "meshls.newSession";
 /// updated, runs, tokens: {input, output}, cost, state}]`.
 pub const SESSIONS: &str = "meshls.sessions";
 
+/// Opens a session's transcript (markdown) with `window/showDocument`:
+/// the session given, else the current one.
+pub const SHOW_SESSION: &str = "meshls.showSession";
+
 /// Every command meshls answers itself, as it advertises them.
-pub const COMMANDS: [&str; 8] = [
+pub const COMMANDS: [&str; 9] = [
     STATUS,
     ASK,
     RUN_ACTION,
@@ -34,6 +38,7 @@ pub const COMMANDS: [&str; 8] = [
     CANCEL,
     NEW_SESSION,
     SESSIONS,
+    SHOW_SESSION,
 ];
 
 /// Commands and methods with these prefixes are meshls's, never a
@@ -128,10 +133,17 @@ mod tests {
         }
         // Between them, the clients reach every command a user runs by name
         // (`meshls.runAction` and `meshls.fix` come with code actions;
-        // `meshls.sessions` is for clients' session lists, which are still
-        // to come, and `meshls sessions` on the command line).
+        // `meshls.sessions` and `meshls.showSession` are for clients'
+        // session views, still to come, and for editors without a client).
         for id in COMMANDS {
-            if [super::RUN_ACTION, super::FIX, super::SESSIONS].contains(&id) {
+            if [
+                super::RUN_ACTION,
+                super::FIX,
+                super::SESSIONS,
+                super::SHOW_SESSION,
+            ]
+            .contains(&id)
+            {
                 continue;
             }
             assert!(

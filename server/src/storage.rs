@@ -46,6 +46,33 @@ pub fn answers_dir(workspace_root: &Path) -> Option<PathBuf> {
     Some(database_path(workspace_root)?.parent()?.join("answers"))
 }
 
+/// Where the sessions' transcripts (markdown) go: beside the database,
+/// never in the workspace.
+pub fn transcripts_dir(workspace_root: &Path) -> Option<PathBuf> {
+    Some(database_path(workspace_root)?.parent()?.join("transcripts"))
+}
+
+/// Writes session `id`'s transcript; its path, or why it could not be
+/// written. Nothing in it holds an API key.
+pub fn write_transcript(
+    workspace_root: &Path,
+    sessions: &Sessions,
+    id: &str,
+) -> Result<PathBuf, String> {
+    let session = sessions
+        .store()
+        .load(id)
+        .ok_or_else(|| format!("there is no session {id} in this workspace"))?;
+    let dir = transcripts_dir(workspace_root)
+        .ok_or("there is no data directory to keep transcripts in (set XDG_DATA_HOME)")?;
+    let path = dir.join(format!("{id}.md"));
+    let text = meshls_agent::transcript::markdown(&session);
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, text))
+        .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    Ok(path)
+}
+
 /// Opens (creating) the database. sled allows one process per database, so a
 /// second editor on the same workspace gets an error here, not a corrupt file.
 pub fn open(path: &Path) -> anyhow::Result<sled::Db> {

@@ -1351,6 +1351,36 @@ fn sessions_and_the_audit_log_read_back_from_the_command_line_without_the_key() 
     );
     assert_eq!(listed[0]["title"], "Second question", "{listed:#}");
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed:#}");
+    // meshls.showSession opens a session's transcript, the current one by
+    // default: in the user's data, never in the workspace.
+    for (arguments, id, says) in [
+        (json!([]), &listed[0]["id"], "## You\n\nSecond question"),
+        (
+            json!([listed[1]["id"]]),
+            &listed[1]["id"],
+            "## You\n\nFirst: my key is",
+        ),
+    ] {
+        let shown = server
+            .request(
+                "workspace/executeCommand",
+                json!({"command": "meshls.showSession", "arguments": arguments}),
+            )
+            .unwrap();
+        assert_eq!(&shown["session"], id, "{shown}");
+        let asked = server.wait_server_request("window/showDocument");
+        assert_eq!(asked["uri"], shown["uri"]);
+        let path = lsp_types::Url::parse(asked["uri"].as_str().unwrap())
+            .unwrap()
+            .to_file_path()
+            .unwrap();
+        assert!(path.starts_with(ws.data_home()), "{path:?}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(says) && !text.contains(SESSIONS_KEY),
+            "{text}"
+        );
+    }
     assert!(server.shutdown_and_exit().success());
 
     let run = |args: &[&str]| {

@@ -322,6 +322,10 @@ impl Runs {
         drop(going);
         // Nor is there anything left to cancel by then.
         self.editor.forget_progress(token);
+        // The session's transcript, for `meshls.showSession`, as it is now.
+        if let Err(why) = storage::write_transcript(&root, &sessions, &session) {
+            tracing::warn!("{why}");
+        }
         let outcome = match &report {
             Ok(report) => ended_message(report),
             Err(err) => format!("failed: {err}"),

@@ -946,6 +946,43 @@ impl LanguageServer for Backend {
                 };
                 Ok(Some(json!(sessions.list())))
             }
+            ext::SHOW_SESSION => {
+                let (root, sessions, current) = {
+                    let state = self.state_mut();
+                    (
+                        state.root.clone(),
+                        state.sessions.clone(),
+                        state.session.clone(),
+                    )
+                };
+                let (Some(root), Some(sessions)) = (root, sessions) else {
+                    return Err(jsonrpc::Error::invalid_params(
+                        "the agent needs a workspace folder, and a place to keep its sessions (see the log)",
+                    ));
+                };
+                let id = match params.arguments.first().and_then(Value::as_str) {
+                    Some(id) => id.to_owned(),
+                    None => current.unwrap_or_else(|| sessions.latest()),
+                };
+                let path = storage::write_transcript(&root, &sessions, &id)
+                    .map_err(jsonrpc::Error::invalid_params)?;
+                let uri = Url::from_file_path(&path).map_err(|()| {
+                    jsonrpc::Error::invalid_params(format!("{} is no file URL", path.display()))
+                })?;
+                let shown = self
+                    .editor
+                    .request(
+                        "window/showDocument",
+                        json!({"uri": uri, "takeFocus": true}),
+                    )
+                    .await;
+                if !shown.is_ok_and(|answer| answer["success"] == Value::Bool(true)) {
+                    let message = format!("meshls: the session's transcript is {}", path.display());
+                    self.editor
+                        .notify("window/showMessage", json!({"type": 3, "message": message}));
+                }
+                Ok(Some(json!({"session": id, "uri": uri})))
+            }
             ext::CANCEL => {
                 let cancelled = self.editor.cancel_all_progress();
                 Ok(Some(json!({"cancelled": cancelled})))
