@@ -7,10 +7,8 @@
 
 use std::{
     path::Path,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
 };
 
 use meshls_agent::{host::Problem, redact::redact, run::Report};
@@ -22,19 +20,74 @@ use crate::{ext, state::editor::Editor};
 pub struct RunEvents {
     /// None when the editor did not ask.
     editor: Option<Arc<Editor>>,
+    ids: Arc<Ids>,
+    order: Arc<Mutex<Order>>,
+}
+
+/// Whose events they are.
+struct Ids {
     session: String,
     run: String,
-    /// The next event's number, from 0 in each run.
-    seq: AtomicU64,
+}
+
+/// What keeps the events in order: the next number, and the model's text
+/// not yet sent.
+#[derive(Default)]
+struct Order {
+    seq: u64,
+    text: String,
+    /// When the last `text` event went.
+    text_sent: Option<Instant>,
+    /// A timer will send the text.
+    text_due: bool,
+}
+
+/// The least time between two `text` events: a model streams hundreds of
+/// small pieces a second, and an event each would cost meshls more than
+/// the rest of the run (BENCHMARKS.md, "Streaming a run to the editor").
+const TEXT_EVERY: Duration = Duration::from_millis(100);
+
+fn lock(order: &Mutex<Order>) -> MutexGuard<'_, Order> {
+    order
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sends one event of `kind` with `fields` (text in them redacted), with
+/// the order held, so numbers and sending agree.
+fn emit(editor: &Editor, ids: &Ids, order: &mut Order, kind: &str, fields: Value) {
+    let mut event = Map::new();
+    event.insert("session".into(), Value::from(ids.session.as_str()));
+    event.insert("run".into(), Value::from(ids.run.as_str()));
+    event.insert("seq".into(), Value::from(order.seq));
+    order.seq += 1;
+    event.insert("kind".into(), Value::from(kind));
+    if let Value::Object(fields) = redacted(fields) {
+        event.extend(fields);
+    }
+    editor.notify(ext::RUN_EVENT, Value::Object(event));
+}
+
+/// Sends the model's text not yet sent, if any.
+fn flush_text(editor: &Editor, ids: &Ids, order: &mut Order) {
+    order.text_due = false;
+    if order.text.is_empty() {
+        return;
+    }
+    let text = std::mem::take(&mut order.text);
+    order.text_sent = Some(Instant::now());
+    emit(editor, ids, order, "text", json!({"text": text}));
 }
 
 impl RunEvents {
     pub fn new(editor: Arc<Editor>, wanted: bool, session: &str, run: &str) -> RunEvents {
         RunEvents {
             editor: wanted.then_some(editor),
-            session: session.to_owned(),
-            run: run.to_owned(),
-            seq: AtomicU64::new(0),
+            ids: Arc::new(Ids {
+                session: session.to_owned(),
+                run: run.to_owned(),
+            }),
+            order: Arc::default(),
         }
     }
 
@@ -42,29 +95,22 @@ impl RunEvents {
     pub fn off() -> RunEvents {
         RunEvents {
             editor: None,
-            session: String::new(),
-            run: String::new(),
-            seq: AtomicU64::new(0),
+            ids: Arc::new(Ids {
+                session: String::new(),
+                run: String::new(),
+            }),
+            order: Arc::default(),
         }
     }
 
-    /// Sends one event of `kind` with `fields`; text in them is redacted.
+    /// Sends one event, after the text that came before it.
     fn send(&self, kind: &str, fields: Value) {
         let Some(editor) = &self.editor else {
             return;
         };
-        let mut event = Map::new();
-        event.insert("session".into(), Value::from(self.session.as_str()));
-        event.insert("run".into(), Value::from(self.run.as_str()));
-        event.insert(
-            "seq".into(),
-            Value::from(self.seq.fetch_add(1, Ordering::SeqCst)),
-        );
-        event.insert("kind".into(), Value::from(kind));
-        if let Value::Object(fields) = redacted(fields) {
-            event.extend(fields);
-        }
-        editor.notify(ext::RUN_EVENT, Value::Object(event));
+        let mut order = lock(&self.order);
+        flush_text(editor, &self.ids, &mut order);
+        emit(editor, &self.ids, &mut order, kind, fields);
     }
 
     /// The run started on `instruction`, asked directly (`ask`) or by a
@@ -76,9 +122,32 @@ impl RunEvents {
         );
     }
 
-    /// A piece of the model's answer, as it streams.
+    /// A piece of the model's answer, as it streams: pieces that come
+    /// within [`TEXT_EVERY`] of the last event go together, none later.
     pub fn text(&self, delta: &str) {
-        self.send("text", json!({"text": delta}));
+        let Some(editor) = &self.editor else {
+            return;
+        };
+        let mut order = lock(&self.order);
+        order.text.push_str(delta);
+        let wait = order.text_sent.map_or(Duration::ZERO, |sent| {
+            TEXT_EVERY.saturating_sub(sent.elapsed())
+        });
+        if wait.is_zero() {
+            return flush_text(editor, &self.ids, &mut order);
+        }
+        if order.text_due {
+            return;
+        }
+        order.text_due = true;
+        let (editor, ids, shared) = (editor.clone(), self.ids.clone(), self.order.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let mut order = lock(&shared);
+            if order.text_due {
+                flush_text(&editor, &ids, &mut order);
+            }
+        });
     }
 
     /// A tool call: `outcome` is None as it starts, then `ok` or `error`.
