@@ -1,7 +1,7 @@
-//! `meshls/runEvent`: what a run does, as it does it, for the clients that
-//! show a conversation (meshls's VS Code extension and Neovim plugin, or
-//! any client that sets `experimental.meshlsRunEvents: true` when it
-//! initializes). No other editor ever receives the method. Each event is
+//! `meshls/runEvent`: what a run does, as it does it, for a client that
+//! shows the run as a conversation and says so by setting
+//! `experimental.meshlsRunEvents: true` when it initializes. No other
+//! editor ever receives the method. Each event is
 //! `{session, run, seq, kind, ...}`; the kinds and their fields are in
 //! README ("Run events").
 
