@@ -202,7 +202,7 @@ impl RunEvents {
                 report
                     .changed
                     .iter()
-                    .map(|path| relative(root, path))
+                    .map(|path| meshls_agent::paths::relative(root, path))
                     .collect::<Vec<_>>(),
             ),
             None => (json!({"input": 0, "output": 0}), json!(0.0), Vec::new()),
@@ -212,13 +212,6 @@ impl RunEvents {
             json!({"outcome": outcome, "tokens": tokens, "cost": cost, "files": files}),
         );
     }
-}
-
-fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }
 
 /// What an edit did, in a few words: `created`, or the lines it changed.

@@ -441,14 +441,7 @@ impl Runs {
             }
             (Ok(()), Err(())) => return self.tell(3, &format!("meshls agent: {text}")),
         };
-        let shown = self
-            .editor
-            .request(
-                "window/showDocument",
-                json!({"uri": uri, "takeFocus": true}),
-            )
-            .await;
-        if !shown.is_ok_and(|answer| answer["success"] == Value::Bool(true)) {
+        if !self.editor.show_document(&uri).await {
             self.tell(3, &format!("meshls agent answered in {}", path.display()));
         }
     }

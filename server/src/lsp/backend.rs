@@ -969,14 +969,7 @@ impl LanguageServer for Backend {
                 let uri = Url::from_file_path(&path).map_err(|()| {
                     jsonrpc::Error::invalid_params(format!("{} is no file URL", path.display()))
                 })?;
-                let shown = self
-                    .editor
-                    .request(
-                        "window/showDocument",
-                        json!({"uri": uri, "takeFocus": true}),
-                    )
-                    .await;
-                if !shown.is_ok_and(|answer| answer["success"] == Value::Bool(true)) {
+                if !self.editor.show_document(&uri).await {
                     let message = format!("meshls: the session's transcript is {}", path.display());
                     self.editor
                         .notify("window/showMessage", json!({"type": 3, "message": message}));

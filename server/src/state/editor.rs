@@ -114,6 +114,17 @@ impl Editor {
 
     /// Sends a request and waits for the editor's answer. An editor that
     /// goes away answers with an error, never a hang.
+    /// Asks the editor to show the file at `uri`, focused; whether it did.
+    pub async fn show_document(&self, uri: &lsp_types::Url) -> bool {
+        let shown = self
+            .request(
+                "window/showDocument",
+                json!({"uri": uri, "takeFocus": true}),
+            )
+            .await;
+        shown.is_ok_and(|answer| answer["success"] == Value::Bool(true))
+    }
+
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, ResponseError> {
         let id = format!(
             "{}{}",
