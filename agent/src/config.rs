@@ -31,6 +31,7 @@ pub mod defaults {
     pub const ATTEMPTS: u32 = 4;
     /// Days a session is kept after its last use.
     pub const KEEP_SESSIONS_DAYS: u64 = 90;
+    pub const CHECKPOINT_BYTES: u64 = 20 * 1024 * 1024;
 }
 
 /// Where a local OpenAI-compatible server (Ollama, llama.cpp) listens by
@@ -131,6 +132,9 @@ pub struct AgentConfig {
     /// Days a session is kept after it was last used; older ones are
     /// removed, with their audit lines, when meshls starts.
     pub keep_sessions_days: u64,
+    /// The most bytes of file text a run keeps to undo it
+    /// (`meshls.undoRun`); past it, its oldest files' go first.
+    pub checkpoint_bytes: u64,
 }
 
 /// US dollars per million tokens.
@@ -202,6 +206,7 @@ impl Default for AgentConfig {
             approval_timeout: 120,
             read_dependencies: true,
             keep_sessions_days: defaults::KEEP_SESSIONS_DAYS,
+            checkpoint_bytes: defaults::CHECKPOINT_BYTES,
         }
     }
 }

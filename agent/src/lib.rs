@@ -8,11 +8,13 @@
 //! (`endpoints.rs`); the host trait, workspace paths, permissions, and the
 //! tools (`tools.rs`, `outputs.rs`); the agent loop with its verify rounds
 //! and compaction (`run.rs`); sessions and the audit log (`session.rs`),
-//! and a session as markdown (`transcript.rs`).
+//! runs' checkpoints and how to undo them (`checkpoint.rs`), and a session
+//! as markdown (`transcript.rs`).
 //! This crate reaches the editor, documents and language servers only
 //! through a host trait it defines, never through other crates of meshls.
 
 pub mod anthropic;
+pub mod checkpoint;
 pub mod config;
 pub mod endpoints;
 pub mod files;

@@ -27,6 +27,7 @@ use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    checkpoint::{self, Checkpoint, RunRecord},
     endpoints::Endpoints,
     host::{FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol},
     model::{Message, Usage},
@@ -38,11 +39,56 @@ use crate::{
 
 /// The version of what is stored; raise it, and add a step to
 /// [`MIGRATIONS`], whenever the stored form changes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 1. Sessions and the audit log.
+/// 2. Runs (`agent.runs`) and their checkpoints (`agent.checkpoints`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Steps from each older version to the next: `MIGRATIONS[v - 1]` turns a
 /// version `v` database into version `v + 1`.
-const MIGRATIONS: [fn(&Trees) -> sled::Result<()>; SCHEMA_VERSION as usize - 1] = [];
+const MIGRATIONS: [fn(&Trees) -> sled::Result<()>; SCHEMA_VERSION as usize - 1] =
+    [runs_from_the_audit_log];
+
+/// Version 1 to 2: a record for each run the audit log tells of, so every
+/// run is listed the same way; none has a checkpoint, since version 1 kept
+/// none, so none can be undone.
+fn runs_from_the_audit_log(trees: &Trees) -> sled::Result<()> {
+    let mut counts: HashMap<String, u32> = HashMap::new();
+    let mut open: HashMap<String, RunRecord> = HashMap::new();
+    let runs = checkpoint::Runs::new(trees.clone(), false);
+    for bytes in trees.audit.iter().values() {
+        let Ok(entry) = serde_json::from_slice::<Entry>(&bytes?) else {
+            continue;
+        };
+        match entry.event {
+            Event::RunStarted { request } => {
+                let n = counts.entry(entry.session.clone()).or_default();
+                *n += 1;
+                let record = RunRecord {
+                    id: RunRecord::id_of(&entry.session, *n),
+                    session: entry.session.clone(),
+                    instruction: request.lines().next().unwrap_or("").to_owned(),
+                    started: entry.at / 1000,
+                    ..RunRecord::default()
+                };
+                if let Some(unended) = open.insert(entry.session, record) {
+                    runs.save(&unended);
+                }
+            }
+            Event::RunEnded { ended, .. } => {
+                if let Some(mut record) = open.remove(&entry.session) {
+                    record.ended = Some(ended);
+                    runs.save(&record);
+                }
+            }
+            _ => {}
+        }
+    }
+    for record in open.into_values() {
+        runs.save(&record);
+    }
+    Ok(())
+}
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
@@ -52,6 +98,8 @@ pub struct Trees {
     pub meta: sled::Tree,
     pub sessions: sled::Tree,
     pub audit: sled::Tree,
+    pub runs: sled::Tree,
+    pub checkpoints: sled::Tree,
 }
 
 impl Trees {
@@ -61,6 +109,8 @@ impl Trees {
             meta: db.open_tree("agent.meta")?,
             sessions: db.open_tree("agent.sessions")?,
             audit: db.open_tree("agent.audit")?,
+            runs: db.open_tree("agent.runs")?,
+            checkpoints: db.open_tree("agent.checkpoints")?,
         })
     }
 }
@@ -236,6 +286,11 @@ impl Store {
         })
     }
 
+    /// The runs and their checkpoints.
+    pub fn runs(&self) -> checkpoint::Runs {
+        checkpoint::Runs::new(self.trees.clone(), self.read_only.is_some())
+    }
+
     /// Why sessions are not saved, if they are not.
     pub fn read_only(&self) -> Option<&str> {
         self.read_only.as_deref()
@@ -340,6 +395,12 @@ impl Store {
         for (key, _) in entries {
             let _ = self.trees.audit.remove(key);
         }
+        let runs = self.runs();
+        for id in &old {
+            for run in runs.of_session(id) {
+                runs.remove(&run.id);
+            }
+        }
         old.len()
     }
 
@@ -358,6 +419,8 @@ impl Store {
     pub fn flush(&self) -> sled::Result<()> {
         self.trees.sessions.flush()?;
         self.trees.audit.flush()?;
+        self.trees.runs.flush()?;
+        self.trees.checkpoints.flush()?;
         Ok(())
     }
 }
@@ -529,6 +592,20 @@ impl Sessions {
                 .map(|session| Running { session })
                 .map_err(|_| Busy(id.to_owned())),
         )
+    }
+
+    /// The checkpoint of the run about to start in the held session, on
+    /// `instruction`, keeping at most `limit` bytes (`agent.checkpoint_bytes`).
+    pub fn checkpoint(&self, running: &Running, instruction: &str, limit: u64) -> Checkpoint {
+        let record = RunRecord {
+            id: RunRecord::id_of(&running.id, running.runs + 1),
+            session: running.id.clone(),
+            instruction: crate::redact::redact(instruction.lines().next().unwrap_or(""))
+                .into_owned(),
+            started: now_nanos() / 1_000_000_000,
+            ..RunRecord::default()
+        };
+        Checkpoint::start(self.store.runs(), record, limit)
     }
 
     /// Runs the agent on `request` in the held session: the conversation

@@ -444,3 +444,62 @@ fn an_output_id_from_before_a_restart_never_names_another_output() {
     let old: meshls_agent::run::Conversation = serde_json::from_str(r#"{"messages": []}"#).unwrap();
     assert!(old.messages.is_empty());
 }
+
+/// A database written by meshls at schema 1 (tests/fixtures/README.md) is
+/// migrated in place when opened: its sessions are listed as before, and
+/// each of its runs gets a record (none undoable: schema 1 kept no
+/// checkpoints).
+#[test]
+fn a_schema_1_database_is_migrated_and_its_sessions_listed() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-1");
+    let copy = || {
+        let data = tempfile::tempdir().unwrap();
+        for name in ["conf", "db"] {
+            std::fs::copy(fixture.join(name), data.path().join(name)).unwrap();
+        }
+        data
+    };
+    let untouched = copy();
+    let db = sled::open(untouched.path()).unwrap();
+    assert_eq!(
+        Trees::of(&db)
+            .unwrap()
+            .meta
+            .get("schema_version")
+            .unwrap()
+            .unwrap()
+            .as_ref(),
+        1u32.to_be_bytes(),
+        "the fixture is a schema-1 database"
+    );
+    let data = copy();
+    let (db, sessions) = open(data.path());
+    let listed = sessions.list();
+    let titles: Vec<&str> = listed.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(titles, ["What is label?", "Fix the type error."]);
+    assert_eq!(listed[1].runs, 1);
+    assert_eq!(listed[1].tokens.input, 300);
+    let runs = sessions.store().runs();
+    let first = runs.of_session(&listed[1].id);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].instruction, "Fix the type error.");
+    assert_eq!(first[0].ended.as_deref(), Some("Answered"));
+    assert_eq!(first[0].id, format!("{}-000001", listed[1].id));
+    assert!(first[0].files.is_empty() && runs.states(&first[0].id).is_empty());
+    assert_eq!(runs.latest_undoable(&listed[1].id), None);
+    assert_eq!(runs.of_session(&listed[0].id).len(), 1);
+    // The audit log is as it was, and the version now says 2.
+    assert_eq!(sessions.store().audit_log().len(), 7);
+    let trees = Trees::of(&db).unwrap();
+    assert_eq!(
+        trees.meta.get("schema_version").unwrap().unwrap().as_ref(),
+        SCHEMA_VERSION.to_be_bytes()
+    );
+    assert_eq!(SCHEMA_VERSION, 2);
+    // Migrating again (as a second open would not) adds no second record.
+    sessions.store().flush().unwrap();
+    drop(sessions);
+    let store = Store::open(trees).unwrap();
+    assert_eq!(store.runs().of_session(&listed[1].id).len(), 1);
+    drop(db);
+}
