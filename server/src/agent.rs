@@ -11,3 +11,4 @@ pub mod progress;
 pub mod review_host;
 pub mod runs;
 pub mod senses;
+pub mod undo;

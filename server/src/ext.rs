@@ -28,8 +28,13 @@ pub const SESSIONS: &str = "meshls.sessions";
 /// the session given, else the current one.
 pub const SHOW_SESSION: &str = "meshls.showSession";
 
+/// Undoes a whole run in one workspace edit (`[{run}]`, else the current
+/// session's latest run that changed files): `{run, undone, restored,
+/// deleted, left: [{file, why}], message}`.
+pub const UNDO_RUN: &str = "meshls.undoRun";
+
 /// Every command meshls answers itself, as it advertises them.
-pub const COMMANDS: [&str; 9] = [
+pub const COMMANDS: [&str; 10] = [
     STATUS,
     ASK,
     RUN_ACTION,
@@ -39,6 +44,7 @@ pub const COMMANDS: [&str; 9] = [
     NEW_SESSION,
     SESSIONS,
     SHOW_SESSION,
+    UNDO_RUN,
 ];
 
 /// Commands and methods with these prefixes are meshls's, never a

@@ -1,6 +1,7 @@
 //! The editor's side of a session, emulated: the documents it has open and
 //! their versions, how it applies `workspace/applyEdit` (to open documents,
-//! with their `didChange`, or to files on disk), and which button it presses
+//! with their `didChange`, or to files on disk; file creations and
+//! deletions, closing a deleted file's document), and which button it presses
 //! on a `window/showMessageRequest`, if any.
 
 use std::collections::HashMap;
@@ -145,6 +146,7 @@ impl EditorSide {
         let mut documents = self.documents.clone();
         let mut files: Vec<(PathBuf, String)> = Vec::new();
         let mut touched = Vec::new();
+        let (mut deleted, mut closed) = (Vec::new(), Vec::new());
         for change in &changes {
             let uri = change
                 .pointer("/textDocument/uri")
@@ -156,6 +158,20 @@ impl EditorSide {
                 .ok()
                 .and_then(|u| u.to_file_path().ok())
                 .unwrap_or_default();
+            if change["kind"] == "delete" {
+                // The file goes, and with it the editor's document.
+                if !path.exists() && change["options"]["ignoreIfNotExists"] != true {
+                    return (
+                        Vec::new(),
+                        json!({"applied": false, "failureReason": "the file does not exist"}),
+                    );
+                }
+                deleted.push(path);
+                if documents.remove(&uri).is_some() {
+                    closed.push(uri);
+                }
+                continue;
+            }
             if change["kind"] == "create" {
                 if path.exists() {
                     return (
@@ -212,7 +228,17 @@ impl EditorSide {
         for (path, text) in files {
             std::fs::write(path, text).expect("write an edited file");
         }
+        for path in deleted {
+            if path.exists() {
+                std::fs::remove_file(path).expect("delete a file");
+            }
+        }
         self.documents = documents;
+        let closing = closed.iter().map(|uri| {
+            json!({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {
+                "textDocument": {"uri": uri},
+            }})
+        });
         let notes = touched
             .iter()
             .map(|uri| {
@@ -222,6 +248,7 @@ impl EditorSide {
                     "contentChanges": [{"text": model.text()}],
                 }})
             })
+            .chain(closing)
             .collect();
         (notes, json!({"applied": true}))
     }

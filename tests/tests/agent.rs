@@ -107,7 +107,8 @@ fn ask_fixes_a_real_type_error_through_the_editor() {
             .is_some_and(|m| m.starts_with("meshls agent"))
     });
     assert_eq!(
-        shown["message"], "meshls agent: Fixed: label holds a string now.",
+        shown["message"],
+        "meshls agent: Fixed: label holds a string now.\n(Changed src/main.ts: undo the whole run with meshls.undoRun.)",
         "progress: {reports:?}"
     );
 
@@ -430,7 +431,7 @@ fn a_client_that_asks_for_run_events_sees_each_step_of_the_run() {
             json!({"command": "meshls.ask", "arguments": ["Fix the type error.", main.as_str()]}),
         )
         .unwrap();
-    let (session, run) = (started["session"].clone(), started["token"].clone());
+    let (session, token) = (started["session"].clone(), started["token"].clone());
     server.wait_notification("meshls/runEvent", |p| p["kind"] == "end");
     let events: Vec<Value> = server
         .messages()
@@ -439,7 +440,9 @@ fn a_client_that_asks_for_run_events_sees_each_step_of_the_run() {
         .map(|m| m["params"].clone())
         .collect();
 
-    // One run's events, numbered from 0, in order.
+    // One run's events, numbered from 0, in order; the run is the
+    // session's first, by the id meshls.undoRun takes.
+    let run = json!(format!("{}-000001", session.as_str().unwrap()));
     for (seq, event) in events.iter().enumerate() {
         assert_eq!(event["seq"], seq, "{events:#?}");
         assert_eq!(
@@ -453,6 +456,7 @@ fn a_client_that_asks_for_run_events_sees_each_step_of_the_run() {
     assert_eq!(kinds.last(), Some(&"end"), "{kinds:?}");
     assert_eq!(events[0]["instruction"], "Fix the type error.");
     assert_eq!(events[0]["action"], "ask");
+    assert_eq!(events[0]["token"], token);
 
     // Each tool call as it started, then how it went.
     let tools: Vec<(String, Value)> = events
@@ -501,6 +505,7 @@ fn a_client_that_asks_for_run_events_sees_each_step_of_the_run() {
     assert_eq!(end["outcome"], "done in 3 step(s)");
     assert_eq!(end["tokens"], json!({"input": 300, "output": 30}));
     assert_eq!(end["files"], json!(["src/main.ts"]));
+    assert_eq!(end["undo"], true);
     assert!(server.shutdown_and_exit().success());
 }
 
@@ -1474,4 +1479,245 @@ fn sessions_and_the_audit_log_read_back_from_the_command_line_without_the_key() 
     );
     assert_eq!(run(&["sessions", "--json"]), "[]\n");
     assert_eq!(run(&["audit", "--json"]), "[]\n");
+}
+
+/// The type-error project with a second file, which stays closed.
+const TWO_FILES: &str = r#"
+//- /tsconfig.json
+{"compilerOptions": {"strict": true}}
+//- /src/main.ts
+const label: string = 42;
+export const text = label.toUpperCase();
+//- /src/other.ts
+export const other = 1;
+"#;
+
+/// The user's config: the agent talks to `model` and may change and create
+/// files that are not open without asking.
+fn use_model_editing_freely(ws: &Workspace, model: &ModelServer) {
+    ws.use_model(
+        &format!("{}/v1", model.url()),
+        "[agent.permissions]\nedit_file = \"allow\"\nwrite_file = \"allow\"\n",
+    );
+}
+
+fn undo_run(server: &mut Server, arguments: Value) -> Result<Value, String> {
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.undoRun", "arguments": arguments}),
+        )
+        .map_err(|err| err.to_string())
+}
+
+fn undo_edits(server: &mut Server) -> Vec<Value> {
+    server
+        .messages()
+        .into_iter()
+        .filter(|m| m["method"] == "workspace/applyEdit")
+        .filter(|m| {
+            m["params"]["label"]
+                .as_str()
+                .is_some_and(|label| label.starts_with("Undo: "))
+        })
+        .collect()
+}
+
+#[test]
+fn undo_run_takes_a_whole_run_back_in_one_edit_once_and_keeps_the_users_own_edits() {
+    let ws = Workspace::new(TWO_FILES);
+    let model = ModelServer::start(vec![
+        read_main(),
+        fix_main(),
+        tool_call(
+            "c3",
+            "edit_file",
+            json!({"path": "src/other.ts", "old_string": "= 1;", "new_string": "= 2;"}),
+        ),
+        tool_call(
+            "c4",
+            "write_file",
+            json!({"path": "src/added.ts", "content": "export const added = true;\n"}),
+        ),
+        text_answer("Done."),
+        // The second run.
+        fix_main(),
+        text_answer("Fixed again."),
+    ]);
+    use_model_editing_freely(&ws, &model);
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    let (main_before, other_before) = (ws.read("src/main.ts"), ws.read("src/other.ts"));
+    ask_until_done(&mut server, &main, "Fix it and more.", 5);
+    let shown = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent: Done."))
+    });
+    // The end of a run that changed files says how to undo it.
+    assert_eq!(
+        shown["message"],
+        "meshls agent: Done.\n(Changed 3 files: undo the whole run with meshls.undoRun.)"
+    );
+    assert_ne!(server.document(&main).unwrap().0, main_before);
+    assert_eq!(ws.read("src/other.ts"), "export const other = 2;\n");
+    assert!(ws.root().join("src/added.ts").exists());
+
+    // One edit takes the whole run back: the open file by its version,
+    // the closed one on disk, the created one deleted.
+    let undone = undo_run(&mut server, json!([])).unwrap();
+    assert_eq!(undone["undone"], true, "{undone}");
+    assert_eq!(
+        undone["restored"],
+        json!(["src/main.ts", "src/other.ts"]),
+        "{undone}"
+    );
+    assert_eq!(undone["deleted"], json!(["src/added.ts"]), "{undone}");
+    assert_eq!(undone["left"], json!([]), "{undone}");
+    let edits = undo_edits(&mut server);
+    assert_eq!(edits.len(), 1, "{edits:#?}");
+    assert_eq!(edits[0]["params"]["label"], "Undo: Fix it and more.");
+    assert_eq!(
+        edits[0]["params"]["edit"]["documentChanges"][0]["textDocument"]["version"],
+        2
+    );
+    assert_eq!(server.document(&main).unwrap().0, main_before);
+    assert_eq!(ws.read("src/other.ts"), other_before);
+    assert!(!ws.root().join("src/added.ts").exists());
+    let run = undone["run"].clone();
+
+    // A second undo of the same run changes nothing; with no run named,
+    // there is none left to undo.
+    let again = undo_run(&mut server, json!([{"run": run}])).unwrap();
+    assert_eq!(again["undone"], false, "{again}");
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("undone already"),
+        "{again}"
+    );
+    let none = undo_run(&mut server, json!([])).unwrap_err();
+    assert!(none.contains("nothing to undo"), "{none}");
+    assert_eq!(undo_edits(&mut server).len(), 1);
+    assert_eq!(server.document(&main).unwrap().0, main_before);
+
+    // A run, then the user edits another part of the same file: undo
+    // takes back the run's change and keeps the user's.
+    ask_until_done(&mut server, &main, "Fix it again.", 2);
+    let fixed = server.document(&main).unwrap().0;
+    assert!(fixed.contains("\"42\""), "{fixed}");
+    server.retype(&main, &format!("// mine\n{fixed}"));
+    let undone = undo_run(&mut server, json!([])).unwrap();
+    assert_eq!(undone["restored"], json!(["src/main.ts"]), "{undone}");
+    assert_eq!(
+        server.document(&main).unwrap().0,
+        format!("// mine\n{main_before}")
+    );
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_cancelled_runs_edits_are_undone_in_one_step_from_its_closing_message() {
+    let ws = Workspace::new(TWO_FILES);
+    let gate = Gate::default();
+    let model = ModelServer::start(vec![
+        read_main(),
+        fix_main(),
+        tool_call(
+            "c3",
+            "write_file",
+            json!({"path": "src/added.ts", "content": "export const added = true;\n"}),
+        ),
+        text_answer("never seen").after(&gate),
+    ]);
+    use_model_editing_freely(&ws, &model);
+    let mut server = start(&ws);
+    server.choose(Some("Undo"));
+    let main = ws.uri("src/main.ts");
+    let main_before = ws.read("src/main.ts");
+    let token = ask(&mut server, "Fix it.", main.as_str());
+    server.wait_notification("$/progress", |p| {
+        p["token"] == token.as_str() && p["value"]["message"] == "step 4: asking the model"
+    });
+    assert!(ws.root().join("src/added.ts").exists());
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.cancel"}),
+        )
+        .unwrap();
+    assert_eq!(
+        reports_until_end(&mut server, &token).last().unwrap(),
+        "end: cancelled"
+    );
+    gate.open();
+    // The closing message offers "Undo"; the user takes it.
+    let offered = server.wait_server_request_where("window/showMessageRequest", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent:"))
+    });
+    assert!(
+        offered["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("meshls agent: cancelled; the run had already changed 2 files"),
+        "{offered}"
+    );
+    assert_eq!(offered["actions"], json!([{"title": "Undo"}]));
+    let said = server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent: undid"))
+    });
+    assert_eq!(
+        said["message"],
+        "meshls agent: undid \"Fix it.\": 1 file(s) restored, 1 created file(s) deleted"
+    );
+    assert_eq!(undo_edits(&mut server).len(), 1);
+    assert_eq!(server.document(&main).unwrap().0, main_before);
+    assert!(!ws.root().join("src/added.ts").exists());
+    assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn a_follow_up_ask_continues_the_conversation() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![
+        text_answer("label is a string that holds 42."),
+        text_answer("Because 42 is a number."),
+    ]);
+    use_model(&ws, &model);
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    ask_until_done(&mut server, &main, "What is label?", 1);
+    ask_until_done(&mut server, &main, "Why is it an error?", 1);
+    let received = model.received();
+    assert_eq!(received.len(), 2);
+    // The second request holds the first instruction and its answer,
+    // then the follow-up.
+    let messages = received[1].body["messages"].as_array().unwrap();
+    let said: Vec<(String, String)> = messages
+        .iter()
+        .filter(|m| m["role"] != "system")
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().to_owned(),
+                m["content"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(said.len(), 3, "{said:#?}");
+    assert_eq!(said[0].0, "user");
+    assert!(said[0].1.starts_with("What is label?"), "{said:#?}");
+    assert_eq!(
+        said[1],
+        (
+            "assistant".to_owned(),
+            "label is a string that holds 42.".to_owned()
+        )
+    );
+    assert!(said[2].1.starts_with("Why is it an error?"), "{said:#?}");
+    assert!(server.shutdown_and_exit().success());
 }

@@ -237,7 +237,12 @@ fn eglot_fixes_a_real_type_error_with_the_agent_from_its_code_actions() {
 
     // The answer was shown; the settings eglot sent were taken.
     let messages = texts(result, "messages");
-    assert!(messages.contains(&"meshls agent: Fixed."), "{messages:?}");
+    assert!(
+        messages.contains(
+            &"meshls agent: Fixed.\n(Changed src/main.ts: undo the whole run with meshls.undoRun.)"
+        ),
+        "{messages:?}"
+    );
     assert!(
         !messages
             .iter()

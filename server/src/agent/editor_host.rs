@@ -16,8 +16,9 @@ use std::{
 use meshls_analysis::text;
 use serde_json::{json, Value};
 
-use meshls_agent::host::{
-    rebase, FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol,
+use meshls_agent::{
+    checkpoint::Checkpoint,
+    host::{rebase, FileChange, Host, Place, Problem, Question, Reported, Spot, Symbol},
 };
 
 use crate::ext;
@@ -79,6 +80,17 @@ pub struct ServerHost {
     reported: Mutex<Vec<Reported>>,
     /// The run's events, for a client that asked for them.
     events: Arc<RunEvents>,
+    /// What each file was before the run changed it, for `meshls.undoRun`.
+    checkpoint: Option<Arc<Checkpoint>>,
+}
+
+/// A change as the editor is asked to make it, with the file's text
+/// before (`None`: the change creates it) and after.
+struct Planned {
+    label: String,
+    edit: Value,
+    before: Option<String>,
+    after: String,
 }
 
 impl ServerHost {
@@ -115,6 +127,15 @@ impl ServerHost {
             read_dependencies: true,
             reported: Mutex::new(Vec::new()),
             events: Arc::new(RunEvents::off()),
+            checkpoint: None,
+        }
+    }
+
+    /// Keeps each file's text before the run changes it in `checkpoint`.
+    pub fn with_checkpoint(self, checkpoint: Arc<Checkpoint>) -> ServerHost {
+        ServerHost {
+            checkpoint: Some(checkpoint),
+            ..self
         }
     }
 
@@ -167,7 +188,7 @@ impl ServerHost {
     }
 
     /// The `workspace/applyEdit` for a change, against the editor's text now.
-    fn edit(&self, change: FileChange) -> Result<(String, Value), String> {
+    fn edit(&self, change: FileChange) -> Result<Planned, String> {
         match change {
             FileChange::Create { path, content } => {
                 let uri = uri(&path)?;
@@ -177,7 +198,12 @@ impl ServerHost {
                         {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "newText": content}
                     ]},
                 ]});
-                Ok((format!("create {}", name(&path)), edit))
+                Ok(Planned {
+                    label: format!("create {}", name(&path)),
+                    edit,
+                    before: None,
+                    after: content,
+                })
             }
             FileChange::Edit {
                 path,
@@ -215,7 +241,12 @@ impl ServerHost {
                         )
                     })?
                 };
-                let edits: Vec<Value> = keep_line_breaks(&current, replacements)
+                let replacements = keep_line_breaks(&current, replacements);
+                let mut after = current.clone();
+                for (range, new) in replacements.iter().rev() {
+                    after.replace_range(range.clone(), new);
+                }
+                let edits: Vec<Value> = replacements
                     .iter()
                     .map(|(range, new)| {
                         json!({"range": {
@@ -227,7 +258,12 @@ impl ServerHost {
                 let edit = json!({"documentChanges": [
                     {"textDocument": {"uri": uri, "version": version}, "edits": edits},
                 ]});
-                Ok((format!("edit {}", name(&path)), edit))
+                Ok(Planned {
+                    label: format!("edit {}", name(&path)),
+                    edit,
+                    before: Some(current),
+                    after,
+                })
             }
         }
     }
@@ -246,7 +282,12 @@ impl Host for ServerHost {
             publications: self.hub.publications(&path),
             clean: self.hub.clean(&path).await,
         };
-        let (label, mut edit) = self.edit(change)?;
+        let Planned {
+            label,
+            mut edit,
+            before,
+            after,
+        } = self.edit(change)?;
         let confirm = self
             .to_confirm
             .lock()
@@ -278,6 +319,9 @@ impl Host for ServerHost {
                 "the editor did not apply the edit to {}{why}",
                 name(&path)
             ));
+        }
+        if let Some(checkpoint) = &self.checkpoint {
+            checkpoint.record(&path, before.as_deref(), &after);
         }
         self.events.edit(&path, &edit);
         self.changed

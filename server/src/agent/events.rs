@@ -115,10 +115,11 @@ impl RunEvents {
 
     /// The run started on `instruction`, asked directly (`ask`) or by a
     /// code action (its name: `fix`, `explain`, `review`, ...).
-    pub fn start(&self, instruction: &str, action: &str) {
+    /// `token` is the run's `$/progress` token.
+    pub fn start(&self, instruction: &str, action: &str, token: &str) {
         self.send(
             "start",
-            json!({"instruction": instruction, "action": action}),
+            json!({"instruction": instruction, "action": action, "token": token}),
         );
     }
 
@@ -194,7 +195,8 @@ impl RunEvents {
 
     /// The run ended: how (`outcome` as the progress said it), what it
     /// used, and the files it changed.
-    pub fn end(&self, outcome: &str, report: Option<&Report>, root: &Path) {
+    /// `undo`: `meshls.undoRun` can take the run back.
+    pub fn end(&self, outcome: &str, report: Option<&Report>, root: &Path, undo: bool) {
         let (tokens, cost, files) = match report {
             Some(report) => (
                 json!({"input": report.usage.input_tokens, "output": report.usage.output_tokens}),
@@ -209,7 +211,7 @@ impl RunEvents {
         };
         self.send(
             "end",
-            json!({"outcome": outcome, "tokens": tokens, "cost": cost, "files": files}),
+            json!({"outcome": outcome, "tokens": tokens, "cost": cost, "files": files, "undo": undo}),
         );
     }
 }

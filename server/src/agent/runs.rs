@@ -240,13 +240,15 @@ impl Runs {
                 }
             }
         };
+        let checkpoint =
+            Arc::new(sessions.checkpoint(&running, &ask.instruction, config.checkpoint_bytes));
         let events = Arc::new(RunEvents::new(
             self.editor.clone(),
             run_events,
             &running.id,
-            token,
+            &checkpoint.run(),
         ));
-        events.start(&ask.instruction, &action);
+        events.start(&ask.instruction, &action, token);
         let title = ask.instruction.lines().next().unwrap_or("").to_owned();
         // An editor that refuses the token, or does not answer in time,
         // still gets the run, without progress.
@@ -297,7 +299,8 @@ impl Runs {
         )
         .with_approval_timeout(Duration::from_secs(config.approval_timeout))
         .with_read_dependencies(config.read_dependencies)
-        .with_events(events.clone());
+        .with_events(events.clone())
+        .with_checkpoint(checkpoint.clone());
         let reports = Reports::new(self.editor.clone(), token, shows_progress, events.clone());
         // A review reports its findings with `report_finding`, as in CI.
         let policy = crate::config::agent_policy(&config, read_only, review.is_some());
@@ -330,13 +333,28 @@ impl Runs {
             Ok(report) => ended_message(report),
             Err(err) => format!("failed: {err}"),
         };
+        let record = checkpoint.end(&outcome);
         if shows_progress {
             self.progress(token, json!({"kind": "end", "message": outcome}));
         }
-        events.end(&outcome, report.as_ref().ok(), &root);
+        let changed = !record.files.is_empty();
+        events.end(&outcome, report.as_ref().ok(), &root, changed);
+        let files = match record.files.len() {
+            1 => meshls_agent::paths::relative(&root, &record.files[0]),
+            n => format!("{n} files"),
+        };
         match report {
             Ok(report) if report.ended == Ended::Cancelled => {
-                self.tell(3, "meshls agent: cancelled; the edits already applied stay (undo them in the editor)");
+                if changed {
+                    self.offer_undo(
+                        &root,
+                        &sessions,
+                        &record,
+                        format!("meshls agent: cancelled; the run had already changed {files}. Undo its changes?"),
+                    );
+                } else {
+                    self.tell(3, "meshls agent: cancelled; nothing was changed");
+                }
             }
             Ok(report) => {
                 if let Some(uri) = review {
@@ -344,9 +362,30 @@ impl Runs {
                         return;
                     }
                 }
-                self.answer(&root, &session, runs, &title, &report).await;
+                let undo = changed
+                    .then(|| format!("Changed {files}: undo the whole run with meshls.undoRun."));
+                self.answer(&root, &session, runs, &title, &report, undo.as_deref())
+                    .await;
+                if changed && !report.errors_left.is_empty() {
+                    self.offer_undo(
+                        &root,
+                        &sessions,
+                        &record,
+                        format!(
+                            "meshls agent: {} new error(s) remain after the agent's changes to {files}. Undo the run?",
+                            report.errors_left.len()
+                        ),
+                    );
+                }
             }
-            Err(err) => self.tell(1, &format!("meshls agent: {err}")),
+            Err(err) => {
+                let undo = if changed {
+                    format!(" (it had changed {files}: undo the whole run with meshls.undoRun)")
+                } else {
+                    String::new()
+                };
+                self.tell(1, &format!("meshls agent: {err}{undo}"));
+            }
         }
     }
 
@@ -399,7 +438,7 @@ impl Runs {
 
     /// One `window/showMessage` (1 error, 2 warning, 3 info), without any
     /// API key in it.
-    fn tell(&self, kind: u8, message: &str) {
+    pub(crate) fn tell(&self, kind: u8, message: &str) {
         self.editor.notify(
             "window/showMessage",
             json!({"type": kind, "message": redact(message)}),
@@ -407,7 +446,16 @@ impl Runs {
     }
 
     /// The answer as a message when short, else as a file the editor opens.
-    async fn answer(&self, root: &Path, session: &str, runs: u32, title: &str, report: &Report) {
+    /// `undo` says how to undo the run, when it changed files.
+    async fn answer(
+        &self,
+        root: &Path,
+        session: &str,
+        runs: u32,
+        title: &str,
+        report: &Report,
+        undo: Option<&str>,
+    ) {
         let mut text = report.answer.trim().to_owned();
         if report.ended != Ended::Answered {
             text = format!("{} {text}", ended_message(report));
@@ -418,7 +466,11 @@ impl Runs {
                 report.errors_left.len()
             ));
         }
-        if text.len() <= SHORT_ANSWER && text.lines().count() <= SHORT_LINES {
+        let short = text.len() <= SHORT_ANSWER && text.lines().count() <= SHORT_LINES;
+        if let Some(undo) = undo {
+            text.push_str(&format!("\n({undo})"));
+        }
+        if short {
             return self.tell(3, &format!("meshls agent: {text}"));
         }
         let Some(dir) = storage::answers_dir(root) else {

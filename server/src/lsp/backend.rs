@@ -976,6 +976,41 @@ impl LanguageServer for Backend {
                 }
                 Ok(Some(json!({"session": id, "uri": uri})))
             }
+            ext::UNDO_RUN => {
+                let (root, sessions, current) = {
+                    let state = self.state_mut();
+                    (
+                        state.root.clone(),
+                        state.sessions.clone(),
+                        state.session.clone(),
+                    )
+                };
+                let (Some(root), Some(sessions)) = (root, sessions) else {
+                    return Err(jsonrpc::Error::invalid_params(
+                        "the agent needs a workspace folder, and a place to keep its sessions (see the log)",
+                    ));
+                };
+                let run = match params.arguments.first() {
+                    Some(Value::String(run)) => Some(run.clone()),
+                    Some(Value::Object(fields)) => {
+                        fields.get("run").and_then(Value::as_str).map(str::to_owned)
+                    }
+                    _ => None,
+                };
+                let session = current.unwrap_or_else(|| sessions.latest());
+                match self
+                    .runs
+                    .undo(&root, &sessions, &session, run.as_deref())
+                    .await
+                {
+                    Ok(answer) => Ok(Some(answer)),
+                    Err(why) => {
+                        self.editor
+                            .notify("window/showMessage", json!({"type": 2, "message": why}));
+                        Err(jsonrpc::Error::invalid_params(why))
+                    }
+                }
+            }
             ext::CANCEL => {
                 let cancelled = self.editor.cancel_all_progress();
                 Ok(Some(json!({"cancelled": cancelled})))
