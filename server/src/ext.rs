@@ -33,8 +33,13 @@ pub const SHOW_SESSION: &str = "meshls.showSession";
 /// deleted, left: [{file, why}], message}`.
 pub const UNDO_RUN: &str = "meshls.undoRun";
 
+/// Answers a question of the agent's (`[{question, answer}]`, the answer
+/// `allow`, `always` or `deny`): the command of the code actions that
+/// offer the questions waiting for the user.
+pub const ANSWER: &str = "meshls.answer";
+
 /// Every command meshls answers itself, as it advertises them.
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 11] = [
     STATUS,
     ASK,
     RUN_ACTION,
@@ -45,6 +50,7 @@ pub const COMMANDS: [&str; 10] = [
     SESSIONS,
     SHOW_SESSION,
     UNDO_RUN,
+    ANSWER,
 ];
 
 /// Commands and methods with these prefixes are meshls's, never a
@@ -138,18 +144,10 @@ mod tests {
             );
         }
         // Between them, the clients reach every command a user runs by name
-        // (`meshls.runAction` and `meshls.fix` come with code actions;
-        // `meshls.sessions` and `meshls.showSession` are for clients'
-        // session views, still to come, and for editors without a client).
+        // (`meshls.runAction`, `meshls.fix` and `meshls.answer` come with
+        // code actions).
         for id in COMMANDS {
-            if [
-                super::RUN_ACTION,
-                super::FIX,
-                super::SESSIONS,
-                super::SHOW_SESSION,
-            ]
-            .contains(&id)
-            {
+            if [super::RUN_ACTION, super::FIX, super::ANSWER].contains(&id) {
                 continue;
             }
             assert!(

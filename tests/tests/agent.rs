@@ -1721,3 +1721,111 @@ fn a_follow_up_ask_continues_the_conversation() {
     assert!(said[2].1.starts_with("Why is it an error?"), "{said:#?}");
     assert!(server.shutdown_and_exit().success());
 }
+
+/// Helix shows no message with buttons: the question waits in the run's
+/// progress, in `meshls.status` and as code actions at the cursor, which
+/// answer it.
+#[test]
+fn an_editor_without_message_buttons_answers_the_agent_with_code_actions() {
+    let ws = Workspace::new(TWO_FILES);
+    let model = ModelServer::start(vec![
+        tool_call(
+            "c1",
+            "edit_file",
+            json!({"path": "src/other.ts", "old_string": "= 1;", "new_string": "= 2;"}),
+        ),
+        tool_call(
+            "c2",
+            "write_file",
+            json!({"path": "src/added.ts", "content": "export const added = true;\n"}),
+        ),
+        text_answer("Done."),
+    ]);
+    use_model(&ws, &model);
+    let mut server = start(&ws);
+    server.answer_no_questions();
+    let main = ws.uri("src/main.ts");
+    let token = ask(&mut server, "Change other.ts.", main.as_str());
+    let waiting = server.wait_notification("$/progress", |p| {
+        p["token"] == token.as_str()
+            && p["value"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("waiting for your answer: Edit src/other.ts?"))
+    });
+    assert!(
+        waiting["value"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("code actions"),
+        "{waiting}"
+    );
+    let status = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.status", "arguments": [{"quiet": true}]}),
+        )
+        .unwrap();
+    assert_eq!(
+        status["agent"]["questions"][0]["action"], "Edit src/other.ts",
+        "{status}"
+    );
+    // At any line of any open file, the answers come first.
+    let actions = code_actions(&mut server, main.as_str(), 1, json!([]));
+    let offered = titles(&actions);
+    assert_eq!(
+        offered[..3],
+        [
+            "Allow: Edit src/other.ts",
+            "Always for this session: Edit src/other.ts",
+            "Deny: Edit src/other.ts"
+        ],
+        "{offered:?}"
+    );
+    let allow = actions[0]["command"].clone();
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": allow["command"], "arguments": allow["arguments"]}),
+        )
+        .unwrap();
+    // The next question, denied the same way.
+    server.wait_notification("$/progress", |p| {
+        p["token"] == token.as_str()
+            && p["value"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("waiting for your answer: Create src/added.ts?"))
+    });
+    let actions = code_actions(&mut server, main.as_str(), 0, json!([]));
+    let deny = actions
+        .iter()
+        .find(|a| a["title"] == "Deny: Create src/added.ts")
+        .expect("a Deny action")["command"]
+        .clone();
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": deny["command"], "arguments": deny["arguments"]}),
+        )
+        .unwrap();
+    assert_eq!(
+        reports_until_end(&mut server, &token).last().unwrap(),
+        "end: done in 3 step(s)"
+    );
+    assert_eq!(ws.read("src/other.ts"), "export const other = 2;\n");
+    assert!(!ws.root().join("src/added.ts").exists());
+    // Answered, the questions are no longer offered; a late answer is
+    // said to be too late.
+    let actions = code_actions(&mut server, main.as_str(), 0, json!([]));
+    assert!(
+        !titles(&actions).iter().any(|t| t.starts_with("Allow:")),
+        "{actions:?}"
+    );
+    let late = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": allow["command"], "arguments": allow["arguments"]}),
+        )
+        .unwrap();
+    assert_eq!(late["answered"], false);
+    assert!(server.shutdown_and_exit().success());
+}

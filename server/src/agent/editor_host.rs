@@ -24,6 +24,7 @@ use meshls_agent::{
 use crate::ext;
 use crate::{
     agent::events::RunEvents,
+    agent::progress::Reports,
     agent::senses::{name, uri, Senses},
     state::diagnostics::DiagnosticsHub,
     state::documents::Documents,
@@ -82,6 +83,8 @@ pub struct ServerHost {
     events: Arc<RunEvents>,
     /// What each file was before the run changed it, for `meshls.undoRun`.
     checkpoint: Option<Arc<Checkpoint>>,
+    /// The run's progress, which says when a question waits for the user.
+    reports: Option<Arc<Reports>>,
 }
 
 /// A change as the editor is asked to make it, with the file's text
@@ -128,6 +131,15 @@ impl ServerHost {
             reported: Mutex::new(Vec::new()),
             events: Arc::new(RunEvents::off()),
             checkpoint: None,
+            reports: None,
+        }
+    }
+
+    /// Says in the run's progress when a question waits for the user.
+    pub fn with_reports(self, reports: Arc<Reports>) -> ServerHost {
+        ServerHost {
+            reports: Some(reports),
+            ..self
         }
     }
 
@@ -456,6 +468,15 @@ impl Host for ServerHost {
             Some(_) => json!([{"title": ALLOW}, {"title": ALWAYS}, {"title": DENY}]),
             None => json!([{"title": ALLOW}, {"title": DENY}]),
         };
+        // The question is asked in a message with buttons, and offered as
+        // code actions at the cursor too, for editors without such
+        // messages (Helix): the first answer counts.
+        let (id, by_action) = self.editor.pose_question(action, question.always.is_some());
+        if let Some(reports) = &self.reports {
+            reports.say(&format!(
+                "waiting for your answer: {action}? (in the message, or the code actions \"Allow\"/\"Deny\" at the cursor)"
+            ));
+        }
         let asked = self.editor.request(
             "window/showMessageRequest",
             json!({
@@ -464,26 +485,39 @@ impl Host for ServerHost {
                 "actions": buttons,
             }),
         );
-        let answer = match tokio::time::timeout(self.approval_timeout, asked).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(err)) => {
-                tracing::info!("approval of {action:?} failed: {}", err.message);
-                self.events.approval(action, "no answer");
-                return false;
-            }
-            Err(_) => {
-                tracing::info!("no answer to the approval of {action:?}: denied");
-                self.events.approval(action, "no answer");
-                return false;
+        let answered = async {
+            let by_message = async {
+                match asked.await {
+                    Ok(answer) => match answer["title"].as_str() {
+                        Some(ALLOW) => "allow".to_owned(),
+                        Some(ALWAYS) => "always".to_owned(),
+                        _ => "deny".to_owned(),
+                    },
+                    // An editor without such messages: the code actions answer.
+                    Err(err) => {
+                        tracing::info!("asking {action:?} in a message failed: {}", err.message);
+                        std::future::pending().await
+                    }
+                }
+            };
+            tokio::select! {
+                said = by_message => Some(said),
+                said = by_action => said.ok(),
             }
         };
-        let (allowed, said) = match (answer["title"].as_str(), question.always) {
-            (Some(ALLOW), _) => (true, "allow"),
-            (Some(ALWAYS), Some(kind)) => {
+        let answer = tokio::time::timeout(self.approval_timeout, answered).await;
+        self.editor.withdraw_question(id);
+        let (allowed, said) = match (answer, question.always) {
+            (Ok(Some(said)), _) if said == "allow" => (true, "allow"),
+            (Ok(Some(said)), Some(kind)) if said == "always" => {
                 always().insert(kind.to_owned());
                 (true, "always")
             }
-            _ => (false, "deny"),
+            (Ok(Some(_)), _) => (false, "deny"),
+            (Ok(None) | Err(_), _) => {
+                tracing::info!("no answer to the approval of {action:?}: denied");
+                (false, "no answer")
+            }
         };
         self.events.approval(action, said);
         allowed

@@ -119,6 +119,21 @@ impl Reports {
         report(&self.editor, &self.token, &message);
     }
 
+    /// Reports `message` now, in place of the model's words not yet shown.
+    pub fn say(&self, message: &str) {
+        if !self.on {
+            return;
+        }
+        let mut state = lock(&self.state);
+        if state.ended {
+            return;
+        }
+        state.generation += 1;
+        state.due = false;
+        state.sent = Some(Instant::now());
+        report(&self.editor, &self.token, message);
+    }
+
     /// No report after this one: the run has ended.
     pub fn end(&self) {
         lock(&self.state).ended = true;

@@ -301,7 +301,13 @@ impl Runs {
         .with_read_dependencies(config.read_dependencies)
         .with_events(events.clone())
         .with_checkpoint(checkpoint.clone());
-        let reports = Reports::new(self.editor.clone(), token, shows_progress, events.clone());
+        let reports = Arc::new(Reports::new(
+            self.editor.clone(),
+            token,
+            shows_progress,
+            events.clone(),
+        ));
+        let host = host.with_reports(reports.clone());
         // A review reports its findings with `report_finding`, as in CI.
         let policy = crate::config::agent_policy(&config, read_only, review.is_some());
         let report = sessions

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use meshls_analysis::Snapshot;
 
-use crate::ext;
+use crate::{ext, state::editor::Pending};
 
 /// The kinds of action meshls offers, for `codeActionProvider`.
 pub const KINDS: [&str; 4] = ["quickfix", "refactor", "refactor.rewrite", "source"];
@@ -140,6 +140,39 @@ type Offer = (String, &'static str, fn(Target) -> Action);
 
 /// meshls's actions for `range` of a document, given the diagnostics the
 /// editor sent with the request and the kinds it wants (`only`).
+/// The agent's questions waiting for the user, as code actions that answer
+/// them (`meshls.answer`): for editors that cannot show a message with
+/// buttons, such as Helix, where the code actions menu can. Offered
+/// wherever the cursor is, as quick fixes.
+pub fn questions(pending: &[Pending], only: Option<&[String]>) -> Vec<Value> {
+    let wanted = only.is_none_or(|only| only.iter().any(|asked| asked == "quickfix"));
+    if !wanted {
+        return Vec::new();
+    }
+    let mut actions = Vec::new();
+    for question in pending {
+        let mut answers = vec![("Allow", "allow")];
+        if question.always {
+            answers.push(("Always for this session", "always"));
+        }
+        answers.push(("Deny", "deny"));
+        for (label, answer) in answers {
+            let title = format!("{label}: {}", question.action);
+            actions.push(json!({
+                "title": title,
+                "kind": "quickfix",
+                "command": {
+                    "title": title,
+                    "command": ext::ANSWER,
+                    "arguments": [{"question": question.id, "answer": answer}],
+                },
+                "data": {(ext::SERVER_TAG): ext::OWN_TAG},
+            }));
+        }
+    }
+    actions
+}
+
 pub fn list(
     snap: &Snapshot,
     uri: &Url,

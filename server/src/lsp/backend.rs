@@ -203,7 +203,17 @@ impl Backend {
         if state.sessions.is_none() {
             line.push_str("; sessions cannot be kept (see the log)");
         }
-        (json!({"model": model, "session": totals}), line)
+        let questions = self.editor.pending_questions();
+        for question in &questions {
+            line.push_str(&format!(
+                "; waiting for your answer: {}? (code actions \"Allow\"/\"Deny\" at the cursor)",
+                question.action
+            ));
+        }
+        (
+            json!({"model": model, "session": totals, "questions": questions}),
+            line,
+        )
     }
 
     /// Starts the agent on `ask` in the current session; the session and
@@ -975,6 +985,31 @@ impl LanguageServer for Backend {
                         .notify("window/showMessage", json!({"type": 3, "message": message}));
                 }
                 Ok(Some(json!({"session": id, "uri": uri})))
+            }
+            ext::ANSWER => {
+                let usage =
+                    "meshls.answer takes {question, answer}, the answer allow, always or deny";
+                let fields = params
+                    .arguments
+                    .first()
+                    .ok_or_else(|| jsonrpc::Error::invalid_params(usage))?;
+                let (Some(question), Some(answer)) = (
+                    fields.get("question").and_then(Value::as_u64),
+                    fields
+                        .get("answer")
+                        .and_then(Value::as_str)
+                        .filter(|answer| ["allow", "always", "deny"].contains(answer)),
+                ) else {
+                    return Err(jsonrpc::Error::invalid_params(usage));
+                };
+                let answered = self.editor.answer_question(question, answer);
+                if !answered {
+                    self.editor.notify(
+                        "window/showMessage",
+                        json!({"type": 2, "message": "meshls agent: that question was answered already, or the run is over"}),
+                    );
+                }
+                Ok(Some(json!({"answered": answered})))
             }
             ext::UNDO_RUN => {
                 let (root, sessions, current) = {

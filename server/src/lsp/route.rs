@@ -415,6 +415,10 @@ impl Router {
             .map(|language| servers.route_all(&language, "codeActionProvider"))
             .unwrap_or_default();
         let own = self.own_actions(&params);
+        let only: Option<Vec<String>> = params
+            .pointer("/context/only")
+            .and_then(|o| serde_json::from_value(o.clone()).ok());
+        let questions = actions::questions(&self.editor.pending_questions(), only.as_deref());
         let theirs = if targets.is_empty() {
             None
         } else {
@@ -426,7 +430,7 @@ impl Router {
                 Some(own) => own.await,
                 None => Vec::new(),
             };
-            let mut merged = match theirs {
+            let merged = match theirs {
                 None => Vec::new(),
                 Some(theirs) => match theirs.await.and_then(parse) {
                     Ok(Value::Array(list)) => list,
@@ -438,9 +442,11 @@ impl Router {
                     }
                 },
             };
-            if merged.is_empty() && own.is_empty() {
+            if merged.is_empty() && own.is_empty() && questions.is_empty() {
                 return Ok(null());
             }
+            // The agent's questions first: the user is waiting on them.
+            let mut merged: Vec<Value> = questions.into_iter().chain(merged).collect();
             merged.extend(own);
             Ok(text(&Value::Array(merged)))
         }

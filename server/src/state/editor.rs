@@ -6,7 +6,7 @@
 //! the same outbox through the transport.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     future::Future,
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -34,6 +34,29 @@ pub struct Editor {
     /// meshls's own progress in the editor, by token, and how to stop the
     /// work it shows (`window/workDoneProgress/cancel`).
     progress: Mutex<HashMap<String, CancellationToken>>,
+    /// The agent's questions waiting for the user, by number.
+    questions: Mutex<BTreeMap<u64, Waiting>>,
+    next_question: AtomicU64,
+}
+
+/// A question of the agent's waiting for an answer, which the user may
+/// give in the editor's message or with a code action (`meshls.answer`),
+/// for editors that cannot show a message with buttons (Helix).
+struct Waiting {
+    /// What the agent would do, on one line.
+    action: String,
+    /// Whether "Always for this session" is an answer.
+    always: bool,
+    answer: oneshot::Sender<String>,
+}
+
+/// A question waiting for the user, as code actions and `meshls.status`
+/// show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Pending {
+    pub id: u64,
+    pub action: String,
+    pub always: bool,
 }
 
 impl Editor {
@@ -46,6 +69,8 @@ impl Editor {
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             progress: Mutex::new(HashMap::new()),
+            questions: Mutex::new(BTreeMap::new()),
+            next_question: AtomicU64::new(1),
         };
         (Arc::new(editor), drain)
     }
@@ -112,8 +137,58 @@ impl Editor {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
     }
 
-    /// Sends a request and waits for the editor's answer. An editor that
-    /// goes away answers with an error, never a hang.
+    /// Puts a question of the agent's up for an answer by code action
+    /// ([`Editor::answer_question`]); its number, and where the answer comes.
+    pub fn pose_question(&self, action: &str, always: bool) -> (u64, oneshot::Receiver<String>) {
+        let id = self.next_question.fetch_add(1, Ordering::Relaxed);
+        let (answer, answered) = oneshot::channel();
+        self.questions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                id,
+                Waiting {
+                    action: action.to_owned(),
+                    always,
+                    answer,
+                },
+            );
+        (id, answered)
+    }
+
+    /// Answers question `id` (`allow`, `always` or `deny`); whether it was
+    /// still waiting.
+    pub fn answer_question(&self, id: u64, answer: &str) -> bool {
+        let waiting = self
+            .questions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        waiting.is_some_and(|waiting| waiting.answer.send(answer.to_owned()).is_ok())
+    }
+
+    /// The question is answered or given up: it is no longer offered.
+    pub fn withdraw_question(&self, id: u64) {
+        self.questions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// The questions waiting for the user, oldest first.
+    pub fn pending_questions(&self) -> Vec<Pending> {
+        self.questions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, waiting)| Pending {
+                id: *id,
+                action: waiting.action.clone(),
+                always: waiting.always,
+            })
+            .collect()
+    }
+
     /// Asks the editor to show the file at `uri`, focused; whether it did.
     pub async fn show_document(&self, uri: &lsp_types::Url) -> bool {
         let shown = self
@@ -125,6 +200,8 @@ impl Editor {
         shown.is_ok_and(|answer| answer["success"] == Value::Bool(true))
     }
 
+    /// Sends a request and waits for the editor's answer. An editor that
+    /// goes away answers with an error, never a hang.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, ResponseError> {
         let id = format!(
             "{}{}",
