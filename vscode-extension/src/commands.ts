@@ -5,7 +5,8 @@
 // The ids are `meshls.client.*`, never meshls's own command ids:
 // vscode-languageclient registers in VS Code every command the server
 // advertises (`meshls.ask`, `meshls.status`, ...), and VS Code refuses a
-// second command with the same id.
+// second command with the same id. `meshls.chat`, which shows the chat
+// view, is the one exception: meshls has no command of that name.
 
 /** meshls's commands (`workspace/executeCommand`). */
 export const SERVER_COMMANDS = {
@@ -13,6 +14,10 @@ export const SERVER_COMMANDS = {
   cancel: "meshls.cancel",
   review: "meshls.review",
   status: "meshls.status",
+  newSession: "meshls.newSession",
+  sessions: "meshls.sessions",
+  showSession: "meshls.showSession",
+  undoRun: "meshls.undoRun",
 } as const;
 
 /** An LSP position and range (lines and UTF-16 columns from 0). */
@@ -49,6 +54,8 @@ export interface CommandHost {
   statusChanged(status: unknown): void;
   /** Asks meshls for its status again soon (a run started or ended). */
   refreshStatus(): void;
+  /** Shows the chat view. */
+  revealChat(): Promise<void>;
 }
 
 export type Handler = (host: CommandHost) => Promise<void>;
@@ -105,6 +112,10 @@ export const COMMANDS: Readonly<Record<string, Handler>> = {
   "meshls.client.restart": async (host) => {
     await host.restart();
     host.refreshStatus();
+  },
+
+  "meshls.chat": async (host) => {
+    await host.revealChat();
   },
 };
 

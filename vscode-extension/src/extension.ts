@@ -1,7 +1,10 @@
 // Activation: starts `meshls --stdio` through vscode-languageclient, sends it
-// the settings the user set, and adds the status-bar item and the commands.
-// The one file that uses `vscode` and the language client; what it wires
-// lives in settings.ts, status.ts and commands.ts.
+// the settings the user set, and adds the status-bar item, the commands,
+// the chat view and the runs' cancellable progress. The one file that uses
+// `vscode` and the language client; what it wires lives in settings.ts,
+// status.ts, commands.ts, chatView.ts and progress.ts.
+
+import { randomBytes } from "node:crypto";
 
 import * as vscode from "vscode";
 import {
@@ -11,9 +14,15 @@ import {
   LanguageClientOptions,
   ServerOptions,
   State,
+  StaticFeature,
+  WorkDoneProgressCancelNotification,
 } from "vscode-languageclient/node";
 
+import { RUN_EVENT, RUN_EVENTS_CAPABILITY, parseRunEvent } from "./chat";
+import { page } from "./chatHtml";
+import { ChatView } from "./chatView";
 import { COMMANDS, CommandHost, SERVER_COMMANDS, errorMessage, runCommand } from "./commands";
+import { ProgressUi, RunProgress, ShownProgress } from "./progress";
 import {
   Inspect,
   SECTION,
@@ -43,6 +52,9 @@ export const LANGUAGES: readonly string[] = [
 /** How often the status-bar item asks meshls for its status. */
 export const STATUS_INTERVAL_MS = 5000;
 
+/** The chat view's id (package.json `contributes.views`). */
+export const CHAT_VIEW = "meshls.chat";
+
 // Notifications show backticks as they are, so messages have none.
 const INSTALL_HINT =
   "Install it with \"cargo install --locked --path server\" from the meshls repository, or set meshls.path in your user settings.";
@@ -55,6 +67,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   for (const id of Object.keys(COMMANDS)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, () => runCommand(id, meshls.host)));
   }
+  context.subscriptions.push(vscode.window.registerWebviewViewProvider(CHAT_VIEW, new ChatProvider(meshls.chat)));
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((event) => meshls.configurationChanged(event)),
   );
@@ -70,6 +83,8 @@ export async function deactivate(): Promise<void> {
 /** One meshls server and the UI around it, for the life of the extension. */
 class Meshls {
   readonly host: CommandHost;
+  readonly chat: ChatView;
+  private readonly progress: RunProgress;
   private readonly scopes: Map<string, Scope>;
   private readonly inspect: Inspect;
   private readonly output: vscode.OutputChannel;
@@ -129,7 +144,33 @@ class Meshls {
       log: (text) => this.output.appendLine(text),
       statusChanged: (status) => this.show(statusView(status)),
       refreshStatus: () => void this.refresh(),
+      revealChat: async () => {
+        // Every view gets a `<id>.focus` command from VS Code.
+        await vscode.commands.executeCommand(`${CHAT_VIEW}.focus`);
+      },
     };
+    this.chat = new ChatView({
+      executeCommand: (command, args) => this.executeCommand(command, args),
+      open: async (uri, line) => {
+        const options: vscode.TextDocumentShowOptions =
+          line === undefined ? {} : { selection: new vscode.Range(line - 1, 0, line - 1, 0) };
+        await vscode.commands.executeCommand("vscode.open", vscode.Uri.parse(uri), options);
+      },
+      pickSession: (items) =>
+        Promise.resolve(
+          vscode.window.showQuickPick(items, {
+            title: "meshls sessions",
+            placeHolder: "Open a session's transcript",
+            matchOnDescription: true,
+            matchOnDetail: true,
+          }),
+        ),
+      showInfo: (message) => void vscode.window.showInformationMessage(message),
+      showError: (message) => void vscode.window.showErrorMessage(message),
+      refreshStatus: () => void this.refresh(),
+      root: () => vscode.workspace.workspaceFolders?.[0]?.uri.toString(),
+    });
+    this.progress = new RunProgress(this.progressUi());
   }
 
   private createClient(): LanguageClient {
@@ -152,7 +193,11 @@ class Meshls {
       traceOutputChannel: this.trace,
       middleware: {
         handleWorkDoneProgress: (token, params, next) => {
-          next(token, params);
+          // A run's progress is a notification with a Cancel button; the
+          // client shows the rest in the status bar.
+          if (!this.progress.handle(token, params)) {
+            next(token, params);
+          }
           // A run (or a server's indexing) ended: its tokens are counted now.
           if (params.kind === "end") {
             void this.refresh();
@@ -160,7 +205,37 @@ class Meshls {
         },
       },
     };
-    return new LanguageClient("meshls", "meshls", server, options);
+    const client = new LanguageClient("meshls", "meshls", server, options);
+    client.registerFeature(runEventsFeature);
+    client.onNotification(RUN_EVENT, (params: unknown) => {
+      const event = parseRunEvent(params);
+      const token = event?.kind === "start" ? event.fields.token : undefined;
+      if (typeof token === "string") {
+        this.progress.runStarted(token);
+      }
+      this.chat.runEvent(params);
+    });
+    client.onDidChangeState((change) => {
+      // Stopped, or restarting after a crash: nothing more comes of the
+      // runs it had going.
+      if (change.newState !== State.Running) {
+        this.progress.clear();
+        this.chat.stopped();
+      }
+    });
+    return client;
+  }
+
+  /** The runs' progress notifications, and the cancel they send. */
+  private progressUi(): ProgressUi {
+    return {
+      show: (title, cancellable, cancelled) => showProgress(title, cancellable, cancelled),
+      cancel: (token) => {
+        this.client
+          .sendNotification(WorkDoneProgressCancelNotification.type, { token })
+          .catch((error: unknown) => this.output.appendLine(`meshls: could not cancel ${token}: ${errorMessage(error)}`));
+      },
+    };
   }
 
   async start(): Promise<void> {
@@ -282,5 +357,76 @@ class Meshls {
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
     this.item.backgroundColor = view.warning ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
+  }
+}
+
+/** Asks meshls for `meshls/runEvent`s (`experimental.meshlsRunEvents`). */
+const runEventsFeature: StaticFeature = {
+  fillClientCapabilities: (capabilities) => {
+    const experimental = capabilities.experimental;
+    capabilities.experimental = {
+      ...(typeof experimental === "object" && experimental !== null && !Array.isArray(experimental) ? experimental : {}),
+      [RUN_EVENTS_CAPABILITY]: true,
+    };
+  },
+  initialize: () => undefined,
+  getState: () => ({ kind: "static" }),
+  clear: () => undefined,
+};
+
+/**
+ * A notification with the progress's messages and, when cancellable, a
+ * Cancel button; it closes on `done()`. `withProgress` may start the task
+ * later than it returns, so what comes before is kept for it.
+ */
+function showProgress(title: string, cancellable: boolean, cancelled: () => void): ShownProgress {
+  let reporter: vscode.Progress<{ message?: string }> | undefined;
+  let message: string | undefined;
+  let finished = false;
+  let finish: (() => void) | undefined;
+  void vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title, cancellable },
+    (progress, token) => {
+      reporter = progress;
+      token.onCancellationRequested(cancelled);
+      if (message !== undefined) {
+        progress.report({ message });
+      }
+      return finished
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            finish = resolve;
+          });
+    },
+  );
+  return {
+    report: (text) => {
+      message = text;
+      reporter?.report({ message: text });
+    },
+    done: () => {
+      finished = true;
+      finish?.();
+    },
+  };
+}
+
+/** The chat view: the page, and the webview's messages to `ChatView`. */
+class ChatProvider implements vscode.WebviewViewProvider {
+  constructor(private readonly chat: ChatView) {}
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    // Scripts for the page's own, nonced script; no local or remote files.
+    view.webview.options = { enableScripts: true, localResourceRoots: [] };
+    view.webview.html = page(randomBytes(16).toString("base64"), view.webview.cspSource);
+    const received = view.webview.onDidReceiveMessage((message: unknown) => this.chat.receive(message));
+    const detach = this.chat.attach((message) => {
+      // A webview that is going away refuses messages; it asks again when back.
+      Promise.resolve(view.webview.postMessage(message)).catch(() => undefined);
+    });
+    view.onDidDispose(() => {
+      received.dispose();
+      detach();
+    });
   }
 }

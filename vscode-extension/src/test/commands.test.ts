@@ -14,6 +14,7 @@ class FakeHost implements CommandHost {
   statuses: unknown[] = [];
   restarts = 0;
   refreshes = 0;
+  chatReveals = 0;
   instruction: string | undefined = "Fix the type error";
   location: ActiveLocation | undefined = undefined;
   answer: (command: string) => Promise<unknown> = async () => null;
@@ -45,6 +46,9 @@ class FakeHost implements CommandHost {
   }
   refreshStatus(): void {
     this.refreshes += 1;
+  }
+  async revealChat(): Promise<void> {
+    this.chatReveals += 1;
   }
 }
 
@@ -118,6 +122,13 @@ test("restart restarts", async () => {
   const host = new FakeHost();
   await runCommand("meshls.client.restart", host);
   assert.equal(host.restarts, 1);
+  assert.deepEqual(host.sent, []);
+});
+
+test("open chat shows the chat view and sends nothing", async () => {
+  const host = new FakeHost();
+  await runCommand("meshls.chat", host);
+  assert.equal(host.chatReveals, 1);
   assert.deepEqual(host.sent, []);
 });
 

@@ -1,6 +1,7 @@
 // activate() and deactivate() with a fake `vscode` and a fake language
 // client: the server it starts, the commands it registers and what each
-// sends, the settings it sends, and the status bar.
+// sends, the settings it sends, the status bar, the chat view, and the
+// runs' progress with its Cancel button.
 
 import "./fakes/install";
 
@@ -11,9 +12,9 @@ import { afterEach, beforeEach, mock, test } from "node:test";
 
 import type * as vscode from "vscode";
 
-import { LANGUAGES, STATUS_INTERVAL_MS, activate, deactivate } from "../extension";
+import { CHAT_VIEW, LANGUAGES, STATUS_INTERVAL_MS, activate, deactivate } from "../extension";
 import { SERVER_ADVERTISED, Sent, control } from "./fakes/languageclient";
-import { Disposable, FakeEditor, fake, fileUri, window } from "./fakes/vscode";
+import { Disposable, FakeEditor, ProgressLocation, Range, commands, fake, fileUri, window } from "./fakes/vscode";
 
 const packageJson = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
 const contributed: string[] = packageJson.contributes.commands.map((c: { command: string }) => c.command);
@@ -42,6 +43,17 @@ function requests(): Sent[] {
 
 function quietStatusCount(): number {
   return control.last().requests.filter(isQuietStatus).length;
+}
+
+function executeCommand(command: string, args: unknown[]): Sent {
+  return { method: "workspace/executeCommand", params: { command, arguments: args } };
+}
+
+/** Sends the run's events from meshls, numbered from 0 as meshls does. */
+function runEvents(run: string, session = "s1") {
+  let seq = 0;
+  return (kind: string, fields: Record<string, unknown> = {}) =>
+    control.last().notify("meshls/runEvent", { session, run, seq: seq++, kind, ...fields });
 }
 
 const idle = {
@@ -149,10 +161,6 @@ test("nothing set: empty initializationOptions, whatever VS Code's defaults", as
 
 test("each command sends its request to meshls", async () => {
   const range = { start: { line: 4, character: 2 }, end: { line: 6, character: 0 } };
-  const executeCommand = (command: string, args: unknown[]) => ({
-    method: "workspace/executeCommand",
-    params: { command, arguments: args },
-  });
   const cases: Record<string, { setup?: () => void; sends: Sent[]; then?: () => void }> = {
     "meshls.client.ask": {
       setup: () => {
@@ -182,6 +190,15 @@ test("each command sends its request to meshls", async () => {
         assert.ok(control.last().isRunning());
       },
     },
+    "meshls.chat": {
+      sends: [],
+      then: () => {
+        assert.deepEqual(
+          fake.executedCommands.map((command) => command.id),
+          ["meshls.chat", "meshls.chat.focus"],
+        );
+      },
+    },
   };
   assert.deepEqual(Object.keys(cases).sort(), [...contributed].sort(), "a contributed command has no case here");
   for (const [id, { setup, sends, then }] of Object.entries(cases)) {
@@ -190,7 +207,7 @@ test("each command sends its request to meshls", async () => {
     control.answers.set("meshls.status", idle);
     await start();
     setup?.();
-    await fake.commands.get(id)?.();
+    await commands.executeCommand(id);
     await settle();
     assert.deepEqual(requests(), sends, id);
     assert.deepEqual(
@@ -335,4 +352,170 @@ test("meshls missing: the status bar and a message say how to install it, and re
   await settle();
   assert.ok(control.last().isRunning());
   assert.equal(item.text, "$(hubot) gpt-4o-mini · idle");
+});
+
+test("the client asks meshls for run events in its capabilities", async () => {
+  await start();
+  const capabilities = control.last().capabilities;
+  assert.deepEqual(capabilities?.experimental, { meshlsRunEvents: true });
+  // The client's own stay.
+  assert.equal(capabilities?.window?.workDoneProgress, true);
+});
+
+test("package.json contributes the chat view, and activate provides exactly it", async () => {
+  await start();
+  assert.deepEqual([...fake.viewProviders.keys()], [CHAT_VIEW]);
+  const views = Object.values(packageJson.contributes.views as Record<string, { id: string; type: string }[]>).flat();
+  assert.deepEqual(views, [{ type: "webview", id: CHAT_VIEW, name: "Chat", contextualTitle: "meshls" }]);
+  const containers = packageJson.contributes.viewsContainers.activitybar as { id: string; icon: string }[];
+  assert.deepEqual(
+    containers.map((container) => container.id),
+    Object.keys(packageJson.contributes.views),
+  );
+  for (const container of containers) {
+    assert.ok(readFileSync(join(__dirname, "..", "..", container.icon), "utf8").startsWith("<svg"), container.icon);
+  }
+});
+
+test("the chat view streams a run and sends its input, Stop and Undo run to meshls", async () => {
+  await start();
+  const view = await fake.showView(CHAT_VIEW);
+  const webview = view.webview;
+  assert.deepEqual(webview.options, { enableScripts: true, localResourceRoots: [] });
+  const nonce = /script-src 'nonce-([^']+)'/.exec(webview.html)?.[1] ?? "";
+  assert.ok(nonce.length >= 16);
+  assert.ok(webview.html.includes(`<script nonce="${nonce}">`));
+  await webview.receive({ type: "ready" });
+  assert.match(webview.lastRender().html, /No agent run yet/);
+
+  const send = runEvents("run-1");
+  send("start", { instruction: "Make it <async>", action: "ask", token: "meshls-agent-1" });
+  send("text", { text: "Reading" });
+  send("text", { text: " the file." });
+  send("tool", { name: "read_file", about: "src/lib.rs", outcome: null });
+  send("tool", { name: "read_file", about: "src/lib.rs", outcome: "ok" });
+  send("edit", { uri: "file:///w/src/lib.rs", summary: "line 2" });
+  send("diagnostics", { errors: [] });
+  send("end", { outcome: "done", tokens: { input: 10, output: 5 }, cost: 0.001, files: ["src/lib.rs"], undo: true });
+  await settle();
+  const shown = webview.lastRender();
+  assert.match(shown.html, /Make it &lt;async&gt;/);
+  assert.match(shown.html, /<p>Reading the file\.<\/p>/);
+  assert.match(shown.html, /1 tool call: read_file<\/summary>/);
+  assert.match(shown.html, /Edited <a href="#" data-uri="file:\/\/\/w\/src\/lib\.rs" data-line="2">src\/lib\.rs<\/a>, line 2/);
+  assert.match(shown.html, /done · 10 tokens in, 5 out · \$0\.0010 · changed src\/lib\.rs/);
+  assert.deepEqual(shown.undo, { run: "run-1", instruction: "Make it <async>" });
+  assert.equal(shown.running, false);
+
+  await webview.receive({ type: "ask", text: "Now the tests" });
+  await webview.receive({ type: "stop" });
+  control.answers.set("meshls.undoRun", {
+    run: "run-1",
+    undone: true,
+    restored: ["src/lib.rs"],
+    deleted: [],
+    left: [],
+    message: "Restored src/lib.rs.",
+  });
+  await webview.receive({ type: "undo" });
+  await settle();
+  assert.deepEqual(requests(), [
+    executeCommand("meshls.ask", ["Now the tests"]),
+    executeCommand("meshls.cancel", []),
+    executeCommand("meshls.undoRun", [{ run: "run-1" }]),
+  ]);
+  assert.match(webview.lastRender().html, /Restored src\/lib\.rs\./);
+  assert.equal(webview.lastRender().undo, undefined);
+
+  await webview.receive({ type: "open", uri: "file:///w/src/lib.rs", line: 2 });
+  const opened = fake.executedCommands.find((command) => command.id === "vscode.open");
+  assert.equal(String(opened?.args[0]), "file:///w/src/lib.rs");
+  assert.deepEqual(opened?.args[1], { selection: new Range(1, 0, 1, 0) });
+  assert.deepEqual(
+    fake.messages.filter((message) => message.kind === "error"),
+    [],
+  );
+});
+
+test("the chat keeps the session while no view shows it", async () => {
+  await start();
+  const first = await fake.showView(CHAT_VIEW);
+  const send = runEvents("run-1");
+  send("start", { instruction: "Explain", action: "explain", token: "meshls-agent-1" });
+  first.dispose();
+  const postedBefore = first.webview.posted.length;
+  send("text", { text: "It parses **TOML**." });
+  assert.equal(first.webview.posted.length, postedBefore);
+
+  const again = await fake.showView(CHAT_VIEW);
+  await again.webview.receive({ type: "ready" });
+  const html = again.webview.lastRender().html;
+  assert.match(html, /<span class="action">explain<\/span> Explain/);
+  assert.match(html, /It parses <strong>TOML<\/strong>\./);
+});
+
+test("Cancel on a run's progress notification sends window/workDoneProgress/cancel for its token", async () => {
+  await start();
+  const client = control.last();
+  const token = "meshls-agent-1";
+  // As meshls does it: the start event, then the token, then its progress.
+  runEvents("run-1")("start", { instruction: "Fix it", action: "fix", token });
+  client.createProgress(token);
+  client.progress(token, { kind: "begin", title: "meshls agent", message: "Fix it", cancellable: true });
+  client.progress(token, { kind: "report", message: "read_file src/lib.rs" });
+  await settle();
+  // Shown once, as a notification: not in the status bar too.
+  assert.equal(fake.progresses.length, 1);
+  const shown = fake.progresses[0];
+  assert.deepEqual(shown?.options, { location: ProgressLocation.Notification, title: "meshls agent", cancellable: true });
+  assert.deepEqual(shown?.messages, ["Fix it", "read_file src/lib.rs"]);
+
+  shown?.clickCancel();
+  shown?.clickCancel();
+  await settle();
+  assert.deepEqual(client.notifications, [{ method: "window/workDoneProgress/cancel", params: { token } }]);
+
+  client.progress(token, { kind: "end", message: "cancelled" });
+  await settle();
+  assert.equal(shown?.finished, true);
+  // The client's own part for the token let go of it, and the status bar was asked.
+  assert.equal(client.listensFor(token), false);
+  assert.equal(quietStatusCount(), 2);
+});
+
+test("other progress stays with the client, in the status bar, where VS Code shows no Cancel", async () => {
+  await start();
+  const client = control.last();
+  // A language server's, or a run's of a meshls that sent no start event.
+  client.createProgress("rust-analyzer/flycheck");
+  client.progress("rust-analyzer/flycheck", { kind: "begin", title: "cargo check", cancellable: true });
+  await settle();
+  const shown = fake.progresses[0];
+  assert.deepEqual(shown?.options, { location: ProgressLocation.Window, title: "cargo check", cancellable: true });
+  assert.throws(() => shown?.clickCancel(), /no Cancel button/);
+  client.progress("rust-analyzer/flycheck", { kind: "end" });
+  await settle();
+  assert.equal(shown?.finished, true);
+  assert.equal(client.listensFor("rust-analyzer/flycheck"), false);
+  assert.deepEqual(client.notifications, []);
+});
+
+test("a restart ends the runs shown and closes their progress", async () => {
+  await start();
+  const view = await fake.showView(CHAT_VIEW);
+  const token = "meshls-agent-1";
+  runEvents("meshls-agent-1")("start", { instruction: "Long one", action: "ask", token });
+  control.last().createProgress(token);
+  control.last().progress(token, { kind: "begin", title: "meshls agent", cancellable: true });
+  await commands.executeCommand("meshls.client.restart");
+  await settle();
+  assert.equal(fake.progresses[0]?.finished, true);
+  const shown = view.webview.lastRender();
+  assert.match(shown.html, /meshls stopped/);
+  assert.equal(shown.running, false);
+  // A run cut short may leave its id to the next one: a new run, not a duplicate.
+  runEvents("meshls-agent-1")("start", { instruction: "After", action: "ask", token });
+  await settle();
+  assert.match(view.webview.lastRender().html, /After/);
+  assert.equal(view.webview.lastRender().running, true);
 });

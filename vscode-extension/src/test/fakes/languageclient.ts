@@ -1,10 +1,19 @@
 // A fake of `vscode-languageclient/node`: it records how the extension
 // builds and drives its client, and answers `workspace/executeCommand` as
-// a test says. The protocol's message types are the real ones.
+// a test says. The protocol's message types are the real ones, and so is
+// the part that shows the server's work-done progress: the real client's
+// `ProgressPart`, driven the way the real client drives it.
+
+import { ProgressPart } from "vscode-languageclient/lib/common/progressPart";
+import { ClientCapabilities } from "vscode-languageserver-protocol";
 
 import { commands, Disposable, FakeUri } from "./vscode";
 
-export { DidChangeConfigurationNotification, ExecuteCommandRequest } from "vscode-languageserver-protocol";
+export {
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  WorkDoneProgressCancelNotification,
+} from "vscode-languageserver-protocol";
 
 /** The client's public states, with the real enum's values. */
 export enum State {
@@ -26,6 +35,9 @@ export const SERVER_ADVERTISED = [
   "meshls.review",
   "meshls.cancel",
   "meshls.newSession",
+  "meshls.sessions",
+  "meshls.showSession",
+  "meshls.undoRun",
 ];
 
 export interface Sent {
@@ -33,12 +45,24 @@ export interface Sent {
   params: unknown;
 }
 
+type ProgressValue = { kind: string; [key: string]: unknown };
+
 interface Options {
   initializationOptions?: unknown;
   middleware?: {
-    handleWorkDoneProgress?: (token: string, params: { kind: string }, next: () => void) => void;
+    handleWorkDoneProgress?: (
+      token: string | number,
+      params: ProgressValue,
+      next: (token: string | number, params: ProgressValue) => void,
+    ) => void;
   };
   [key: string]: unknown;
+}
+
+/** The parts of a `StaticFeature` the client calls. */
+interface Feature {
+  fillClientCapabilities(capabilities: ClientCapabilities): void;
+  initialize(capabilities: object, documentSelector: unknown): void;
 }
 
 /** Every client the extension made, oldest first, and how they behave. */
@@ -66,12 +90,18 @@ export const control = {
 };
 
 export class LanguageClient {
-  state = State.Stopped;
+  private current = State.Stopped;
   readonly requests: Sent[] = [];
   readonly notifications: Sent[] = [];
   initializationOptions: unknown = undefined;
+  /** The capabilities the client sent in `initialize`, its features' included. */
+  capabilities: ClientCapabilities | undefined = undefined;
   stops = 0;
   private registered: Disposable[] = [];
+  private readonly features: Feature[] = [];
+  private readonly notificationHandlers = new Map<string, (params: unknown) => void>();
+  private readonly progressHandlers = new Map<string | number, (value: ProgressValue) => void>();
+  private stateListeners: ((change: { oldState: State; newState: State }) => void)[] = [];
 
   constructor(
     readonly id: string,
@@ -90,6 +120,45 @@ export class LanguageClient {
     }),
   };
 
+  get state(): State {
+    return this.current;
+  }
+
+  set state(state: State) {
+    const oldState = this.current;
+    this.current = state;
+    if (oldState !== state) {
+      this.stateListeners.forEach((listener) => listener({ oldState, newState: state }));
+    }
+  }
+
+  onDidChangeState(listener: (change: { oldState: State; newState: State }) => void): Disposable {
+    this.stateListeners.push(listener);
+    return {
+      dispose: () => {
+        this.stateListeners = this.stateListeners.filter((l) => l !== listener);
+      },
+    };
+  }
+
+  registerFeature(feature: Feature): void {
+    this.features.push(feature);
+  }
+
+  /** As the real client: handlers may be registered before it starts. */
+  onNotification(method: string, handler: (params: unknown) => void): Disposable {
+    this.notificationHandlers.set(method, handler);
+    return { dispose: () => this.notificationHandlers.delete(method) };
+  }
+
+  /** A notification from the server. */
+  notify(method: string, params: unknown): void {
+    if (this.state !== State.Running) {
+      throw new Error("the server sends nothing to a client that is not running");
+    }
+    this.notificationHandlers.get(method)?.(params);
+  }
+
   async start(): Promise<void> {
     this.state = State.Starting;
     await Promise.resolve();
@@ -99,7 +168,12 @@ export class LanguageClient {
     }
     const init = this.clientOptions.initializationOptions;
     this.initializationOptions = typeof init === "function" ? init() : init;
+    // As computeClientCapabilities(): the client's own, then each feature's.
+    const capabilities: ClientCapabilities = { window: { workDoneProgress: true } };
+    this.features.forEach((feature) => feature.fillClientCapabilities(capabilities));
+    this.capabilities = capabilities;
     await control.duringStart?.();
+    this.features.forEach((feature) => feature.initialize({}, this.clientOptions.documentSelector));
     this.registered = SERVER_ADVERTISED.map((id) => commands.registerCommand(id, () => undefined));
     this.state = State.Running;
   }
@@ -133,14 +207,40 @@ export class LanguageClient {
     this.notifications.push({ method: type.method, params });
   }
 
-  /** A `$/progress` from the server, through the middleware as the real client passes it. */
-  progress(token: string, value: { kind: string }): void {
+  /**
+   * `window/workDoneProgress/create` from the server: as the real client's
+   * ProgressFeature, a real `ProgressPart` for the token, which listens
+   * for its `$/progress` through `onProgress` below.
+   */
+  createProgress(token: string): void {
+    new ProgressPart(this as never, token);
+  }
+
+  /** As the real client's `onProgress`: the middleware's `next` is the part's handler. */
+  onProgress(_type: unknown, token: string | number, handler: (value: ProgressValue) => void): Disposable {
     const middleware = this.clientOptions.middleware?.handleWorkDoneProgress;
-    const next = () => undefined;
-    if (middleware === undefined) {
-      next();
-    } else {
-      middleware(token, value, next);
+    this.progressHandlers.set(
+      token,
+      middleware === undefined ? handler : (value) => middleware(token, value, () => handler(value)),
+    );
+    return { dispose: () => this.progressHandlers.delete(token) };
+  }
+
+  /**
+   * A `$/progress` from the server: to the part listening for the token,
+   * or, when none was created, through the middleware alone.
+   */
+  progress(token: string, value: ProgressValue): void {
+    const handler = this.progressHandlers.get(token);
+    if (handler !== undefined) {
+      handler(value);
+      return;
     }
+    this.clientOptions.middleware?.handleWorkDoneProgress?.(token, value, () => undefined);
+  }
+
+  /** Whether a part still listens for the token's progress. */
+  listensFor(token: string): boolean {
+    return this.progressHandlers.has(token);
   }
 }

@@ -1,7 +1,8 @@
 // A fake of the parts of the `vscode` module the extension uses, with the
 // state a test sets up (settings, the editor, the user's answers) and reads
-// back (commands, messages, the status-bar item, output). install.ts makes
-// `require("vscode")` return this module.
+// back (commands, messages, the status-bar item, output, progress, the
+// chat view's webview). install.ts makes `require("vscode")` return this
+// module; vscode-languageclient's own ProgressPart gets it too.
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -71,6 +72,99 @@ export enum StatusBarAlignment {
   Right = 2,
 }
 
+/** With the real enum's values. */
+export enum ProgressLocation {
+  SourceControl = 1,
+  Window = 10,
+  Notification = 15,
+}
+
+export class Range {
+  constructor(
+    readonly startLine: number,
+    readonly startCharacter: number,
+    readonly endLine: number,
+    readonly endCharacter: number,
+  ) {}
+}
+
+export const Uri = {
+  parse(value: string): FakeUri {
+    const scheme = /^([a-z][\w+.-]*):/i.exec(value)?.[1] ?? "file";
+    return { scheme, toString: () => value };
+  },
+};
+
+/** One `window.withProgress`: how it was shown, what it said, and its Cancel button. */
+export class FakeProgress {
+  readonly messages: string[] = [];
+  finished = false;
+  private readonly cancelListeners: (() => void)[] = [];
+  constructor(readonly options: { location: ProgressLocation; title?: string; cancellable?: boolean }) {}
+  /** The user clicks Cancel: VS Code shows the button only on a cancellable notification. */
+  clickCancel(): void {
+    if (this.options.location !== ProgressLocation.Notification || this.options.cancellable !== true) {
+      throw new Error(`VS Code shows no Cancel button on ${JSON.stringify(this.options)}`);
+    }
+    this.cancelListeners.forEach((listener) => listener());
+  }
+  readonly token = {
+    isCancellationRequested: false,
+    onCancellationRequested: (listener: () => void): Disposable => {
+      this.cancelListeners.push(listener);
+      return disposable(() => this.cancelListeners.splice(this.cancelListeners.indexOf(listener), 1));
+    },
+  };
+}
+
+/** The chat view's webview: what the extension set and posted, and a way to post to it. */
+export class FakeWebview {
+  options: unknown = undefined;
+  html = "";
+  readonly cspSource = "vscode-webview://fake";
+  readonly posted: unknown[] = [];
+  private listeners: ((message: unknown) => unknown)[] = [];
+  async postMessage(message: unknown): Promise<boolean> {
+    this.posted.push(message);
+    return true;
+  }
+  onDidReceiveMessage(listener: (message: unknown) => unknown): Disposable {
+    this.listeners.push(listener);
+    return disposable(() => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    });
+  }
+  /** The page's script posts `message`; resolves once the extension handled it. */
+  async receive(message: unknown): Promise<void> {
+    await Promise.all(this.listeners.map((listener) => listener(message)));
+  }
+  /** The last render message posted. */
+  lastRender(): { type: "render"; html: string; running: boolean; undo: { run: string } | undefined } {
+    const renders = this.posted.filter((message) => (message as { type?: string }).type === "render");
+    const last = renders[renders.length - 1];
+    if (last === undefined) {
+      throw new Error("nothing was rendered");
+    }
+    return last as ReturnType<FakeWebview["lastRender"]>;
+  }
+}
+
+export class FakeWebviewView {
+  readonly webview = new FakeWebview();
+  private disposeListeners: (() => void)[] = [];
+  onDidDispose(listener: () => void): Disposable {
+    this.disposeListeners.push(listener);
+    return disposable(() => undefined);
+  }
+  dispose(): void {
+    this.disposeListeners.forEach((listener) => listener());
+  }
+}
+
+interface WebviewViewProvider {
+  resolveWebviewView(view: FakeWebviewView, context: unknown, token: unknown): void | Promise<void>;
+}
+
 export interface Message {
   kind: "info" | "error" | "warning";
   text: string;
@@ -92,6 +186,12 @@ export const fake = {
   messages: [] as Message[],
   outputChannels: [] as FakeOutputChannel[],
   statusBarItems: [] as FakeStatusBarItem[],
+  progresses: [] as FakeProgress[],
+  viewProviders: new Map<string, WebviewViewProvider>(),
+  /** The items each quick pick offered. */
+  quickPicks: [] as unknown[][],
+  /** The index of the item the user picks in the next quick pick, if any. */
+  quickPickAnswer: undefined as number | undefined,
 
   reset(): void {
     this.commands.clear();
@@ -104,6 +204,10 @@ export const fake = {
     this.messages = [];
     this.outputChannels = [];
     this.statusBarItems = [];
+    this.progresses = [];
+    this.viewProviders.clear();
+    this.quickPicks = [];
+    this.quickPickAnswer = undefined;
     window.activeTextEditor = undefined;
     workspace.workspaceFolders = [{ uri: fileUri("/w"), name: "w", index: 0 }];
   },
@@ -123,6 +227,17 @@ export const fake = {
         changed.some((key) => key === section || key.startsWith(`${section}.`)),
     };
     await Promise.all(this.configurationListeners.map((listener) => listener(event)));
+  },
+
+  /** VS Code shows the view: the provider resolves a new webview view. */
+  async showView(id: string): Promise<FakeWebviewView> {
+    const provider = this.viewProviders.get(id);
+    if (provider === undefined) {
+      throw new Error(`no provider for the view ${id}`);
+    }
+    const view = new FakeWebviewView();
+    await provider.resolveWebviewView(view, { state: undefined }, { isCancellationRequested: false });
+    return view;
   },
 
   statusItem(): FakeStatusBarItem {
@@ -174,6 +289,35 @@ export const window = {
   },
   async showInputBox(): Promise<string | undefined> {
     return fake.inputBoxAnswer;
+  },
+  async showQuickPick<T>(items: T[]): Promise<T | undefined> {
+    fake.quickPicks.push(items);
+    return fake.quickPickAnswer === undefined ? undefined : items[fake.quickPickAnswer];
+  },
+  withProgress<R>(
+    options: { location: ProgressLocation; title?: string; cancellable?: boolean },
+    task: (progress: { report(value: { message?: string }): void }, token: FakeProgress["token"]) => Promise<R>,
+  ): Promise<R> {
+    const shown = new FakeProgress(options);
+    fake.progresses.push(shown);
+    const report = (value: { message?: string }) => {
+      if (value.message !== undefined) {
+        shown.messages.push(value.message);
+      }
+    };
+    const done = task({ report }, shown.token).finally(() => {
+      shown.finished = true;
+    });
+    // As VS Code, which settles the task whoever waits for it.
+    done.catch(() => undefined);
+    return done;
+  },
+  registerWebviewViewProvider(id: string, provider: WebviewViewProvider): Disposable {
+    if (fake.viewProviders.has(id)) {
+      throw new Error(`a provider for the view ${id} is already registered`);
+    }
+    fake.viewProviders.set(id, provider);
+    return disposable(() => fake.viewProviders.delete(id));
   },
   async showInformationMessage(text: string, ...items: string[]): Promise<string | undefined> {
     fake.messages.push({ kind: "info", text, items });
