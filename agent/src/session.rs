@@ -425,6 +425,96 @@ impl Store {
     }
 }
 
+/// Everything a store holds, to hand over to the workspace's own database
+/// from a meshls that could not open it (another meshls had it): the
+/// sessions, the audit log by key, the runs and their checkpoints.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Dump {
+    pub sessions: Vec<Session>,
+    pub audit: Vec<(u64, Entry)>,
+    pub runs: Vec<RunRecord>,
+    pub checkpoints: Vec<(String, checkpoint::FileState)>,
+}
+
+impl Store {
+    /// Everything in the store.
+    pub fn dump(&self) -> Dump {
+        let decoded = |tree: &sled::Tree| -> Vec<(sled::IVec, sled::IVec)> {
+            tree.iter().flatten().collect()
+        };
+        fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+            serde_json::from_slice(bytes).ok()
+        }
+        Dump {
+            sessions: decoded(&self.trees.sessions)
+                .iter()
+                .filter_map(|(_, value)| json(value))
+                .collect(),
+            audit: decoded(&self.trees.audit)
+                .iter()
+                .filter_map(|(key, value)| {
+                    let key = u64::from_be_bytes(key.as_ref().try_into().ok()?);
+                    Some((key, json(value)?))
+                })
+                .collect(),
+            runs: decoded(&self.trees.runs)
+                .iter()
+                .filter_map(|(_, value)| json(value))
+                .collect(),
+            checkpoints: decoded(&self.trees.checkpoints)
+                .iter()
+                .filter_map(|(key, value)| {
+                    Some((String::from_utf8(key.to_vec()).ok()?, json(value)?))
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes in what another store handed over: each session this store
+    /// lacks, or holds in an older state, with its audit lines, runs and
+    /// checkpoints; how many sessions came in.
+    pub fn import(&self, dump: &Dump) -> sled::Result<usize> {
+        if self.read_only.is_some() {
+            return Ok(0);
+        }
+        let newer = |session: &Session| {
+            self.load(&session.id)
+                .is_none_or(|held| held.updated <= session.updated && held.runs <= session.runs)
+        };
+        let taken: Vec<&Session> = dump.sessions.iter().filter(|s| newer(s)).collect();
+        let ids: Vec<&str> = taken.iter().map(|s| s.id.as_str()).collect();
+        for session in &taken {
+            self.save(session);
+        }
+        for (key, entry) in &dump.audit {
+            if ids.contains(&entry.session.as_str()) {
+                let json = serde_json::to_vec(entry).unwrap_or_default();
+                self.trees.audit.insert(key.to_be_bytes(), json)?;
+            }
+        }
+        let runs = self.runs();
+        for run in &dump.runs {
+            if ids.contains(&run.session.as_str()) {
+                runs.save(run);
+            }
+        }
+        for (key, state) in &dump.checkpoints {
+            let session = key.split('-').next().unwrap_or_default();
+            if ids.contains(&session) {
+                let json = serde_json::to_vec(state).unwrap_or_default();
+                self.trees.checkpoints.insert(key.as_bytes(), json)?;
+            }
+        }
+        if let Some((key, _)) = self.trees.audit.last()? {
+            if let Ok(bytes) = key.as_ref().try_into() {
+                self.last_key
+                    .fetch_max(u64::from_be_bytes(bytes), Ordering::Relaxed);
+            }
+        }
+        Ok(taken.len())
+    }
+}
+
 fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

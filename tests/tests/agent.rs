@@ -1829,3 +1829,118 @@ fn an_editor_without_message_buttons_answers_the_agent_with_code_actions() {
     assert_eq!(late["answered"], false);
     assert!(server.shutdown_and_exit().success());
 }
+
+/// The sessions, as `meshls.sessions` lists them.
+fn listed_sessions(server: &mut Server) -> Vec<Value> {
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.sessions"}),
+        )
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Two editors on one workspace: the first's meshls holds the database,
+/// the second's works in a temporary one. Each lists the other's sessions
+/// (so does `meshls sessions`), and the second's are handed over to the
+/// next meshls that opens the database.
+#[test]
+fn a_second_editor_on_the_workspace_sees_the_sessions_and_hands_its_own_over() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![text_answer("One."), text_answer("Two.")]);
+    use_model(&ws, &model);
+    let main = ws.uri("src/main.ts");
+    let mut first = start(&ws);
+    ask_until_done(&mut first, &main, "First editor's question", 1);
+    let mut second = start(&ws);
+    ask_until_done(&mut second, &main, "Second editor's question", 1);
+
+    let in_first = listed_sessions(&mut first);
+    let in_second = listed_sessions(&mut second);
+    let titles = |listed: &[Value]| -> Vec<(String, String)> {
+        listed
+            .iter()
+            .map(|s| {
+                (
+                    s["title"].as_str().unwrap().to_owned(),
+                    s["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        titles(&in_first),
+        [
+            (
+                "Second editor's question".to_owned(),
+                "elsewhere".to_owned()
+            ),
+            ("First editor's question".to_owned(), "idle".to_owned()),
+        ]
+    );
+    assert_eq!(
+        titles(&in_second),
+        [
+            ("Second editor's question".to_owned(), "idle".to_owned()),
+            ("First editor's question".to_owned(), "elsewhere".to_owned()),
+        ]
+    );
+    // The other's transcript opens too.
+    let shown = first
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.showSession", "arguments": [in_first[0]["id"]]}),
+        )
+        .unwrap();
+    let path = lsp_types::Url::parse(shown["uri"].as_str().unwrap())
+        .unwrap()
+        .to_file_path()
+        .unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains("Second editor's question") && text.contains("Two."),
+        "{text}"
+    );
+    // The command line, while the first holds the database, lists both.
+    let output = ws
+        .meshls(&path_with_node_servers())
+        .args(["sessions", "--json", "--root"])
+        .arg(ws.root())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let listed: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listed.len(), 2, "{listed:#?}");
+
+    // Both close; the next meshls has both sessions in the database.
+    assert!(second.shutdown_and_exit().success());
+    assert!(first.shutdown_and_exit().success());
+    let mut third = start(&ws);
+    let in_third = listed_sessions(&mut third);
+    assert_eq!(
+        titles(&in_third),
+        [
+            ("Second editor's question".to_owned(), "idle".to_owned()),
+            ("First editor's question".to_owned(), "idle".to_owned()),
+        ]
+    );
+    assert_eq!(in_third[0]["runs"], 1);
+    assert!(third.shutdown_and_exit().success());
+    let shared = std::fs::read_dir(
+        ws.data_home()
+            .join("meshls/workspaces")
+            .read_dir()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+            .join("shared"),
+    )
+    .unwrap()
+    .count();
+    assert_eq!(shared, 0, "the handed-over file and the indexes are gone");
+}

@@ -83,15 +83,15 @@ fn the_vscode_languageclient_command_line_is_accepted() {
 #[test]
 fn a_second_session_on_the_same_workspace_still_works() {
     // The database allows one process at a time; the second editor must
-    // still get a working server, whose agent sessions last until it exits,
-    // and be told so.
+    // still get a working server, whose agent sessions are handed over
+    // when the first has closed, and be told so.
     let ws = Workspace::new("//- /src/lib.rs\nfn f() {}\n");
     let (first, _) = Server::start_initialized(&ws);
     let (mut second, _) = Server::start_initialized(&ws);
     let told = second.wait_notification("window/logMessage", |params| {
         params["message"]
             .as_str()
-            .is_some_and(|m| m.contains("only until it exits"))
+            .is_some_and(|m| m.contains("hands its own over"))
     });
     let told = told["message"].as_str().unwrap();
     assert!(

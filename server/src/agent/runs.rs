@@ -177,6 +177,8 @@ pub struct Start {
     pub action: String,
     /// Whether the editor asked for `meshls/runEvent`s.
     pub run_events: bool,
+    /// The sessions go to the next meshls that opens the database.
+    pub handing_over: bool,
 }
 
 impl Runs {
@@ -220,6 +222,7 @@ impl Runs {
             confirm_in_editor,
             action,
             run_events,
+            handing_over,
         } = start;
         let models = match Endpoints::new(
             &config,
@@ -335,6 +338,8 @@ impl Runs {
         if let Err(why) = storage::write_transcript(&root, &sessions, &session) {
             tracing::warn!("{why}");
         }
+        // Other editors' meshls on the workspace see it.
+        storage::publish(&root, &sessions, handing_over);
         let outcome = match &report {
             Ok(report) => ended_message(report),
             Err(err) => format!("failed: {err}"),

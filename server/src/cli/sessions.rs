@@ -72,16 +72,35 @@ fn print(command: &str, text: &str) -> ExitCode {
 
 /// `meshls sessions [--json] [show ID | prune --older-than DAYS]`.
 pub fn main(root: &Path, action: Action, json: bool) -> ExitCode {
-    let opened = match open(root) {
-        Ok(opened) => opened,
-        Err(why) => return fail("sessions", &why),
+    // A meshls serving an editor holds the database: what it publishes
+    // beside it is read instead, for listing and showing.
+    let (opened, held) = match (open(root), &action) {
+        (Ok(opened), _) => (opened, None),
+        (Err(why), Action::List | Action::Show(_)) => (None, Some(why)),
+        (Err(why), Action::Prune(_)) => return fail("sessions", &why),
+    };
+    let elsewhere = |except: &[String]| {
+        root.canonicalize()
+            .map(|root| storage::sessions_elsewhere(&root, except))
+            .unwrap_or_default()
     };
     match action {
         Action::List => {
-            let listed = opened
+            let own = opened
                 .as_ref()
                 .map(|(_, sessions)| sessions.list())
                 .unwrap_or_default();
+            let ids: Vec<String> = own.iter().map(|s| s.id.clone()).collect();
+            let mut listed: Vec<serde_json::Value> =
+                own.iter().map(|s| serde_json::json!(s)).collect();
+            listed.extend(elsewhere(&ids));
+            listed.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
+            if let Some(why) = held {
+                if listed.is_empty() {
+                    return fail("sessions", &why);
+                }
+                let _ = stderr_line("meshls sessions: the workspace's database is held by the meshls of an editor; these are the sessions it lists");
+            }
             if json {
                 let text = serde_json::to_string_pretty(&listed).unwrap_or_default();
                 return print("sessions", &format!("{text}\n"));
@@ -91,16 +110,22 @@ pub fn main(root: &Path, action: Action, json: bool) -> ExitCode {
             }
             let mut out = String::new();
             for session in listed {
+                let number = |pointer: &str| {
+                    session
+                        .pointer(pointer)
+                        .and_then(serde_json::Value::as_u64)
+                        .unwrap_or(0)
+                };
                 out.push_str(&format!(
                     "{}  {}  {} run(s)  {} in / {} out tokens  ${:.4}  {}  {}\n",
-                    session.id,
-                    transcript::utc(session.updated),
-                    session.runs,
-                    session.tokens.input,
-                    session.tokens.output,
-                    session.cost,
-                    session.state,
-                    session.title,
+                    session["id"].as_str().unwrap_or_default(),
+                    transcript::utc(number("/updated")),
+                    number("/runs"),
+                    number("/tokens/input"),
+                    number("/tokens/output"),
+                    session["cost"].as_f64().unwrap_or(0.0),
+                    session["state"].as_str().unwrap_or_default(),
+                    session["title"].as_str().unwrap_or_default(),
                 ));
             }
             print("sessions", &out)
@@ -109,13 +134,25 @@ pub fn main(root: &Path, action: Action, json: bool) -> ExitCode {
             let session = opened
                 .as_ref()
                 .and_then(|(_, sessions)| sessions.store().load(&id));
-            match session {
-                Some(session) => print("sessions", &transcript::markdown(&session)),
+            if let Some(session) = session {
+                return print("sessions", &transcript::markdown(&session));
+            }
+            // Another meshls's session: its transcript, as last written.
+            let written = root
+                .canonicalize()
+                .ok()
+                .and_then(|root| storage::transcripts_dir(&root))
+                .and_then(|dir| std::fs::read_to_string(dir.join(format!("{id}.md"))).ok())
+                .filter(|_| id.chars().all(|c| c.is_ascii_alphanumeric()));
+            match written {
+                Some(text) => print("sessions", &text),
                 None => fail(
                     "sessions",
-                    &format!(
-                        "there is no session {id} in this workspace (`meshls sessions` lists them)"
-                    ),
+                    &held.unwrap_or_else(|| {
+                        format!(
+                            "there is no session {id} in this workspace (`meshls sessions` lists them)"
+                        )
+                    }),
                 ),
             }
         }

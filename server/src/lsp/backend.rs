@@ -78,6 +78,9 @@ struct State {
     /// The agent's sessions, in `db`, and the one `meshls.ask` goes on.
     sessions: Option<Arc<Sessions>>,
     session: Option<String>,
+    /// Another meshls holds the workspace's database: this one's sessions
+    /// are handed over to the next that opens it (`storage::publish`).
+    handing_over: bool,
     /// Whether the editor shows `$/progress` for meshls's own tokens.
     work_done_progress: bool,
     /// Whether the editor confirms annotated edits itself (a preview).
@@ -248,6 +251,7 @@ impl Backend {
                 confirm_in_editor: state.change_annotations,
                 action: action.to_owned(),
                 run_events: state.run_events,
+                handing_over: state.handing_over,
             }
         };
         let session = start.session.clone();
@@ -703,24 +707,31 @@ impl LanguageServer for Backend {
         let errors = self.reload_config();
         self.state_mut().config_errors = errors;
 
-        if let Some(path) = root.as_deref().and_then(storage::database_path) {
+        if let Some(root) = root.clone() {
             // sled does file I/O while opening: keep it off the async workers.
             let keep_days = self.state_mut().config.agent.keep_sessions_days;
             let opened = tokio::task::spawn_blocking(move || {
-                let opened = storage::open_sessions(&path)?;
+                let opened = storage::open_sessions(&root)?;
                 // Sessions unused for `agent.keep_sessions_days` go now.
-                let pruned = opened.1.prune(keep_days);
+                let pruned = opened.sessions.prune(keep_days);
                 if pruned > 0 {
                     tracing::info!("removed {pruned} agent session(s) unused for {keep_days} days");
                 }
+                storage::publish(&root, &opened.sessions, opened.handing_over);
                 anyhow::Ok(opened)
             });
             match opened.await {
-                Ok(Ok((db, sessions, warning))) => {
+                Ok(Ok(storage::Opened {
+                    db,
+                    sessions,
+                    warning,
+                    handing_over,
+                })) => {
                     {
                         let mut state = self.state_mut();
                         state.db = Some(db);
                         state.sessions = Some(Arc::new(sessions));
+                        state.handing_over = handing_over;
                     }
                     if let Some(warning) = warning {
                         tracing::warn!("{warning}");
@@ -796,7 +807,21 @@ impl LanguageServer for Backend {
             .get()
             .shutdown(SERVER_SHUTDOWN_TIMEOUT)
             .await;
-        let db = self.state_mut().db.take();
+        let (db, root, sessions, handing_over) = {
+            let mut state = self.state_mut();
+            (
+                state.db.take(),
+                state.root.clone(),
+                state.sessions.clone(),
+                state.handing_over,
+            )
+        };
+        if let (Some(root), Some(sessions)) = (root, sessions) {
+            if handing_over {
+                storage::publish(&root, &sessions, true);
+            }
+            storage::unpublish(&root);
+        }
         if let Some(db) = db {
             if let Err(err) = db.flush_async().await {
                 tracing::warn!("flushing the database: {err}");
@@ -949,12 +974,24 @@ impl LanguageServer for Backend {
                     .map(Some)
             }
             ext::SESSIONS => {
-                let Some(sessions) = self.state_mut().sessions.clone() else {
+                let (root, sessions) = {
+                    let state = self.state_mut();
+                    (state.root.clone(), state.sessions.clone())
+                };
+                let Some(sessions) = sessions else {
                     return Err(jsonrpc::Error::invalid_params(
                         "the agent has no place to keep sessions (see the log)",
                     ));
                 };
-                Ok(Some(json!(sessions.list())))
+                let own = sessions.list();
+                let ids: Vec<String> = own.iter().map(|s| s.id.clone()).collect();
+                let mut listed: Vec<Value> = own.iter().map(|s| json!(s)).collect();
+                // Those of other editors' meshls on the workspace too.
+                if let Some(root) = root {
+                    listed.extend(storage::sessions_elsewhere(&root, &ids));
+                }
+                listed.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
+                Ok(Some(Value::Array(listed)))
             }
             ext::SHOW_SESSION => {
                 let (root, sessions, current) = {
@@ -975,6 +1012,15 @@ impl LanguageServer for Backend {
                     None => current.unwrap_or_else(|| sessions.latest()),
                 };
                 let path = storage::write_transcript(&root, &sessions, &id)
+                    .or_else(|why| {
+                        // Another editor's meshls has it: its transcript,
+                        // as that one last wrote it.
+                        storage::transcripts_dir(&root)
+                            .filter(|_| id.chars().all(|c| c.is_ascii_alphanumeric()))
+                            .map(|dir| dir.join(format!("{id}.md")))
+                            .filter(|path| path.is_file())
+                            .ok_or(why)
+                    })
                     .map_err(jsonrpc::Error::invalid_params)?;
                 let uri = Url::from_file_path(&path).map_err(|()| {
                     jsonrpc::Error::invalid_params(format!("{} is no file URL", path.display()))
@@ -1068,6 +1114,9 @@ impl LanguageServer for Backend {
                 };
                 let session = sessions.create();
                 state.session = Some(session.clone());
+                if let Some(root) = &state.root {
+                    storage::publish(root, &sessions, state.handing_over);
+                }
                 Ok(Some(json!({"session": session})))
             }
             other => Err(jsonrpc::Error::invalid_params(format!(
