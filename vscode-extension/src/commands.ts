@@ -114,6 +114,19 @@ export const COMMANDS: Readonly<Record<string, Handler>> = {
     host.refreshStatus();
   },
 
+  "meshls.client.undoRun": async (host) => {
+    // meshls applies the undo as one workspace edit and says what it did
+    // (or why nothing was done) in its own message.
+    await host.executeCommand(SERVER_COMMANDS.undoRun, []);
+    host.refreshStatus();
+  },
+
+  "meshls.client.newSession": async (host) => {
+    await host.executeCommand(SERVER_COMMANDS.newSession, []);
+    host.showInfo("meshls: a new agent session starts with your next question.");
+    host.refreshStatus();
+  },
+
   "meshls.chat": async (host) => {
     await host.revealChat();
   },

@@ -145,3 +145,28 @@ test("a refusal from meshls becomes one error message", async () => {
   await runCommand("meshls.client.nope", host);
   assert.deepEqual(host.errors.slice(1), ["meshls: no command meshls.client.nope"]);
 });
+
+test("undo run asks meshls to undo the session's latest run", async () => {
+  const host = new FakeHost();
+  await runCommand("meshls.client.undoRun", host);
+  assert.deepEqual(host.sent, [{ command: "meshls.undoRun", args: [] }]);
+  assert.deepEqual(host.errors, []);
+});
+
+test("undo run with nothing to undo shows meshls's refusal once", async () => {
+  const host = new FakeHost();
+  host.answer = async () => {
+    throw new Error("meshls agent: no run of this session changed a file, so there is nothing to undo");
+  };
+  await runCommand("meshls.client.undoRun", host);
+  assert.deepEqual(host.errors, [
+    "meshls: meshls agent: no run of this session changed a file, so there is nothing to undo",
+  ]);
+});
+
+test("new session starts one and says so", async () => {
+  const host = new FakeHost();
+  await runCommand("meshls.client.newSession", host);
+  assert.deepEqual(host.sent, [{ command: "meshls.newSession", args: [] }]);
+  assert.equal(host.infos.length, 1);
+});

@@ -170,6 +170,8 @@ test("each command sends its request to meshls", async () => {
       sends: [executeCommand("meshls.ask", ["Add doc comments", { uri: "file:///w/src/main.rs", range }])],
     },
     "meshls.client.cancel": { sends: [executeCommand("meshls.cancel", [])] },
+    "meshls.client.undoRun": { sends: [executeCommand("meshls.undoRun", [])] },
+    "meshls.client.newSession": { sends: [executeCommand("meshls.newSession", [])] },
     "meshls.client.reviewFile": {
       setup: () => {
         window.activeTextEditor = editor;

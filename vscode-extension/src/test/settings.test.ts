@@ -56,6 +56,7 @@ const TOML_KEYS = [
   "agent.approval_timeout",
   "agent.read_dependencies",
   "agent.keep_sessions_days",
+  "agent.checkpoint_bytes",
 ];
 
 test("package.json declares one setting per meshls.toml key, plus the extension's own", () => {
