@@ -1,11 +1,13 @@
 //! meshls in a real Neovim (Debian's `neovim`, headless), through the
 //! plugin in `nvim-plugin/`: the real typescript-language-server behind
 //! meshls, the scripted model in front of the agent. The Lua that plays
-//! the user is in `tests/editors/neovim/`.
+//! the user is in `tests/editors/neovim/`: a script per test, which writes
+//! what it saw as JSON for the test to assert on.
 
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
+    time::Duration,
 };
 
 use meshls_e2e::{
@@ -223,6 +225,252 @@ fn fix_with_agent_from_the_code_action_menu_and_ask_about_a_selection() {
     assert!(!Path::new(&format!("/proc/{pid}")).exists());
 }
 
+/// Runs the Lua script `tests/editors/neovim/{script}` in headless Neovim
+/// with `src/main.ts` of `ws` to open; its report, once it ended well.
+fn run_script(ws: &Workspace, script: &str) -> Value {
+    let file = ws.temp_dir().join("report.json");
+    let out = headless(ws)
+        .env("MESHLS_TEST_FILE", ws.path("src/main.ts"))
+        .env("MESHLS_TEST_OUT", &file)
+        .arg("-c")
+        .arg(format!(
+            "luafile {}",
+            repository()
+                .join("tests/editors/neovim")
+                .join(script)
+                .display()
+        ))
+        .output()
+        .unwrap();
+    let report = report(&out, &file);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    report
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|line| line.as_str().unwrap())
+        .collect()
+}
+
+/// The model's answers in the chat test: the first comes whole, the second
+/// slowly, in pieces, so that the chat shows it growing.
+const FIRST_ANSWER: &str = "The label is declared as a string but holds the number 42, so TypeScript reports error 2322 on line 1.";
+const SECOND_ANSWER: &str = "Quote the value: write \"42\" instead of 42, or declare label as a number and drop toUpperCase, since numbers have no such method.";
+
+#[test]
+fn the_chat_streams_each_run_and_sessions_open_their_transcripts() {
+    let ws = Workspace::new(PROJECT);
+    let mut slow = text_answer(SECOND_ANSWER);
+    slow.pause = Duration::from_millis(30);
+    let model = ModelServer::start(vec![
+        tool_call("c1", "read_file", json!({"path": "src/main.ts"})),
+        text_answer(FIRST_ANSWER),
+        slow,
+    ]);
+    ws.use_model(&format!("{}/v1", model.url()), "");
+    let report = run_script(&ws, "chat.lua");
+    assert_eq!(model.replies_left(), 0);
+
+    // :MeshlsChat opened a scratch buffer beside the file, holding the run
+    // that went before it opened.
+    assert_eq!(
+        report["chat"],
+        json!({"name": "meshls://chat", "buftype": "nofile", "filetype": "markdown", "modifiable": false, "windows": 2})
+    );
+    assert_eq!(report["chat_again"], json!({"same": true, "windows": 2}));
+    let first = strings(&report["chat_after_first"]);
+    let session = first[0]
+        .strip_prefix("# Session ")
+        .unwrap_or_else(|| panic!("{first:#?}"));
+    assert_eq!(
+        first,
+        [
+            &format!("# Session {session}"),
+            "",
+            "## You",
+            "",
+            "> What is wrong here?",
+            "",
+            "- read_file src/main.ts: ok",
+            "",
+            FIRST_ANSWER,
+            "",
+            "**done in 2 step(s)**: 200 tokens in, 20 out, $0.0000.",
+            "",
+        ]
+    );
+
+    // The second run, asked from the chat: the instruction alone went to
+    // the model, in a new session, and the answer grew in the chat as it
+    // streamed.
+    assert_eq!(user_message(&model, 2), "And how do I fix it?");
+    let second = strings(&report["chat_after_second"]);
+    assert_eq!(&second[..first.len()], &first[..]);
+    let new_session = second[first.len()]
+        .strip_prefix("# Session ")
+        .unwrap_or_else(|| panic!("{second:#?}"));
+    assert_ne!(new_session, session);
+    assert_eq!(
+        &second[first.len()..],
+        [
+            &format!("# Session {new_session}"),
+            "",
+            "## You",
+            "",
+            "> And how do I fix it?",
+            "",
+            SECOND_ANSWER,
+            "",
+            "**done in 1 step(s)**: 100 tokens in, 10 out, $0.0000.",
+            "",
+        ]
+    );
+    let growing: Vec<&str> = strings(&report["snapshots"])
+        .into_iter()
+        .filter(|chat| chat.contains("> And how do I fix it?"))
+        .filter_map(|chat| {
+            chat.lines()
+                .find(|line| SECOND_ANSWER.starts_with(*line) && line.len() > 1)
+        })
+        .collect();
+    let partial: Vec<&&str> = growing
+        .iter()
+        .filter(|line| line.len() < SECOND_ANSWER.len())
+        .collect();
+    assert!(
+        partial.len() >= 2 && growing.last() == Some(&SECOND_ANSWER),
+        "the answer showed in pieces: {growing:#?}"
+    );
+    assert!(
+        growing
+            .windows(2)
+            .all(|pair| pair[0].len() <= pair[1].len()),
+        "{growing:#?}"
+    );
+
+    // :MeshlsSessions listed both, newest first; each pick opened that
+    // session's transcript.
+    let listed = &report["first_pick"]["listed"];
+    assert_eq!(listed[0]["id"], new_session, "{listed:#}");
+    assert_eq!(listed[1]["id"], session, "{listed:#}");
+    let shown = |at: usize| listed[at]["shown"].as_str().unwrap();
+    assert!(
+        shown(0).starts_with("And how do I fix it?  (1 run(s), 20"),
+        "{}",
+        shown(0)
+    );
+    assert!(
+        shown(1).starts_with("What is wrong here?  (1 run(s), 20"),
+        "{}",
+        shown(1)
+    );
+    for (pick, id, says, not) in [
+        (
+            "first_pick",
+            new_session,
+            "And how do I fix it?",
+            "What is wrong here?",
+        ),
+        (
+            "second_pick",
+            session,
+            "What is wrong here?",
+            "And how do I fix it?",
+        ),
+    ] {
+        let name = report[pick]["name"].as_str().unwrap();
+        assert!(
+            Path::new(name).starts_with(ws.data_home()) && name.ends_with(&format!("/{id}.md")),
+            "{name}"
+        );
+        let transcript = strings(&report[pick]["lines"]).join("\n");
+        assert!(
+            transcript.contains(says) && !transcript.contains(not),
+            "{transcript}"
+        );
+    }
+    let second_transcript = strings(&report["second_pick"]["lines"]).join("\n");
+    assert!(
+        second_transcript.contains(FIRST_ANSWER),
+        "{second_transcript}"
+    );
+
+    // Events that came out of order show in order.
+    let reordered = strings(&report["chat_reordered"]);
+    assert_eq!(
+        &reordered[second.len()..],
+        [
+            "# Session session-x",
+            "",
+            "## You",
+            "",
+            "> In order",
+            "",
+            "Hello world",
+            "",
+            "**done in 1 step(s)**: 1 tokens in, 2 out, $0.0000. Undo with :MeshlsUndo.",
+            "",
+        ]
+    );
+}
+
+#[test]
+fn meshls_undo_takes_back_the_run_that_edited_the_buffer() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![
+        tool_call(
+            "c1",
+            "edit_file",
+            json!({"path": "src/main.ts", "old_string": "= 42;", "new_string": "= \"42\";"}),
+        ),
+        text_answer("Quoted it."),
+    ]);
+    ws.use_model(&format!("{}/v1", model.url()), "");
+    let report = run_script(&ws, "undo.lua");
+    assert_eq!(model.replies_left(), 0);
+
+    let before = [
+        "const label: string = 42;",
+        "export const text = label.toUpperCase();",
+        "export const size = text.length;",
+    ];
+    assert_eq!(report["before"], json!(before));
+    assert_eq!(report["edited"][0], "const label: string = \"42\";");
+    // The chat said what the run did, and how to take it back.
+    let chat = strings(&report["chat"]);
+    assert!(
+        chat.contains(&"- edit_file src/main.ts: ok")
+            && chat.contains(&"- edited src/main.ts (line 1)")
+            && chat.contains(&"- no errors after the edits"),
+        "{chat:#?}"
+    );
+    assert_eq!(
+        chat[chat.len() - 2],
+        "**done in 2 step(s)**: 200 tokens in, 20 out, $0.0000. Undo with :MeshlsUndo.",
+        "{chat:#?}"
+    );
+
+    // :MeshlsUndo from the chat put the buffer back and said so; the
+    // chat kept its window.
+    assert_eq!(report["undone"], json!(before));
+    assert_eq!(
+        report["undo_message"],
+        "meshls agent: undid \"Make the label a string\": 1 file(s) restored"
+    );
+    assert_eq!(report["current_after_undo"], true);
+    // Again, from the file: nothing is left to undo, and nothing changes.
+    let second = report["second_message"].as_str().unwrap();
+    assert!(
+        second.starts_with("meshls agent: ") && !second.contains("undid \""),
+        "{second}"
+    );
+    assert_eq!(report["after_second"], json!(before));
+}
+
 #[test]
 fn checkhealth_finds_meshls_and_its_servers_or_says_how_to_install_it() {
     let ws = Workspace::new(PROJECT);
@@ -302,7 +550,7 @@ fn the_help_file_has_a_tag_for_every_command() {
         .skip(1)
         .map(|rest| &rest[..rest.find('\'').unwrap()])
         .collect();
-    assert_eq!(commands.len(), 5, "{commands:?}");
+    assert_eq!(commands.len(), 8, "{commands:?}");
     for command in commands {
         assert!(
             tags.lines()

@@ -4,6 +4,8 @@
 -- Works on Neovim 0.7 (vim.lsp.start_client) and on current releases
 -- (vim.lsp.start). See doc/meshls.txt.
 
+local chat = require('meshls.chat')
+
 local M = {}
 
 local defaults = {
@@ -54,8 +56,20 @@ local runs = {}
 local started = {}
 local told_missing = false
 
+-- JSON null inside arrays comes as vim.NIL.
+local function value_of(v)
+  if v == vim.NIL then
+    return nil
+  end
+  return v
+end
+
+-- A message of meshls's own already says whose it is.
 local function notify(message, level)
-  vim.notify('meshls: ' .. message, level or vim.log.levels.INFO)
+  if not message:find('^meshls') then
+    message = 'meshls: ' .. message
+  end
+  vim.notify(message, level or vim.log.levels.INFO)
 end
 
 -- From Neovim 0.11 on, client methods are called with `:` and
@@ -74,6 +88,13 @@ local function send_notification(client, method, params)
     return client:notify(method, params)
   end
   return client.notify(method, params)
+end
+
+local function stopped(client)
+  if nvim_0_11 then
+    return client:is_stopped()
+  end
+  return client.is_stopped()
 end
 
 local function all_clients()
@@ -96,6 +117,26 @@ function M.client(bufnr)
     end
   end
   return nil
+end
+
+-- The client for a command run from `bufnr`: the buffer's, else (from the
+-- chat, say) the one that sent the latest run event, else the only one
+-- running; and whether it is the buffer's.
+local function client_for(bufnr)
+  local client = M.client(bufnr)
+  if client then
+    return client, true
+  end
+  local latest = chat.latest_client()
+  client = latest and vim.lsp.get_client_by_id(latest)
+  if client and not stopped(client) then
+    return client, false
+  end
+  local running = all_clients()
+  if #running == 1 then
+    return running[1], false
+  end
+  return nil, false
 end
 
 --- The project root for a file: for the first group of `markers` (a
@@ -157,6 +198,39 @@ function M.status()
   return ''
 end
 
+-- Opens the file `fname` in the current window, read again from disk if it
+-- was loaded and is unchanged (a transcript is rewritten after each run).
+local function open_file(fname)
+  local buf = vim.fn.bufadd(fname)
+  local loaded = vim.api.nvim_buf_is_loaded(buf)
+  vim.fn.bufload(buf)
+  vim.bo[buf].buflisted = true
+  if not pcall(vim.api.nvim_win_set_buf, 0, buf) then
+    -- This window's buffer has changes it cannot leave: a new window.
+    vim.cmd('sbuffer ' .. buf)
+  end
+  if loaded and not vim.bo[buf].modified then
+    pcall(vim.cmd, 'silent edit')
+  end
+end
+
+-- `window/showDocument` for Neovim 0.7, which has no handler of its own:
+-- meshls opens long answers and transcripts with it. Files only.
+local function show_document(_, result)
+  if type(result) ~= 'table' or type(result.uri) ~= 'string' or result.external then
+    return { success = false }
+  end
+  local ok = pcall(function()
+    open_file(vim.uri_to_fname(result.uri))
+    local selection = result.selection
+    if type(selection) == 'table' and type(selection.start) == 'table' then
+      local line = math.min(selection.start.line + 1, vim.api.nvim_buf_line_count(0))
+      vim.api.nvim_win_set_cursor(0, { line, 0 })
+    end
+  end)
+  return { success = ok }
+end
+
 -- A Lua table as a JSON object, even when empty (an empty one would go
 -- out as `[]`).
 local function object(tbl)
@@ -166,7 +240,26 @@ local function object(tbl)
   return tbl
 end
 
+-- The client's capabilities: the user's over Neovim's own, and the run
+-- events the chat shows.
+local function capabilities()
+  local capabilities =
+    vim.tbl_deep_extend('force', vim.lsp.protocol.make_client_capabilities(), M.options.capabilities or {})
+  capabilities.experimental = type(capabilities.experimental) == 'table' and capabilities.experimental or {}
+  capabilities.experimental.meshlsRunEvents = true
+  return capabilities
+end
+
 local function config_for(root)
+  local handlers = {
+    ['$/progress'] = on_progress,
+    ['meshls/runEvent'] = function(_, result, ctx)
+      chat.receive(result, ctx and ctx.client_id)
+    end,
+  }
+  if not vim.lsp.handlers['window/showDocument'] then
+    handlers['window/showDocument'] = show_document
+  end
   return {
     name = 'meshls',
     cmd = M.options.cmd,
@@ -174,8 +267,8 @@ local function config_for(root)
     workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
     init_options = object(M.options.settings),
     settings = { meshls = object(M.options.settings) },
-    handlers = { ['$/progress'] = on_progress },
-    capabilities = M.options.capabilities,
+    handlers = handlers,
+    capabilities = capabilities(),
     on_attach = M.options.on_attach,
   }
 end
@@ -224,7 +317,7 @@ end
 --- `on_result` gets its result.
 function M.execute(command, arguments, bufnr, on_result)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
-  local client = M.client(bufnr)
+  local client, attached = client_for(bufnr)
   if not client then
     notify('not running for this buffer (see :checkhealth meshls)', vim.log.levels.WARN)
     return
@@ -235,13 +328,18 @@ function M.execute(command, arguments, bufnr, on_result)
     elseif on_result then
       on_result(result)
     end
-  end, bufnr)
+  end, attached and bufnr or nil)
 end
 
 --- `meshls.ask` with the instruction and where the user is: the lines
---- `line1`..`line2` (from 1) when given, else the cursor.
+--- `line1`..`line2` (from 1) when given, else the cursor. From a buffer
+--- meshls does not serve (the chat, say), the instruction alone.
 function M.ask(instruction, line1, line2)
   local bufnr = vim.api.nvim_get_current_buf()
+  if not M.client(bufnr) then
+    M.execute('meshls.ask', { instruction }, bufnr)
+    return
+  end
   local range
   if line1 and line2 then
     range = { start = { line = line1 - 1, character = 0 }, ['end'] = { line = line2, character = 0 } }
@@ -275,6 +373,61 @@ end
 function M.new_session()
   M.execute('meshls.newSession', {}, 0, function(result)
     notify('new session ' .. tostring(type(result) == 'table' and result.session or '?'))
+  end)
+end
+
+--- :MeshlsUndo: undoes the latest run's edits (`meshls.undoRun`), or the
+--- run `run` (its id), and says what came of it.
+function M.undo(run)
+  M.execute('meshls.undoRun', run and { { run = run } } or {}, 0, function(result)
+    local message = type(result) == 'table' and value_of(result.message) or nil
+    notify(message and tostring(message) or 'nothing was undone')
+  end)
+end
+
+--- `meshls.sessions` formatted for a list: title, runs, last used.
+function M.format_session(session)
+  local title = value_of(session.title)
+  return string.format(
+    '%s  (%d run(s), %s)',
+    (title and title ~= '') and title or '(no request yet)',
+    tonumber(value_of(session.runs)) or 0,
+    os.date('%Y-%m-%d %H:%M', tonumber(value_of(session.updated)) or 0)
+  )
+end
+
+--- :MeshlsSessions: picks one of the workspace's sessions with
+--- vim.ui.select and opens its transcript.
+function M.sessions()
+  local bufnr = vim.api.nvim_get_current_buf()
+  M.execute('meshls.sessions', {}, bufnr, function(sessions)
+    if type(sessions) ~= 'table' or #sessions == 0 then
+      notify('no agent sessions in this workspace yet')
+      return
+    end
+    vim.ui.select(sessions, { prompt = 'meshls sessions', format_item = M.format_session }, function(session)
+      if session then
+        M.show_session(session.id, bufnr)
+      end
+    end)
+  end)
+end
+
+--- Opens a session's transcript (`meshls.showSession`): `id`'s, else the
+--- current session's. meshls asks the editor to show it; if the editor
+--- did not, it is opened here.
+function M.show_session(id, bufnr)
+  M.execute('meshls.showSession', id and { id } or {}, bufnr or 0, function(result)
+    local uri = type(result) == 'table' and value_of(result.uri) or nil
+    if type(uri) ~= 'string' then
+      return
+    end
+    local fname = vim.uri_to_fname(uri)
+    local current = vim.api.nvim_buf_get_name(0)
+    local real = (vim.uv or vim.loop).fs_realpath
+    if current ~= fname and (real(current) or current) ~= (real(fname) or fname) then
+      open_file(fname)
+    end
   end)
 end
 
@@ -347,6 +500,15 @@ local function create_commands()
   command('MeshlsReview', M.review, { desc = 'Review this file with the meshls agent' })
   command('MeshlsStatus', M.show_status, { desc = 'Show the meshls agent and language servers' })
   command('MeshlsNewSession', M.new_session, { desc = 'Start a new meshls agent conversation' })
+  command('MeshlsChat', function()
+    chat.open()
+  end, { desc = "Show the meshls agent's runs as they happen" })
+  command('MeshlsUndo', function()
+    M.undo()
+  end, { desc = "Undo the meshls agent's latest run" })
+  command('MeshlsSessions', function()
+    M.sessions()
+  end, { desc = "Open one of the meshls agent's sessions" })
 end
 
 --- Sets meshls up: `opts` overrides the defaults above, a table at a time.
