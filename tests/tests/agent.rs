@@ -1944,3 +1944,47 @@ fn a_second_editor_on_the_workspace_sees_the_sessions_and_hands_its_own_over() {
     .count();
     assert_eq!(shared, 0, "the handed-over file and the indexes are gone");
 }
+
+/// The session's transcript is kept live while a run goes: what the run
+/// did so far is in it before the run ends, for editors that read the
+/// conversation there (Helix, Emacs).
+#[test]
+fn the_transcript_shows_a_run_while_it_goes() {
+    let ws = Workspace::new(PROJECT);
+    let gate = Gate::default();
+    let model = ModelServer::start(vec![
+        read_main(),
+        text_answer("Streamed and done.").after(&gate),
+    ]);
+    use_model(&ws, &model);
+    let mut server = start(&ws);
+    let main = ws.uri("src/main.ts");
+    let token = ask(&mut server, "Look at main.ts.", main.as_str());
+    server.wait_notification("$/progress", |p| {
+        p["token"] == token.as_str() && p["value"]["message"] == "step 2: asking the model"
+    });
+    let shown = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "meshls.showSession"}),
+        )
+        .unwrap();
+    let path = lsp_types::Url::parse(shown["uri"].as_str().unwrap())
+        .unwrap()
+        .to_file_path()
+        .unwrap();
+    let during = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        during.contains("## You\n\nLook at main.ts.\n\n## Agent (working)")
+            && during.contains("- `read_file` src/main.ts"),
+        "{during}"
+    );
+    assert!(!during.contains("Streamed and done."), "{during}");
+    gate.open();
+    reports_until_end(&mut server, &token);
+    // Once the run is over, the transcript is written whole.
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(after.contains("Streamed and done."), "{after}");
+    assert!(!after.contains("(working)"), "{after}");
+    assert!(server.shutdown_and_exit().success());
+}

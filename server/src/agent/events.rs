@@ -1,7 +1,8 @@
 //! `meshls/runEvent`: what a run does, as it does it, for a client that
 //! shows the run as a conversation and says so by setting
 //! `experimental.meshlsRunEvents: true` when it initializes. No other
-//! editor ever receives the method. Each event is
+//! editor ever receives the method. The same events keep the session's
+//! transcript live while the run goes, for every editor. Each event is
 //! `{session, run, seq, kind, ...}`; the kinds and their fields are in
 //! README ("Run events").
 
@@ -16,12 +17,28 @@ use serde_json::{json, Map, Value};
 
 use crate::{ext, state::editor::Editor};
 
-/// The events of one run, to the editor when it asked for them.
+/// The events of one run, to the editor when it asked for them, and to
+/// the session's transcript as it goes.
 pub struct RunEvents {
-    /// None when the editor did not ask.
-    editor: Option<Arc<Editor>>,
+    targets: Targets,
     ids: Arc<Ids>,
     order: Arc<Mutex<Order>>,
+}
+
+/// Where the events go.
+#[derive(Clone, Default)]
+struct Targets {
+    /// None when the editor did not ask.
+    editor: Option<Arc<Editor>>,
+    /// The session's transcript, which the run's events are appended to
+    /// in markdown until the run ends (then it is written whole again).
+    live: Option<Arc<Mutex<std::fs::File>>>,
+}
+
+impl Targets {
+    fn any(&self) -> bool {
+        self.editor.is_some() || self.live.is_some()
+    }
 }
 
 /// Whose events they are.
@@ -55,34 +72,83 @@ fn lock(order: &Mutex<Order>) -> MutexGuard<'_, Order> {
 
 /// Sends one event of `kind` with `fields` (text in them redacted), with
 /// the order held, so numbers and sending agree.
-fn emit(editor: &Editor, ids: &Ids, order: &mut Order, kind: &str, fields: Value) {
+fn emit(targets: &Targets, ids: &Ids, order: &mut Order, kind: &str, fields: Value) {
+    let fields = redacted(fields);
+    if let Some(live) = &targets.live {
+        let text = markdown(kind, &fields);
+        let mut file = live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(err) = std::io::Write::write_all(&mut *file, text.as_bytes()) {
+            tracing::debug!("the live transcript could not be written: {err}");
+        }
+    }
+    let Some(editor) = &targets.editor else {
+        return;
+    };
     let mut event = Map::new();
     event.insert("session".into(), Value::from(ids.session.as_str()));
     event.insert("run".into(), Value::from(ids.run.as_str()));
     event.insert("seq".into(), Value::from(order.seq));
     order.seq += 1;
     event.insert("kind".into(), Value::from(kind));
-    if let Value::Object(fields) = redacted(fields) {
+    if let Value::Object(fields) = fields {
         event.extend(fields);
     }
     editor.notify(ext::RUN_EVENT, Value::Object(event));
 }
 
+/// An event as the live transcript shows it, until the run's end writes
+/// the transcript whole.
+fn markdown(kind: &str, fields: &Value) -> String {
+    let text = |key: &str| fields[key].as_str().unwrap_or_default().to_owned();
+    match kind {
+        "start" => format!(
+            "\n## You\n\n{}\n\n## Agent (working)\n\n",
+            text("instruction")
+        ),
+        "text" => text("text"),
+        "tool" => match fields["outcome"].as_str() {
+            None => format!("\n- `{}` {}\n", text("name"), text("about")),
+            Some("error") => "  - failed\n".to_owned(),
+            Some(_) => String::new(),
+        },
+        "edit" => format!("  - edited {} ({})\n", text("uri"), text("summary")),
+        "diagnostics" => {
+            let errors = fields["errors"].as_array().cloned().unwrap_or_default();
+            let mut out = format!("\n- errors after the edits: {}\n", errors.len());
+            for error in errors {
+                out.push_str(&format!(
+                    "  - {} line {}: {}\n",
+                    error["uri"].as_str().unwrap_or_default(),
+                    error["line"],
+                    error["message"].as_str().unwrap_or_default()
+                ));
+            }
+            out
+        }
+        "approval" => format!("\n- asked: {}? {}\n", text("asked"), text("answer")),
+        "end" => format!("\n\n_{}_\n", text("outcome")),
+        _ => String::new(),
+    }
+}
+
 /// Sends the model's text not yet sent, if any.
-fn flush_text(editor: &Editor, ids: &Ids, order: &mut Order) {
+fn flush_text(targets: &Targets, ids: &Ids, order: &mut Order) {
     order.text_due = false;
     if order.text.is_empty() {
         return;
     }
     let text = std::mem::take(&mut order.text);
     order.text_sent = Some(Instant::now());
-    emit(editor, ids, order, "text", json!({"text": text}));
+    emit(targets, ids, order, "text", json!({"text": text}));
 }
 
 impl RunEvents {
     pub fn new(editor: Arc<Editor>, wanted: bool, session: &str, run: &str) -> RunEvents {
         RunEvents {
-            editor: wanted.then_some(editor),
+            targets: Targets {
+                editor: wanted.then_some(editor),
+                live: None,
+            },
             ids: Arc::new(Ids {
                 session: session.to_owned(),
                 run: run.to_owned(),
@@ -94,7 +160,7 @@ impl RunEvents {
     /// Events nobody receives (a run of `meshls review`, a test).
     pub fn off() -> RunEvents {
         RunEvents {
-            editor: None,
+            targets: Targets::default(),
             ids: Arc::new(Ids {
                 session: String::new(),
                 run: String::new(),
@@ -103,14 +169,36 @@ impl RunEvents {
         }
     }
 
+    /// Appends the run's events to the session's transcript at `path`
+    /// (as written before the run) until it ends.
+    pub fn with_live_transcript(self, path: &Path) -> RunEvents {
+        let opened = std::fs::OpenOptions::new().append(true).open(path);
+        match opened {
+            Ok(file) => RunEvents {
+                targets: Targets {
+                    live: Some(Arc::new(Mutex::new(file))),
+                    ..self.targets
+                },
+                ..self
+            },
+            Err(err) => {
+                tracing::warn!(
+                    "the transcript {} cannot be kept live: {err}",
+                    path.display()
+                );
+                self
+            }
+        }
+    }
+
     /// Sends one event, after the text that came before it.
     fn send(&self, kind: &str, fields: Value) {
-        let Some(editor) = &self.editor else {
+        if !self.targets.any() {
             return;
-        };
+        }
         let mut order = lock(&self.order);
-        flush_text(editor, &self.ids, &mut order);
-        emit(editor, &self.ids, &mut order, kind, fields);
+        flush_text(&self.targets, &self.ids, &mut order);
+        emit(&self.targets, &self.ids, &mut order, kind, fields);
     }
 
     /// The run started on `instruction`, asked directly (`ask`) or by a
@@ -126,27 +214,27 @@ impl RunEvents {
     /// A piece of the model's answer, as it streams: pieces that come
     /// within [`TEXT_EVERY`] of the last event go together, none later.
     pub fn text(&self, delta: &str) {
-        let Some(editor) = &self.editor else {
+        if !self.targets.any() {
             return;
-        };
+        }
         let mut order = lock(&self.order);
         order.text.push_str(delta);
         let wait = order.text_sent.map_or(Duration::ZERO, |sent| {
             TEXT_EVERY.saturating_sub(sent.elapsed())
         });
         if wait.is_zero() {
-            return flush_text(editor, &self.ids, &mut order);
+            return flush_text(&self.targets, &self.ids, &mut order);
         }
         if order.text_due {
             return;
         }
         order.text_due = true;
-        let (editor, ids, shared) = (editor.clone(), self.ids.clone(), self.order.clone());
+        let (targets, ids, shared) = (self.targets.clone(), self.ids.clone(), self.order.clone());
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             let mut order = lock(&shared);
             if order.text_due {
-                flush_text(&editor, &ids, &mut order);
+                flush_text(&targets, &ids, &mut order);
             }
         });
     }

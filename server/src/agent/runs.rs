@@ -245,12 +245,18 @@ impl Runs {
         };
         let checkpoint =
             Arc::new(sessions.checkpoint(&running, &ask.instruction, config.checkpoint_bytes));
-        let events = Arc::new(RunEvents::new(
+        let mut events = RunEvents::new(
             self.editor.clone(),
             run_events,
             &running.id,
             &checkpoint.run(),
-        ));
+        );
+        // The transcript as the session was, with this run added as it goes.
+        match storage::write_transcript(&root, &sessions, &running.id) {
+            Ok(path) => events = events.with_live_transcript(&path),
+            Err(why) => tracing::warn!("{why}"),
+        }
+        let events = Arc::new(events);
         events.start(&ask.instruction, &action, token);
         let title = ask.instruction.lines().next().unwrap_or("").to_owned();
         // An editor that refuses the token, or does not answer in time,
@@ -334,22 +340,23 @@ impl Runs {
         drop(going);
         // Nor is there anything left to cancel by then.
         self.editor.forget_progress(token);
-        // The session's transcript, for `meshls.showSession`, as it is now.
-        if let Err(why) = storage::write_transcript(&root, &sessions, &session) {
-            tracing::warn!("{why}");
-        }
-        // Other editors' meshls on the workspace see it.
-        storage::publish(&root, &sessions, handing_over);
         let outcome = match &report {
             Ok(report) => ended_message(report),
             Err(err) => format!("failed: {err}"),
         };
         let record = checkpoint.end(&outcome);
+        let changed = !record.files.is_empty();
+        events.end(&outcome, report.as_ref().ok(), &root, changed);
+        // The session's transcript, for `meshls.showSession`, whole again
+        // by the time the progress says the run ended.
+        if let Err(why) = storage::write_transcript(&root, &sessions, &session) {
+            tracing::warn!("{why}");
+        }
+        // Other editors' meshls on the workspace see it.
+        storage::publish(&root, &sessions, handing_over);
         if shows_progress {
             self.progress(token, json!({"kind": "end", "message": outcome}));
         }
-        let changed = !record.files.is_empty();
-        events.end(&outcome, report.as_ref().ok(), &root, changed);
         let files = match record.files.len() {
             1 => meshls_agent::paths::relative(&root, &record.files[0]),
             n => format!("{n} files"),

@@ -1011,7 +1011,15 @@ impl LanguageServer for Backend {
                     Some(id) => id.to_owned(),
                     None => current.unwrap_or_else(|| sessions.latest()),
                 };
-                let path = storage::write_transcript(&root, &sessions, &id)
+                // A run going in it keeps it live: open it as it is.
+                let live = sessions.totals(&id).is_some_and(|totals| totals.running);
+                let written = match storage::transcripts_dir(&root) {
+                    Some(dir) if live && dir.join(format!("{id}.md")).is_file() => {
+                        Ok(dir.join(format!("{id}.md")))
+                    }
+                    _ => storage::write_transcript(&root, &sessions, &id),
+                };
+                let path = written
                     .or_else(|why| {
                         // Another editor's meshls has it: its transcript,
                         // as that one last wrote it.
