@@ -6,7 +6,8 @@
 //! changed an entry in `agent.checkpoints`, written as the run goes, so a
 //! run cut short by a crash can still be undone. A run keeps at most
 //! `agent.checkpoint_bytes` of texts: past that, its oldest files' entries
-//! are dropped first, and the record names them.
+//! are dropped first, and the record names them. Only the latest
+//! [`RUNS_KEPT`] runs of the workspace keep theirs.
 //!
 //! Undoing is planned here, on plain text ([`plan`]): a file the user has
 //! not touched since goes back whole; one the user edited since loses only
@@ -123,7 +124,7 @@ impl Runs {
         self.of_session(session)
             .into_iter()
             .rev()
-            .find(|run| !run.files.is_empty() && !run.undone)
+            .find(|run| run.files.len() > run.dropped.len() && !run.undone)
     }
 
     /// The files a run changed, as its checkpoint holds them.
@@ -158,6 +159,43 @@ impl Runs {
         }
     }
 
+    /// Drops the checkpoints of all but the latest `keep` runs that have
+    /// one (runs sort by session, then number: by age), each run's record
+    /// naming the files it can no longer undo; how many runs lost theirs.
+    pub fn keep_latest(&self, keep: usize) -> usize {
+        if self.read_only {
+            return 0;
+        }
+        let with_states: Vec<RunRecord> = self
+            .trees
+            .runs
+            .iter()
+            .values()
+            .flatten()
+            .filter_map(|bytes| serde_json::from_slice::<RunRecord>(&bytes).ok())
+            .filter(|run| run.files.len() > run.dropped.len())
+            .collect();
+        let old = with_states.len().saturating_sub(keep);
+        for mut run in with_states.into_iter().take(old) {
+            for key in self
+                .trees
+                .checkpoints
+                .scan_prefix(format!("{}/", run.id))
+                .keys()
+                .flatten()
+            {
+                let _ = self.trees.checkpoints.remove(key);
+            }
+            for file in &run.files {
+                if !run.dropped.contains(file) {
+                    run.dropped.push(file.clone());
+                }
+            }
+            self.save(&run);
+        }
+        old
+    }
+
     /// Removes a run's record and checkpoint.
     pub fn remove(&self, run: &str) {
         if self.read_only {
@@ -176,6 +214,11 @@ impl Runs {
     }
 }
 
+/// How many runs keep their checkpoints, in the whole workspace: at most
+/// this many times `agent.checkpoint_bytes` on disk. Older runs cannot be
+/// undone; their records say so.
+pub const RUNS_KEPT: usize = 10;
+
 /// The checkpoint of one run as it goes: the host tells it each change.
 pub struct Checkpoint {
     runs: Runs,
@@ -192,8 +235,13 @@ struct Kept {
 
 impl Checkpoint {
     /// Starts the record of run `record` (saved at once), keeping at most
-    /// `limit` bytes of texts.
+    /// `limit` bytes of texts; the checkpoints of all but the latest
+    /// [`RUNS_KEPT`] runs before it go.
     pub fn start(runs: Runs, record: RunRecord, limit: u64) -> Checkpoint {
+        let dropped = runs.keep_latest(RUNS_KEPT - 1);
+        if dropped > 0 {
+            tracing::info!("the checkpoints of {dropped} older run(s) were dropped");
+        }
         runs.save(&record);
         Checkpoint {
             runs,
@@ -481,5 +529,28 @@ mod tests {
             Some("done")
         );
         assert_eq!(runs.latest_undoable("s2"), None);
+    }
+
+    #[test]
+    fn only_the_latest_runs_keep_their_checkpoints() {
+        let runs = Runs::new(trees(), false);
+        for n in 1..=(RUNS_KEPT as u32 + 2) {
+            let record = RunRecord {
+                id: RunRecord::id_of("s", n),
+                session: "s".into(),
+                ..RunRecord::default()
+            };
+            let checkpoint = Checkpoint::start(runs.clone(), record, 1000);
+            checkpoint.record(Path::new("/w/a"), Some("old"), "new");
+            checkpoint.end("done");
+        }
+        let kept: Vec<bool> = runs
+            .of_session("s")
+            .iter()
+            .map(|run| !runs.states(&run.id).is_empty())
+            .collect();
+        assert_eq!(kept.iter().filter(|k| **k).count(), RUNS_KEPT);
+        assert!(!kept[0] && !kept[1] && kept[2], "{kept:?}");
+        assert_eq!(runs.of_session("s")[0].dropped, vec![PathBuf::from("/w/a")]);
     }
 }

@@ -73,6 +73,12 @@ impl Runs {
             ));
         }
         let states = runs.states(&record.id);
+        if states.is_empty() && !record.dropped.is_empty() {
+            return Err(format!(
+                "meshls agent: \"{instruction}\" can no longer be undone: only the latest {} runs keep what their files were, within agent.checkpoint_bytes",
+                meshls_agent::checkpoint::RUNS_KEPT
+            ));
+        }
         let steps = plan(&states, |path| self.text_now(path).map(|(text, _)| text));
         let mut changes = Vec::new();
         let (mut restored, mut deleted, mut left) = (Vec::new(), Vec::new(), Vec::new());
