@@ -22,7 +22,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{host::rebase, session::Trees};
+use crate::host::rebase;
 
 /// A run, as `meshls.undoRun` finds it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -75,13 +75,20 @@ fn checkpoint_key(run: &str, index: usize) -> String {
 /// Reads and writes runs and their checkpoints in the agent's trees.
 #[derive(Clone)]
 pub struct Runs {
-    trees: Trees,
+    trees: RunTrees,
     /// Nothing is written (a newer meshls's database).
     read_only: bool,
 }
 
+/// The two trees of the workspace's database that runs are kept in.
+#[derive(Clone)]
+pub struct RunTrees {
+    pub runs: sled::Tree,
+    pub checkpoints: sled::Tree,
+}
+
 impl Runs {
-    pub(crate) fn new(trees: Trees, read_only: bool) -> Runs {
+    pub fn new(trees: RunTrees, read_only: bool) -> Runs {
         Runs { trees, read_only }
     }
 
@@ -485,9 +492,12 @@ mod tests {
         ));
     }
 
-    fn trees() -> Trees {
+    fn trees() -> RunTrees {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        Trees::of(&db).unwrap()
+        RunTrees {
+            runs: db.open_tree("runs").unwrap(),
+            checkpoints: db.open_tree("checkpoints").unwrap(),
+        }
     }
 
     #[test]

@@ -55,7 +55,7 @@ const MIGRATIONS: [fn(&Trees) -> sled::Result<()>; SCHEMA_VERSION as usize - 1] 
 fn runs_from_the_audit_log(trees: &Trees) -> sled::Result<()> {
     let mut counts: HashMap<String, u32> = HashMap::new();
     let mut open: HashMap<String, RunRecord> = HashMap::new();
-    let runs = checkpoint::Runs::new(trees.clone(), false);
+    let runs = checkpoint::Runs::new(trees.run_trees(), false);
     for bytes in trees.audit.iter().values() {
         let Ok(entry) = serde_json::from_slice::<Entry>(&bytes?) else {
             continue;
@@ -103,6 +103,14 @@ pub struct Trees {
 }
 
 impl Trees {
+    /// Those that hold runs and their checkpoints.
+    fn run_trees(&self) -> checkpoint::RunTrees {
+        checkpoint::RunTrees {
+            runs: self.runs.clone(),
+            checkpoints: self.checkpoints.clone(),
+        }
+    }
+
     /// The agent's trees of `db`.
     pub fn of(db: &sled::Db) -> sled::Result<Trees> {
         Ok(Trees {
@@ -288,7 +296,7 @@ impl Store {
 
     /// The runs and their checkpoints.
     pub fn runs(&self) -> checkpoint::Runs {
-        checkpoint::Runs::new(self.trees.clone(), self.read_only.is_some())
+        checkpoint::Runs::new(self.trees.run_trees(), self.read_only.is_some())
     }
 
     /// Why sessions are not saved, if they are not.

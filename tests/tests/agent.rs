@@ -1988,3 +1988,42 @@ fn the_transcript_shows_a_run_while_it_goes() {
     assert!(!after.contains("(working)"), "{after}");
     assert!(server.shutdown_and_exit().success());
 }
+
+/// A run whose verify rounds end with new errors offers "Undo" when it
+/// ends; taking it puts the file back as it was before the run.
+#[test]
+fn a_run_that_leaves_new_errors_offers_to_undo_it() {
+    let ws = Workspace::new(PROJECT);
+    let model = ModelServer::start(vec![
+        tool_call(
+            "c1",
+            "edit_file",
+            json!({"path": "src/main.ts", "old_string": "toUpperCase()", "new_string": "toUpperCas()"}),
+        ),
+        text_answer("Done."),
+        // Told of the new error, the model leaves it.
+        text_answer("It is fine as it is."),
+    ]);
+    ws.use_model(&format!("{}/v1", model.url()), "verify_rounds = 1\n");
+    let mut server = start(&ws);
+    server.choose(Some("Undo"));
+    let main = ws.uri("src/main.ts");
+    let before = server.document(&main).unwrap().0;
+    ask_until_done(&mut server, &main, "Tidy main.", 3);
+    let offered = server.wait_server_request_where("window/showMessageRequest", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent:"))
+    });
+    assert_eq!(
+        offered["message"],
+        "meshls agent: 1 new error(s) remain after the agent's changes to src/main.ts. Undo the run?"
+    );
+    server.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("meshls agent: undid \"Tidy main.\""))
+    });
+    assert_eq!(server.document(&main).unwrap().0, before);
+    assert!(server.shutdown_and_exit().success());
+}

@@ -380,8 +380,21 @@ impl Runs {
                         return;
                     }
                 }
-                let undo = changed
-                    .then(|| format!("Changed {files}: undo the whole run with meshls.undoRun."));
+                let undo = changed.then(|| {
+                    let dropped: Vec<String> = record
+                        .dropped
+                        .iter()
+                        .map(|path| meshls_agent::paths::relative(&root, path))
+                        .collect();
+                    if dropped.is_empty() {
+                        format!("Changed {files}: undo the whole run with meshls.undoRun.")
+                    } else {
+                        format!(
+                            "Changed {files}: undo the run with meshls.undoRun, all but {} (past agent.checkpoint_bytes).",
+                            dropped.join(", ")
+                        )
+                    }
+                });
                 self.answer(&root, &session, runs, &title, &report, undo.as_deref())
                     .await;
                 if changed && !report.errors_left.is_empty() {
