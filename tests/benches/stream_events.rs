@@ -10,6 +10,10 @@
 //! cargo build --release -p meshls
 //! MESHLS_BIN=$PWD/target/release/meshls cargo bench -p meshls-e2e --bench stream_events
 //! ```
+//!
+//! With `MESHLS_BIN_BEFORE` naming another build, that one's sessions
+//! take turns with these, and both are printed: before and after, side by
+//! side in one run.
 
 // A bench binary: its report is what it prints.
 #![allow(clippy::print_stdout)]
@@ -49,7 +53,7 @@ struct Measured {
     events: usize,
 }
 
-fn session(streaming: bool) -> Measured {
+fn session(program: &std::path::Path, streaming: bool) -> Measured {
     let ws = Workspace::new("//- /notes.md\n# Notes\n");
     let words = "word42 ".repeat(CHUNKS);
     let mut reply = Reply::sse(&openai_sse(&words, &[], (100, 2000)), 512);
@@ -63,6 +67,7 @@ fn session(streaming: bool) -> Measured {
         json!({"window": {"workDoneProgress": false}})
     };
     let (mut server, _) = Server::builder(&ws)
+        .program(program)
         .capabilities(capabilities)
         .start_initialized();
     let notes = ws.uri("notes.md");
@@ -117,42 +122,70 @@ fn session(streaming: bool) -> Measured {
     }
 }
 
+/// What one build measured: its sessions without and with streaming.
+#[derive(Default)]
+struct Build {
+    off: Vec<Measured>,
+    on: Vec<Measured>,
+}
+
+fn print(name: &str, build: &Build) {
+    let per_run = |all: &[Measured]| {
+        let cpu: u64 = all.iter().map(|m| m.cpu).sum();
+        cpu as f64 / 1e6 / (all.len() * RUNS) as f64
+    };
+    let (cpu_on, cpu_off) = (per_run(&build.on), per_run(&build.off));
+    println!("{name}:");
+    println!("  meshls CPU per run, no progress, no events:   {cpu_off:.1} ms");
+    println!("  meshls CPU per run, progress and run events:  {cpu_on:.1} ms");
+    println!(
+        "  difference: {:+.1} ms ({:+.1} %)",
+        cpu_on - cpu_off,
+        (cpu_on - cpu_off) / cpu_off * 100.0
+    );
+    let gap = build
+        .on
+        .iter()
+        .map(|m| m.longest_gap)
+        .max()
+        .unwrap_or_default();
+    let reports: usize = build.on.iter().map(|m| m.reports).sum();
+    let events: usize = build.on.iter().map(|m| m.events).sum();
+    println!(
+        "  progress reports of the words: {:.1} per run; longest gap between two: {} ms",
+        reports as f64 / (build.on.len() * RUNS) as f64,
+        gap.as_millis()
+    );
+    println!(
+        "  run events: {:.0} per run",
+        events as f64 / (build.on.len() * RUNS) as f64
+    );
+}
+
 fn main() {
+    let after = meshls_e2e::meshls_bin();
     // `cargo test --benches` runs this too: once, quickly, as a check.
     if std::env::args().any(|arg| arg == "--bench") {
-        let mut on = Vec::new();
-        let mut off = Vec::new();
+        let before = std::env::var_os("MESHLS_BIN_BEFORE").map(std::path::PathBuf::from);
+        let (mut measured_before, mut measured_after) = (Build::default(), Build::default());
         for _ in 0..SESSIONS {
-            off.push(session(false));
-            on.push(session(true));
+            if let Some(before) = &before {
+                measured_before.off.push(session(before, false));
+                measured_before.on.push(session(before, true));
+            }
+            measured_after.off.push(session(&after, false));
+            measured_after.on.push(session(&after, true));
         }
-        let per_run = |all: &[Measured]| {
-            let cpu: u64 = all.iter().map(|m| m.cpu).sum();
-            cpu as f64 / 1e6 / (all.len() * RUNS) as f64
-        };
-        let (cpu_on, cpu_off) = (per_run(&on), per_run(&off));
         println!("{RUNS} runs x {SESSIONS} sessions each, a {CHUNKS}-chunk answer per run");
-        println!("meshls CPU per run, no progress, no events:   {cpu_off:.1} ms");
-        println!("meshls CPU per run, progress and run events:  {cpu_on:.1} ms");
-        println!(
-            "difference: {:+.1} ms ({:+.1} %)",
-            cpu_on - cpu_off,
-            (cpu_on - cpu_off) / cpu_off * 100.0
-        );
-        let gap = on.iter().map(|m| m.longest_gap).max().unwrap_or_default();
-        let reports: usize = on.iter().map(|m| m.reports).sum();
-        let events: usize = on.iter().map(|m| m.events).sum();
-        println!(
-            "progress reports of the words: {:.1} per run; longest gap between two: {} ms",
-            reports as f64 / (on.len() * RUNS) as f64,
-            gap.as_millis()
-        );
-        println!(
-            "run events: {:.0} per run",
-            events as f64 / (on.len() * RUNS) as f64
+        if let Some(before) = &before {
+            print(&format!("before ({})", before.display()), &measured_before);
+        }
+        print(
+            &format!("this build ({})", after.display()),
+            &measured_after,
         );
     } else {
-        let measured = session(true);
+        let measured = session(&after, true);
         assert!(measured.events > 0 && measured.reports > 0);
         println!("stream_events: works (run with --bench to measure)");
     }

@@ -9,7 +9,6 @@
 use std::{
     path::Path,
     sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, Instant},
 };
 
 use meshls_agent::{host::Problem, redact::redact, run::Report};
@@ -53,16 +52,7 @@ struct Ids {
 struct Order {
     seq: u64,
     text: String,
-    /// When the last `text` event went.
-    text_sent: Option<Instant>,
-    /// A timer will send the text.
-    text_due: bool,
 }
-
-/// The least time between two `text` events: a model streams hundreds of
-/// small pieces a second, and an event each would cost meshls more than
-/// the rest of the run (BENCHMARKS.md, "Streaming a run to the editor").
-const TEXT_EVERY: Duration = Duration::from_millis(100);
 
 fn lock(order: &Mutex<Order>) -> MutexGuard<'_, Order> {
     order
@@ -133,12 +123,10 @@ fn markdown(kind: &str, fields: &Value) -> String {
 
 /// Sends the model's text not yet sent, if any.
 fn flush_text(targets: &Targets, ids: &Ids, order: &mut Order) {
-    order.text_due = false;
     if order.text.is_empty() {
         return;
     }
     let text = std::mem::take(&mut order.text);
-    order.text_sent = Some(Instant::now());
     emit(targets, ids, order, "text", json!({"text": text}));
 }
 
@@ -211,32 +199,25 @@ impl RunEvents {
         );
     }
 
-    /// A piece of the model's answer, as it streams: pieces that come
-    /// within [`TEXT_EVERY`] of the last event go together, none later.
-    pub fn text(&self, delta: &str) {
-        if !self.targets.any() {
-            return;
+    /// Whether anything receives the events.
+    pub fn wanted(&self) -> bool {
+        self.targets.any()
+    }
+
+    /// A piece of the model's answer, as it streams, kept until
+    /// [`RunEvents::flush_text`] or the next event: the run's progress
+    /// (`Reports`) sends the pieces at most every 100 ms, none later.
+    pub fn push_text(&self, delta: &str) {
+        if self.targets.any() {
+            lock(&self.order).text.push_str(delta);
         }
-        let mut order = lock(&self.order);
-        order.text.push_str(delta);
-        let wait = order.text_sent.map_or(Duration::ZERO, |sent| {
-            TEXT_EVERY.saturating_sub(sent.elapsed())
-        });
-        if wait.is_zero() {
-            return flush_text(&self.targets, &self.ids, &mut order);
+    }
+
+    /// Sends the pieces of the answer kept since the last `text` event.
+    pub fn flush_text(&self) {
+        if self.targets.any() {
+            flush_text(&self.targets, &self.ids, &mut lock(&self.order));
         }
-        if order.text_due {
-            return;
-        }
-        order.text_due = true;
-        let (targets, ids, shared) = (self.targets.clone(), self.ids.clone(), self.order.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            let mut order = lock(&shared);
-            if order.text_due {
-                flush_text(&targets, &ids, &mut order);
-            }
-        });
     }
 
     /// A tool call: `outcome` is None as it starts, then `ok` or `error`.

@@ -1,7 +1,11 @@
 //! A run's `$/progress` reports, which every LSP editor shows: each step
 //! as it starts ("step 2: asking the model", "editing src/a.ts"), and
 //! between them the model's latest words as it writes them, at most ten
-//! reports a second and none held back longer than that.
+//! reports a second and none held back longer than that. The same beat
+//! sends the model's text to the run's events (`RunEvents`): one ticker
+//! per stream of text, not a timer per report, since timers cost meshls
+//! more than the reports themselves (BENCHMARKS.md, "Streaming a run to
+//! the editor").
 
 use std::{
     sync::{Arc, Mutex, MutexGuard},
@@ -13,7 +17,8 @@ use serde_json::json;
 
 use crate::{agent::events::RunEvents, state::editor::Editor};
 
-/// The least time between two reports of the model's words.
+/// The least time between two sendings of the model's words (a report,
+/// and a `text` event), and the most any piece of them waits.
 const WORDS_EVERY: Duration = Duration::from_millis(100);
 /// How many characters of the model's latest line a report shows.
 const WORDS_SHOWN: usize = 80;
@@ -22,13 +27,18 @@ const TEXT_KEPT: usize = 4096;
 
 /// The reports of one run, to the editor behind `editor`.
 pub struct Reports {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     editor: Arc<Editor>,
     token: String,
     /// Whether the editor shows progress at all.
     on: bool,
-    state: Arc<Mutex<Streaming>>,
-    /// The run's events, for a client that asked for them.
+    /// The run's events, for a client that asked for them, and the live
+    /// transcript.
     events: Arc<RunEvents>,
+    state: Mutex<Streaming>,
 }
 
 #[derive(Default)]
@@ -36,12 +46,12 @@ struct Streaming {
     /// The step the model is writing for, and what it wrote in it so far.
     step: u32,
     text: String,
-    /// When the last report went.
+    /// When the words last went out, or a step's report.
     sent: Option<Instant>,
-    /// A report of the words is due (a timer will send it).
-    due: bool,
-    /// Counts the step reports: a timer set before one sends nothing.
-    generation: u64,
+    /// Words came since.
+    pending: bool,
+    /// A ticker task sends them.
+    ticking: bool,
     /// The run ended: nothing more is sent.
     ended: bool,
 }
@@ -64,6 +74,13 @@ impl Streaming {
         };
         Some(format!("step {}: {shown}", self.step))
     }
+
+    /// How long until the words may go again.
+    fn wait(&self) -> Duration {
+        self.sent.map_or(Duration::ZERO, |sent| {
+            WORDS_EVERY.saturating_sub(sent.elapsed())
+        })
+    }
 }
 
 fn lock(state: &Mutex<Streaming>) -> MutexGuard<'_, Streaming> {
@@ -72,114 +89,139 @@ fn lock(state: &Mutex<Streaming>) -> MutexGuard<'_, Streaming> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+impl Shared {
+    /// Sends the words that came since they last went, with the state
+    /// held, so no report passes another.
+    fn flush(&self, state: &mut Streaming) {
+        state.pending = false;
+        state.sent = Some(Instant::now());
+        self.events.flush_text();
+        if self.on {
+            if let Some(words) = state.words() {
+                report(&self.editor, &self.token, &words);
+            }
+        }
+    }
+
+    /// A report of a step (or a question), now; the model's text before
+    /// it goes first to the events.
+    fn step_report(&self, message: &str, new_step: Option<u32>) {
+        let mut state = lock(&self.state);
+        if state.ended {
+            return;
+        }
+        self.events.flush_text();
+        if let Some(step) = new_step {
+            state.step = step;
+            state.text.clear();
+        }
+        state.pending = false;
+        state.sent = Some(Instant::now());
+        report(&self.editor, &self.token, message);
+    }
+}
+
+/// Sends the words on the beat while they come; ends after a beat in
+/// which none came (the next words start another).
+async fn tick(shared: Arc<Shared>) {
+    let mut wait = lock(&shared.state).wait();
+    loop {
+        tokio::time::sleep(wait).await;
+        let mut state = lock(&shared.state);
+        if state.ended || !state.pending {
+            state.ticking = false;
+            return;
+        }
+        wait = state.wait();
+        if wait.is_zero() {
+            shared.flush(&mut state);
+            wait = WORDS_EVERY;
+        }
+    }
+}
+
 impl Reports {
     pub fn new(editor: Arc<Editor>, token: &str, on: bool, events: Arc<RunEvents>) -> Reports {
         Reports {
-            editor,
-            token: token.to_owned(),
-            on,
-            state: Arc::default(),
-            events,
+            shared: Arc::new(Shared {
+                editor,
+                token: token.to_owned(),
+                on,
+                events,
+                state: Mutex::default(),
+            }),
         }
     }
 
     /// What the run is doing now.
     pub fn step(&self, step: &Progress) {
+        let events = &self.shared.events;
         match step {
-            Progress::Model(Delta::Text(delta)) => self.events.text(delta),
-            Progress::Tool { name, about } => self.events.tool(name, about, None),
+            Progress::Model(Delta::Text(delta)) => return self.wrote(delta),
+            Progress::Tool { name, about } => events.tool(name, about, None),
             Progress::ToolDone {
                 name,
                 about,
                 is_error,
             } => {
                 let outcome = if *is_error { "error" } else { "ok" };
-                self.events.tool(name, about, Some(outcome));
+                events.tool(name, about, Some(outcome));
             }
             _ => {}
         }
-        if !self.on {
+        if !self.shared.on {
             return;
-        }
-        if let Progress::Model(Delta::Text(delta)) = step {
-            return self.wrote(delta);
         }
         let Some(message) = step_message(step) else {
             return;
         };
-        let mut state = lock(&self.state);
-        if let Progress::Thinking { step } = step {
-            state.step = *step;
-            state.text.clear();
-        }
-        state.generation += 1;
-        state.due = false;
-        state.sent = Some(Instant::now());
-        // Sent with the state held, so a timer's report cannot pass it.
-        report(&self.editor, &self.token, &message);
+        let new_step = match step {
+            Progress::Thinking { step } => Some(*step),
+            _ => None,
+        };
+        self.shared.step_report(&message, new_step);
     }
 
     /// Reports `message` now, in place of the model's words not yet shown.
     pub fn say(&self, message: &str) {
-        if !self.on {
-            return;
+        if self.shared.on {
+            self.shared.step_report(message, None);
         }
-        let mut state = lock(&self.state);
-        if state.ended {
-            return;
-        }
-        state.generation += 1;
-        state.due = false;
-        state.sent = Some(Instant::now());
-        report(&self.editor, &self.token, message);
     }
 
     /// No report after this one: the run has ended.
     pub fn end(&self) {
-        lock(&self.state).ended = true;
+        lock(&self.shared.state).ended = true;
     }
 
     fn wrote(&self, delta: &str) {
-        let mut state = lock(&self.state);
+        let shared = &self.shared;
+        if !shared.on && !shared.events.wanted() {
+            return;
+        }
+        let mut state = lock(&shared.state);
         if state.ended {
             return;
         }
-        state.text.push_str(delta);
-        if state.text.len() > TEXT_KEPT {
-            let mut cut = state.text.len() - TEXT_KEPT / 2;
-            while !state.text.is_char_boundary(cut) {
-                cut += 1;
-            }
-            state.text.drain(..cut);
-        }
-        let wait = state.sent.map_or(Duration::ZERO, |sent| {
-            WORDS_EVERY.saturating_sub(sent.elapsed())
-        });
-        if wait.is_zero() {
-            if let Some(words) = state.words() {
-                state.sent = Some(Instant::now());
-                state.due = false;
-                report(&self.editor, &self.token, &words);
-            }
-            return;
-        }
-        if state.due {
-            return;
-        }
-        state.due = true;
-        let generation = state.generation;
-        let (shared, editor, token) = (self.state.clone(), self.editor.clone(), self.token.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            let mut state = lock(&shared);
-            if state.due && state.generation == generation && !state.ended {
-                if let Some(words) = state.words() {
-                    state.sent = Some(Instant::now());
-                    report(&editor, &token, &words);
+        shared.events.push_text(delta);
+        if shared.on {
+            state.text.push_str(delta);
+            if state.text.len() > TEXT_KEPT {
+                let mut cut = state.text.len() - TEXT_KEPT / 2;
+                while !state.text.is_char_boundary(cut) {
+                    cut += 1;
                 }
-                state.due = false;
+                state.text.drain(..cut);
             }
-        });
+        }
+        state.pending = true;
+        if state.wait().is_zero() {
+            return shared.flush(&mut state);
+        }
+        if !state.ticking {
+            state.ticking = true;
+            tokio::spawn(tick(shared.clone()));
+        }
     }
 }
 
