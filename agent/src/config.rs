@@ -32,6 +32,13 @@ pub mod defaults {
     /// Days a session is kept after its last use.
     pub const KEEP_SESSIONS_DAYS: u64 = 90;
     pub const CHECKPOINT_BYTES: u64 = 20 * 1024 * 1024;
+    pub const CONTEXT_TOKENS: u64 = 6_000;
+    pub const INSTRUCTION_FILES: [&str; 4] = [
+        "AGENTS.md",
+        "CLAUDE.md",
+        ".github/copilot-instructions.md",
+        ".cursorrules",
+    ];
 }
 
 /// Where a local OpenAI-compatible server (Ollama, llama.cpp) listens by
@@ -135,6 +142,14 @@ pub struct AgentConfig {
     /// The most bytes of file text a run keeps to undo it
     /// (`meshls.undoRun`); past it, its oldest files' go first.
     pub checkpoint_bytes: u64,
+    /// The most tokens of context a run starts with (the selection or the
+    /// enclosing item, diagnostics, the project's instructions, the open
+    /// files), besides the instruction.
+    pub context_tokens: u64,
+    /// The project's instruction files the agent reads before each run:
+    /// `AGENTS.md` from the file's folder up to the root (nearest last),
+    /// the others at the root.
+    pub instruction_files: Vec<String>,
 }
 
 /// US dollars per million tokens.
@@ -207,6 +222,11 @@ impl Default for AgentConfig {
             read_dependencies: true,
             keep_sessions_days: defaults::KEEP_SESSIONS_DAYS,
             checkpoint_bytes: defaults::CHECKPOINT_BYTES,
+            context_tokens: defaults::CONTEXT_TOKENS,
+            instruction_files: defaults::INSTRUCTION_FILES
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect(),
         }
     }
 }

@@ -687,6 +687,7 @@ const LIMITS: &[&str] = &[
     "total_timeout",
     "retries",
     "approval_timeout",
+    "context_tokens",
 ];
 
 /// The first key of an untrusted workspace's layer it may not set, and
@@ -735,6 +736,9 @@ pub fn untrusted_refusal(layer: &Value, merged: &Value) -> Option<Refused> {
             "prices" => "it decides the costs meshls shows you",
             "keep_sessions_days" => "it decides how long your agent sessions are kept",
             "checkpoint_bytes" => "it decides how much of your disk the agent keeps to undo runs",
+            "instruction_files" => {
+                "it decides which files are sent to the model with every request"
+            }
             "permissions" | "run_command" => "it decides what the agent may do without asking",
             "read_dependencies" if *value == Value::Bool(false) => continue,
             "read_dependencies" => "it decides what the agent may read",
@@ -958,7 +962,7 @@ mod tests {
                 "servers": {"clangd": {"comand": "clangd-15"}}
             }})),
             expect![[r#"
-                error: editor settings: key `agent.modle`: unknown field `modle`, expected one of `provider`, `model`, `base_url`, `api_key_env`, `max_steps`, `token_budget`, `max_tokens`, `context_window`, `verify_rounds`, `connect_timeout`, `first_token_timeout`, `idle_timeout`, `total_timeout`, `retries`, `fallback`, `prices`, `permissions`, `run_command`, `approval_timeout`, `read_dependencies`, `keep_sessions_days`, `checkpoint_bytes`
+                error: editor settings: key `agent.modle`: unknown field `modle`, expected one of `provider`, `model`, `base_url`, `api_key_env`, `max_steps`, `token_budget`, `max_tokens`, `context_window`, `verify_rounds`, `connect_timeout`, `first_token_timeout`, `idle_timeout`, `total_timeout`, `retries`, `fallback`, `prices`, `permissions`, `run_command`, `approval_timeout`, `read_dependencies`, `keep_sessions_days`, `checkpoint_bytes`, `context_tokens`, `instruction_files`
                 error: editor settings: key `agent.provider`: unknown variant `gemini`, expected `openai` or `anthropic`
                 error: editor settings: key `servers.clangd.comand`: unknown field `comand`, expected one of `command`, `args`, `languages`, `root_markers`, `env`, `initialization_options`, `settings`, `enabled`
                 agent: OpenAi None http://127.0.0.1:11434/v1 steps=7 fallback=0

@@ -2027,3 +2027,92 @@ fn a_run_that_leaves_new_errors_offers_to_undo_it() {
     assert_eq!(server.document(&main).unwrap().0, before);
     assert!(server.shutdown_and_exit().success());
 }
+
+/// A project whose type error sits inside a function, with instructions
+/// for agents at the root and in `src/`.
+const WITH_INSTRUCTIONS: &str = r#"
+//- /tsconfig.json
+{"compilerOptions": {"strict": true}}
+//- /AGENTS.md
+Run `npm test` before you say you are done.
+//- /src/AGENTS.md
+Use single quotes in TypeScript.
+//- /src/main.ts
+export function label(): string {
+  const value: string = 42;
+  return value;
+}
+"#;
+
+/// "Fix with agent" starts the run knowing what a user would see: the
+/// diagnostic among the file's, the enclosing function's text, and the
+/// project's instructions, nearest last.
+#[test]
+fn a_fix_starts_with_the_diagnostics_the_enclosing_function_and_the_projects_instructions() {
+    let ws = Workspace::new(WITH_INSTRUCTIONS);
+    let model = ModelServer::start(vec![text_answer("Noted.")]);
+    use_model(&ws, &model);
+    let (mut server, _) = Server::builder(&ws)
+        .env("PATH", path_with_node_servers())
+        .start_initialized();
+    server.apply_edits();
+    let main = ws.uri("src/main.ts");
+    server.open(&main, "typescript", &ws.read("src/main.ts"));
+    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == main.as_str() && has_type_error(p)
+    });
+    let type_error: Vec<Value> = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["source"] == "typescript")
+        .cloned()
+        .collect();
+    let actions = code_actions(&mut server, main.as_str(), 1, json!(type_error));
+    let fix = actions
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().starts_with("Fix with agent"))
+        .unwrap_or_else(|| panic!("{:?}", titles(&actions)))["command"]
+        .clone();
+    let started = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": fix["command"], "arguments": fix["arguments"]}),
+        )
+        .unwrap();
+    reports_until_end(&mut server, started["token"].as_str().unwrap());
+    let request = model.received()[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        request.starts_with("Fix this problem in src/main.ts at line 2"),
+        "{request}"
+    );
+    // The diagnostic, with its source, code and severity.
+    assert!(
+        request.contains(
+            "- line 2: error [typescript 2322] Type 'number' is not assignable to type 'string'."
+        ),
+        "{request}"
+    );
+    // The enclosing function, whole, with its line numbers.
+    assert!(
+        request.contains("## Around the cursor: label in src/main.ts, lines 1 to 4")
+            && request.contains("1\texport function label(): string {\n2\t  const value: string = 42;\n3\t  return value;\n4\t}\n"),
+        "{request}"
+    );
+    // The instructions: the root's, then the nearer one.
+    let root_rule = request.find("Run `npm test` before you say you are done.");
+    let near_rule = request.find("Use single quotes in TypeScript.");
+    assert!(
+        matches!((root_rule, near_rule), (Some(a), Some(b)) if a < b),
+        "{request}"
+    );
+    // The open file, unchanged.
+    assert!(
+        request.contains("## Open in the editor\n\n- src/main.ts\n"),
+        "{request}"
+    );
+    assert!(server.shutdown_and_exit().success());
+}

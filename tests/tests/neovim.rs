@@ -179,9 +179,16 @@ fn fix_with_agent_from_the_code_action_menu_and_ask_about_a_selection() {
             "export const size = text.length;"
         ])
     );
-    assert_eq!(
-        user_message(&model, 3),
-        "shout the text\n\n(The user has selected src/main.ts lines 2 to 3.)"
+    // The instruction, where the user is, and the selection's text.
+    let asked = user_message(&model, 3);
+    assert!(
+        asked.starts_with("shout the text\n\n(The user has selected src/main.ts lines 2 to 3.)"),
+        "{asked}"
+    );
+    assert!(
+        asked.contains("## The selection: src/main.ts, lines 2 to 3")
+            && asked.contains("2\texport const text = label.toUpperCase();"),
+        "{asked}"
     );
     assert_eq!(model.replies_left(), 0);
 
@@ -307,7 +314,11 @@ fn the_chat_streams_each_run_and_sessions_open_their_transcripts() {
     // The second run, asked from the chat: the instruction alone went to
     // the model, in a new session, and the answer grew in the chat as it
     // streamed.
-    assert_eq!(user_message(&model, 2), "And how do I fix it?");
+    // (With what every run starts with: here, the open file.)
+    assert_eq!(
+        user_message(&model, 2),
+        "And how do I fix it?\n\n## Open in the editor\n\n- src/main.ts\n"
+    );
     let second = strings(&report["chat_after_second"]);
     assert_eq!(&second[..first.len()], &first[..]);
     let new_session = second[first.len()]

@@ -290,6 +290,17 @@ impl Runs {
                 });
             }
         }
+        // What the run starts with, so it need not look for it first.
+        let at = ask.at.as_ref().map(|at| crate::agent::context::At {
+            uri: &at.uri,
+            lines: at.lines.clone(),
+        });
+        let context =
+            crate::agent::context::gather(&root, at, &self.docs, &self.hub, &config).await;
+        if !context.is_empty() {
+            request.push_str("\n\n");
+            request.push_str(&context);
+        }
         let grants = self
             .always
             .lock()

@@ -154,6 +154,11 @@ impl Documents {
             .cloned()
     }
 
+    /// The open documents' URIs.
+    pub fn open_uris(&self) -> Vec<Url> {
+        self.lock().store.uris().cloned().collect()
+    }
+
     /// The editor's language id of an open document.
     pub fn language_id(&self, uri: &Url) -> Option<String> {
         self.lock()

@@ -57,6 +57,8 @@ const TOML_KEYS = [
   "agent.read_dependencies",
   "agent.keep_sessions_days",
   "agent.checkpoint_bytes",
+  "agent.context_tokens",
+  "agent.instruction_files",
 ];
 
 test("package.json declares one setting per meshls.toml key, plus the extension's own", () => {
