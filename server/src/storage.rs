@@ -54,6 +54,15 @@ pub fn transcripts_dir(workspace_root: &Path) -> Option<PathBuf> {
     Some(database_path(workspace_root)?.parent()?.join("transcripts"))
 }
 
+/// Where session `id`'s transcript is; `None` for an id that is not one
+/// (ids are letters and digits: never a path).
+pub fn transcript_path(workspace_root: &Path, id: &str) -> Option<PathBuf> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    Some(transcripts_dir(workspace_root)?.join(format!("{id}.md")))
+}
+
 /// Writes session `id`'s transcript; its path, or why it could not be
 /// written. Nothing in it holds an API key.
 pub fn write_transcript(
@@ -65,11 +74,11 @@ pub fn write_transcript(
         .store()
         .load(id)
         .ok_or_else(|| format!("there is no session {id} in this workspace"))?;
-    let dir = transcripts_dir(workspace_root)
+    let path = transcript_path(workspace_root, id)
         .ok_or("there is no data directory to keep transcripts in (set XDG_DATA_HOME)")?;
-    let path = dir.join(format!("{id}.md"));
     let text = meshls_agent::transcript::markdown(&session);
-    std::fs::create_dir_all(&dir)
+    path.parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::fs::write(&path, text))
         .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
     Ok(path)
@@ -154,7 +163,7 @@ pub fn unpublish(workspace_root: &Path) {
 /// The sessions other live meshls processes on the workspace have and
 /// this one does not (`except`), as they list them, with `state`
 /// `elsewhere`.
-pub fn sessions_elsewhere(workspace_root: &Path, except: &[String]) -> Vec<serde_json::Value> {
+fn sessions_elsewhere(workspace_root: &Path, except: &[String]) -> Vec<serde_json::Value> {
     let own = std::process::id() as i32;
     let mut found: Vec<serde_json::Value> = Vec::new();
     for (path, pid, alive) in shared_files(workspace_root, "index-") {
@@ -183,6 +192,17 @@ pub fn sessions_elsewhere(workspace_root: &Path, except: &[String]) -> Vec<serde
         }
     }
     found
+}
+
+/// Every session of the workspace, newest first, as `meshls.sessions`
+/// answers: `sessions`' own, then those other live meshls processes list.
+pub fn all_sessions(workspace_root: &Path, sessions: Option<&Sessions>) -> Vec<serde_json::Value> {
+    let own = sessions.map(Sessions::list).unwrap_or_default();
+    let ids: Vec<String> = own.iter().map(|s| s.id.clone()).collect();
+    let mut listed: Vec<serde_json::Value> = own.iter().map(|s| serde_json::json!(s)).collect();
+    listed.extend(sessions_elsewhere(workspace_root, &ids));
+    listed.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
+    listed
 }
 
 /// Takes in the sessions that meshls processes which could not open the
@@ -242,7 +262,7 @@ pub fn temporary() -> anyhow::Result<sled::Db> {
 ///
 /// A second meshls on the workspace (another editor) finds the database
 /// held, and works in a temporary one: the sessions of each are listed in
-/// the other ([`publish`], [`sessions_elsewhere`]), and the second's are
+/// the other ([`publish`], [`all_sessions`]), and the second's are
 /// handed over, whole, to the next meshls that opens the database
 /// (`Opened::handing_over`).
 pub fn open_sessions(workspace_root: &Path) -> anyhow::Result<Opened> {

@@ -39,6 +39,22 @@ fn start_with(ws: &Workspace, capabilities: Value) -> Server {
     server
 }
 
+/// Opens `main` and waits for TypeScript's type error in it; TypeScript's
+/// diagnostics as published then.
+fn open_until_type_error(server: &mut Server, ws: &Workspace, main: &lsp_types::Url) -> Vec<Value> {
+    server.open(main, "typescript", &ws.read("src/main.ts"));
+    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
+        p["uri"] == main.as_str() && has_type_error(p)
+    });
+    published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["source"] == "typescript")
+        .cloned()
+        .collect()
+}
+
 fn has_type_error(published: &Value) -> bool {
     published["diagnostics"]
         .as_array()
@@ -665,17 +681,7 @@ fn fix_with_agent_is_offered_on_a_real_type_error_and_fixes_it_when_chosen() {
     );
     server.apply_edits();
     let main = ws.uri("src/main.ts");
-    server.open(&main, "typescript", &ws.read("src/main.ts"));
-    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
-        p["uri"] == main.as_str() && has_type_error(p)
-    });
-    let type_error: Vec<Value> = published["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["source"] == "typescript")
-        .cloned()
-        .collect();
+    let type_error = open_until_type_error(&mut server, &ws, &main);
 
     let actions = code_actions(&mut server, main.as_str(), 0, json!(type_error));
     let fix = actions
@@ -2057,17 +2063,7 @@ fn a_fix_starts_with_the_diagnostics_the_enclosing_function_and_the_projects_ins
         .start_initialized();
     server.apply_edits();
     let main = ws.uri("src/main.ts");
-    server.open(&main, "typescript", &ws.read("src/main.ts"));
-    let published = server.wait_notification("textDocument/publishDiagnostics", |p| {
-        p["uri"] == main.as_str() && has_type_error(p)
-    });
-    let type_error: Vec<Value> = published["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["source"] == "typescript")
-        .cloned()
-        .collect();
+    let type_error = open_until_type_error(&mut server, &ws, &main);
     let actions = code_actions(&mut server, main.as_str(), 1, json!(type_error));
     let fix = actions
         .iter()

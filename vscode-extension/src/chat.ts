@@ -3,6 +3,8 @@
 // server, so each field is checked before it is used, and an event that
 // does not fit is dropped rather than thrown on.
 
+import { arr, isObject, num, str } from "./json";
+
 /** The notification meshls sends for each thing a run does. */
 export const RUN_EVENT = "meshls/runEvent";
 /** `experimental.meshlsRunEvents: true` asks meshls for run events. */
@@ -317,20 +319,4 @@ function applyTo(run: Run, kind: string, fields: Record<string, unknown>): boole
 export function summaryLine(summary: string): number | undefined {
   const match = /^lines? (\d+)/.exec(summary);
   return match === null ? undefined : Number(match[1]);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === "string" ? value : undefined;
-}
-
-function num(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
-}
-
-function arr(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
 }

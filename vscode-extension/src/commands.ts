@@ -8,6 +8,8 @@
 // second command with the same id. `meshls.chat`, which shows the chat
 // view, is the one exception: meshls has no command of that name.
 
+import { isObject } from "./json";
+
 /** meshls's commands (`workspace/executeCommand`). */
 export const SERVER_COMMANDS = {
   ask: "meshls.ask",
@@ -158,8 +160,4 @@ export function errorMessage(error: unknown): string {
     return error.message;
   }
   return String(error);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

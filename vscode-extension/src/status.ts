@@ -2,6 +2,8 @@
 // Pure: the answer comes from the server, so every field is checked before
 // it is used, and a missing one shows as unknown rather than throwing.
 
+import { arr, field, isObject, num, str } from "./json";
+
 /** What the status-bar item shows. */
 export interface StatusView {
   text: string;
@@ -116,24 +118,4 @@ function serverLine(server: unknown): string {
 
 function trimZero(fixed: string): string {
   return fixed.endsWith(".0") ? fixed.slice(0, -2) : fixed;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function field(value: unknown, key: string): unknown {
-  return isObject(value) ? value[key] : undefined;
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === "string" ? value : undefined;
-}
-
-function num(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
-}
-
-function arr(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
 }

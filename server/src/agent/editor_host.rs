@@ -258,15 +258,7 @@ impl ServerHost {
                 for (range, new) in replacements.iter().rev() {
                     after.replace_range(range.clone(), new);
                 }
-                let edits: Vec<Value> = replacements
-                    .iter()
-                    .map(|(range, new)| {
-                        json!({"range": {
-                            "start": text::byte_position(&current, range.start),
-                            "end": text::byte_position(&current, range.end),
-                        }, "newText": new})
-                    })
-                    .collect();
+                let edits = text_edits(&current, &replacements);
                 let edit = json!({"documentChanges": [
                     {"textDocument": {"uri": uri, "version": version}, "edits": edits},
                 ]});
@@ -524,7 +516,19 @@ impl Host for ServerHost {
     }
 }
 
-/// The LSP position (UTF-16) of byte `offset` of `text`.
+/// `replacements` (byte ranges of `text`) as LSP `TextEdit`s.
+pub fn text_edits(text: &str, replacements: &[(std::ops::Range<usize>, String)]) -> Vec<Value> {
+    replacements
+        .iter()
+        .map(|(range, new)| {
+            json!({"range": {
+                "start": text::byte_position(text, range.start),
+                "end": text::byte_position(text, range.end),
+            }, "newText": new})
+        })
+        .collect()
+}
+
 /// Replacements that start or end between the `\r` and `\n` of a line
 /// break widened to hold the whole break (and given it back in their
 /// text): LSP has no position inside a `\r\n`, and an editor would move

@@ -17,8 +17,7 @@ use meshls_agent::{
     session::Sessions,
 };
 
-use crate::agent::{runs::Runs, senses::uri};
-use meshls_analysis::text;
+use crate::agent::{editor_host::text_edits, runs::Runs, senses::uri};
 
 /// How long the user may take to press "Undo" on a run's closing message.
 const OFFER_TIMEOUT: Duration = Duration::from_secs(600);
@@ -79,7 +78,13 @@ impl Runs {
                 meshls_agent::checkpoint::RUNS_KEPT
             ));
         }
-        let steps = plan(&states, |path| self.text_now(path).map(|(text, _)| text));
+        // Each file as it is now, read once: its text for the plan, its
+        // version for the edit.
+        let now: std::collections::HashMap<&Path, (String, Option<i32>)> = states
+            .iter()
+            .filter_map(|state| Some((state.path.as_path(), self.text_now(&state.path)?)))
+            .collect();
+        let steps = plan(&states, |path| now.get(path).map(|(text, _)| text.clone()));
         let mut changes = Vec::new();
         let (mut restored, mut deleted, mut left) = (Vec::new(), Vec::new(), Vec::new());
         for step in &steps {
@@ -90,16 +95,8 @@ impl Runs {
                     replacements,
                 } => {
                     let Ok(uri) = uri(path) else { continue };
-                    let version = self.text_now(path).and_then(|(_, version)| version);
-                    let edits: Vec<Value> = replacements
-                        .iter()
-                        .map(|(range, new)| {
-                            json!({"range": {
-                                "start": text::byte_position(current, range.start),
-                                "end": text::byte_position(current, range.end),
-                            }, "newText": new})
-                        })
-                        .collect();
+                    let version = now.get(path.as_path()).and_then(|(_, version)| *version);
+                    let edits = text_edits(current, replacements);
                     changes.push(
                         json!({"textDocument": {"uri": uri, "version": version}, "edits": edits}),
                     );

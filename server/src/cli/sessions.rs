@@ -79,22 +79,14 @@ pub fn main(root: &Path, action: Action, json: bool) -> ExitCode {
         (Err(why), Action::List | Action::Show(_)) => (None, Some(why)),
         (Err(why), Action::Prune(_)) => return fail("sessions", &why),
     };
-    let elsewhere = |except: &[String]| {
-        root.canonicalize()
-            .map(|root| storage::sessions_elsewhere(&root, except))
-            .unwrap_or_default()
-    };
     match action {
         Action::List => {
-            let own = opened
-                .as_ref()
-                .map(|(_, sessions)| sessions.list())
+            let listed = root
+                .canonicalize()
+                .map(|root| {
+                    storage::all_sessions(&root, opened.as_ref().map(|(_, sessions)| sessions))
+                })
                 .unwrap_or_default();
-            let ids: Vec<String> = own.iter().map(|s| s.id.clone()).collect();
-            let mut listed: Vec<serde_json::Value> =
-                own.iter().map(|s| serde_json::json!(s)).collect();
-            listed.extend(elsewhere(&ids));
-            listed.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
             if let Some(why) = held {
                 if listed.is_empty() {
                     return fail("sessions", &why);
@@ -141,9 +133,8 @@ pub fn main(root: &Path, action: Action, json: bool) -> ExitCode {
             let written = root
                 .canonicalize()
                 .ok()
-                .and_then(|root| storage::transcripts_dir(&root))
-                .and_then(|dir| std::fs::read_to_string(dir.join(format!("{id}.md"))).ok())
-                .filter(|_| id.chars().all(|c| c.is_ascii_alphanumeric()));
+                .and_then(|root| storage::transcript_path(&root, &id))
+                .and_then(|path| std::fs::read_to_string(path).ok());
             match written {
                 Some(text) => print("sessions", &text),
                 None => fail(

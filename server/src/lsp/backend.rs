@@ -219,6 +219,18 @@ impl Backend {
         )
     }
 
+    /// The workspace root, its sessions and the current session, if one
+    /// was chosen, or why the agent has none.
+    fn agents_home(&self) -> jsonrpc::Result<(PathBuf, Arc<Sessions>, Option<String>)> {
+        let state = self.state_mut();
+        let (Some(root), Some(sessions)) = (state.root.clone(), state.sessions.clone()) else {
+            return Err(jsonrpc::Error::invalid_params(
+                "the agent needs a workspace folder, and a place to keep its sessions (see the log)",
+            ));
+        };
+        Ok((root, sessions, state.session.clone()))
+    }
+
     /// Starts the agent on `ask` in the current session; the session and
     /// the progress token, at once.
     fn start_run(
@@ -983,53 +995,30 @@ impl LanguageServer for Backend {
                         "the agent has no place to keep sessions (see the log)",
                     ));
                 };
-                let own = sessions.list();
-                let ids: Vec<String> = own.iter().map(|s| s.id.clone()).collect();
-                let mut listed: Vec<Value> = own.iter().map(|s| json!(s)).collect();
                 // Those of other editors' meshls on the workspace too.
-                if let Some(root) = root {
-                    listed.extend(storage::sessions_elsewhere(&root, &ids));
-                }
-                listed.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
+                let listed = match root {
+                    Some(root) => storage::all_sessions(&root, Some(&sessions)),
+                    None => sessions.list().iter().map(|s| json!(s)).collect(),
+                };
                 Ok(Some(Value::Array(listed)))
             }
             ext::SHOW_SESSION => {
-                let (root, sessions, current) = {
-                    let state = self.state_mut();
-                    (
-                        state.root.clone(),
-                        state.sessions.clone(),
-                        state.session.clone(),
-                    )
-                };
-                let (Some(root), Some(sessions)) = (root, sessions) else {
-                    return Err(jsonrpc::Error::invalid_params(
-                        "the agent needs a workspace folder, and a place to keep its sessions (see the log)",
-                    ));
-                };
+                let (root, sessions, current) = self.agents_home()?;
                 let id = match params.arguments.first().and_then(Value::as_str) {
                     Some(id) => id.to_owned(),
                     None => current.unwrap_or_else(|| sessions.latest()),
                 };
                 // A run going in it keeps it live: open it as it is.
                 let live = sessions.totals(&id).is_some_and(|totals| totals.running);
-                let written = match storage::transcripts_dir(&root) {
-                    Some(dir) if live && dir.join(format!("{id}.md")).is_file() => {
-                        Ok(dir.join(format!("{id}.md")))
-                    }
-                    _ => storage::write_transcript(&root, &sessions, &id),
-                };
-                let path = written
-                    .or_else(|why| {
-                        // Another editor's meshls has it: its transcript,
-                        // as that one last wrote it.
-                        storage::transcripts_dir(&root)
-                            .filter(|_| id.chars().all(|c| c.is_ascii_alphanumeric()))
-                            .map(|dir| dir.join(format!("{id}.md")))
-                            .filter(|path| path.is_file())
-                            .ok_or(why)
-                    })
-                    .map_err(jsonrpc::Error::invalid_params)?;
+                let kept = storage::transcript_path(&root, &id).filter(|path| path.is_file());
+                let path = match kept {
+                    Some(path) if live => Ok(path),
+                    // Else written now; or, when another editor's meshls
+                    // has the session, as that one last wrote it.
+                    kept => storage::write_transcript(&root, &sessions, &id)
+                        .or_else(|why| kept.ok_or(why)),
+                }
+                .map_err(jsonrpc::Error::invalid_params)?;
                 let uri = Url::from_file_path(&path).map_err(|()| {
                     jsonrpc::Error::invalid_params(format!("{} is no file URL", path.display()))
                 })?;
@@ -1066,19 +1055,7 @@ impl LanguageServer for Backend {
                 Ok(Some(json!({"answered": answered})))
             }
             ext::UNDO_RUN => {
-                let (root, sessions, current) = {
-                    let state = self.state_mut();
-                    (
-                        state.root.clone(),
-                        state.sessions.clone(),
-                        state.session.clone(),
-                    )
-                };
-                let (Some(root), Some(sessions)) = (root, sessions) else {
-                    return Err(jsonrpc::Error::invalid_params(
-                        "the agent needs a workspace folder, and a place to keep its sessions (see the log)",
-                    ));
-                };
+                let (root, sessions, current) = self.agents_home()?;
                 let run = match params.arguments.first() {
                     Some(Value::String(run)) => Some(run.clone()),
                     Some(Value::Object(fields)) => {
